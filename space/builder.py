@@ -1,0 +1,71 @@
+"""Genome -> PyTorch model, assembled from timm's own EfficientNet blocks and layers.
+
+Mapping onto timm (so the cost model can count exactly what runs):
+- standard block: ``timm.models._efficientnet_blocks.InvertedResidual`` with ReLU, ``exp_ratio`` = expansion
+  (timm rounds Ne with ``make_divisible``; ``space.genome.expanded_channels`` states the same rule);
+- se block: the same block with ``se_layer = SqueezeExcite(rd_channels=Ne // R)``. timm's SqueezeExcite
+  squeezes the width it is given (Ne, after the depthwise conv) with 1x1 convs with bias, which on the pooled
+  1x1 map are exactly the paper's Linear(Ne -> Ne/R) and Linear(Ne/R -> Ne). We pass ``rd_channels``
+  instead of ``rd_ratio = 1/R`` so the width is Ne // R by construction rather than timm's ``round``;
+  the two agree whenever R divides Ne, as in every paper configuration;
+- condconv block: ``CondConvResidual`` with ``num_experts = M`` (its 1x1 and depthwise convs are timm
+  CondConv2d, routing = sigmoid(Linear(pooled block input))) and the same SE;
+- SE at the block end: timm's SqueezeExcite on the output width after the last BN (``bn3``).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from torch import nn
+from timm.layers import BatchNormAct2d, SelectAdaptivePool2d, create_conv2d
+from timm.models._efficientnet_blocks import CondConvResidual, InvertedResidual, SqueezeExcite
+
+from .genome import BlockSpec, Genome
+
+
+class Network(nn.Module):
+    """Stem conv/BN/ReLU, the blocks, head conv/BN/ReLU, global average pool, linear classifier."""
+
+    def __init__(self, genome: Genome):
+        super().__init__()
+        self.genome = genome
+        self.conv_stem = create_conv2d(3, genome.stem_channels, genome.stem_kernel, stride=genome.stem_stride)
+        self.bn1 = BatchNormAct2d(genome.stem_channels, act_layer=nn.ReLU)
+        self.blocks = nn.Sequential(*(build_block(spec) for spec in genome.blocks()))
+        self.conv_head = create_conv2d(genome.stages[-1].out_channels, genome.head_channels, 1)
+        self.bn2 = BatchNormAct2d(genome.head_channels, act_layer=nn.ReLU)
+        self.global_pool = SelectAdaptivePool2d(pool_type="avg", flatten=True)
+        self.classifier = nn.Linear(genome.head_channels, genome.num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn1(self.conv_stem(x))
+        x = self.blocks(x)
+        return self.bn2(self.conv_head(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.global_pool(self.forward_features(x)))
+
+
+def build(genome: Genome) -> Network:
+    """The model a genome describes; a batch (N, 3, res, res) gives logits (N, num_classes)."""
+    return Network(genome)
+
+
+def build_block(spec: BlockSpec) -> nn.Module:
+    stage = spec.stage
+    se_inside = partial(SqueezeExcite, rd_channels=spec.se_channels) \
+        if spec.has_se and stage.se_position != "end" else None
+    common = dict(dw_kernel_size=stage.kernel, stride=spec.stride, exp_ratio=stage.expansion,
+                  act_layer=nn.ReLU, se_layer=se_inside)
+    if stage.block == "condconv":
+        block = CondConvResidual(spec.in_channels, spec.out_channels, num_experts=stage.experts, **common)
+    else:
+        block = InvertedResidual(spec.in_channels, spec.out_channels, **common)
+    if spec.has_se and stage.se_position == "end":
+        block.bn3 = nn.Sequential(block.bn3, SqueezeExcite(spec.out_channels, rd_channels=spec.se_channels))
+    if block.conv_pw.out_channels != spec.mid_channels or block.has_skip != spec.has_skip:
+        raise RuntimeError(f"timm built Ne={block.conv_pw.out_channels}, skip={block.has_skip} for {spec}; "
+                           "space.genome's width rule no longer matches this timm version")
+    return block

@@ -1,0 +1,66 @@
+"""The builder: timm blocks assembled into the network a genome describes."""
+
+import random
+
+import pytest
+import torch
+from timm.models._efficientnet_blocks import CondConvResidual, InvertedResidual, SqueezeExcite
+
+from space import baseline, build
+from space.sampling import random_genome
+
+
+@pytest.mark.parametrize("block", ["standard", "se", "condconv"])
+def test_batch_gives_logits_per_class(block):
+    model = build(baseline(block)).eval()
+    with torch.no_grad():
+        assert model(torch.randn(3, 3, 56, 56)).shape == (3, 100)
+
+
+def test_blocks_are_timm_inverted_residuals():
+    blocks = list(build(baseline()).blocks)
+    assert len(blocks) == 16 and all(type(b) is InvertedResidual for b in blocks)
+
+
+def test_se_block_squeezes_ne_to_ne_over_r():
+    se = build(baseline("se")).blocks[3].se
+    assert isinstance(se, SqueezeExcite)
+    assert (se.conv_reduce.in_channels, se.conv_reduce.out_channels) == (96, 24)
+
+
+def test_condconv_block_has_m_experts_and_se():
+    block = build(baseline("condconv")).blocks[5]
+    assert isinstance(block, CondConvResidual)
+    assert block.conv_pw.num_experts == 4 and block.routing_fn.out_features == 4
+    assert isinstance(block.se, SqueezeExcite)
+
+
+def test_se_at_block_end_squeezes_output_width():
+    block = build(baseline("se").replace_stages(se_position="end")).blocks[4]
+    assert isinstance(block.se, torch.nn.Identity)
+    assert block.bn3[1].conv_reduce.in_channels == 40
+
+
+def test_se_noskip_only_in_blocks_without_identity():
+    model = build(baseline("se").replace_stages(se_position="noskip"))
+    assert [isinstance(b.se, SqueezeExcite) for b in model.blocks] == [not b.has_skip for b in model.blocks]
+
+
+def test_activations_are_relu():
+    acts = {type(m).__name__ for m in build(baseline("se")).modules() if "ReLU" in type(m).__name__
+            or "SiLU" in type(m).__name__ or "Swish" in type(m).__name__}
+    assert acts == {"ReLU"}
+
+
+def test_built_strides_follow_the_genome():
+    model = build(baseline()).eval()
+    with torch.no_grad():
+        features = model.forward_features(torch.randn(1, 3, 56, 56))
+    assert features.shape == (1, 1280, 7, 7)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_genome_builds_and_runs(seed):
+    genome = random_genome(random.Random(seed), num_classes=7, resolution=40)
+    with torch.no_grad():
+        assert build(genome).eval()(torch.randn(2, 3, 40, 40)).shape == (2, 7)
