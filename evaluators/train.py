@@ -1,0 +1,65 @@
+"""``python -m evaluators.train [GENOME] [--block ...] [--data ...] [--fidelity full|proxy|smoke] [overrides] [--json]``
+
+Trains one genome and prints per-epoch progress to stderr; with ``--json`` the last stdout line is the
+result record. ``--fidelity full --data imagefolder:PATH`` on a GPU is the paper's Table 3 run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from space import BLOCK_TYPES
+from space.cost import resolve_genome
+
+from .data import DataError, load_data
+from .presets import add_fidelity_arguments, fidelity_from_args
+from .trainer import train
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evaluators.train", description="Train one genome.")
+    parser.add_argument("genome", nargs="?", default="baseline", help="'baseline' (default) or a genome JSON file")
+    parser.add_argument("--block", choices=BLOCK_TYPES, help="use this block type in every stage")
+    parser.add_argument("--data", default="synthetic",
+                        help="synthetic[:k=v,...] (default), imagefolder:PATH or cifar100[:PATH]")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+    parser.add_argument("--checkpoint-dir", default=None,
+                        help="where checkpointing presets (full) save and resume (default results/checkpoints)")
+    parser.add_argument("--json", action="store_true", help="print the result record as JSON on the last line")
+    add_fidelity_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        fidelity = fidelity_from_args(args)
+        if args.show_fidelity:
+            print(fidelity.describe())
+            return 0
+        genome = resolve_genome(args.genome, args.block)
+        data = load_data(args.data)
+    except (ValueError, DataError) as error:
+        parser.exit(2, f"error: {error}\n")
+
+    print(f"training {genome.id} on {data.name} ({data.num_classes} classes, {len(data.train_labels)} train / "
+          f"{len(data.val_labels)} val images) at fidelity {fidelity.name}", file=sys.stderr)
+
+    def show(record: dict) -> None:
+        print(f"epoch {record['epoch'] + 1}/{record['epochs']}  loss {record['train_loss']:.3f}  "
+              f"top1 {record['top1']:.2f}  top5 {record['top5']:.2f}  lr {record['lr']:.4g}  "
+              f"{record['seconds']:.1f}s  {record['images_per_second']:.0f} img/s", file=sys.stderr, flush=True)
+
+    result = train(genome, data, fidelity, seed=args.seed, device=args.device, threads=args.threads,
+                   checkpoint_dir=args.checkpoint_dir, progress=show)
+    summary = (f"{result.status}: top1 {result.accuracy:.2f}% (best {result.best_accuracy:.2f}% at epoch "
+               f"{result.best_epoch + 1}), top5 {result.top5:.2f}%, {result.macs:,} MACs, {result.params:,} params, "
+               f"{result.seconds:.1f}s ({result.precision} on {result.device})")
+    print(summary + (f" — {result.reason}" if result.reason else ""), file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_dict(with_history=False)))
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""One training loop for every fidelity: genome + data + preset -> a result record.
+
+The same function runs the paper's full recipe on a GPU and a 30-second proxy on one CPU core, so a proxy
+differs from the real thing only in the preset's numbers, never in code paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from space import Genome, build, cost_of
+
+from .data import ImageData, eval_batches, load_data, train_batches
+from .presets import Fidelity
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class TrainResult:
+    """What one run measured. Accuracies are top-1/top-5 in percent, like the paper."""
+
+    genome_id: str
+    macs: int
+    params: int
+    fidelity: str
+    data: str
+    seed: int
+    status: str = "ok"
+    reason: str = ""
+    accuracy: float = 0.0
+    best_accuracy: float = 0.0
+    best_epoch: int = -1
+    top5: float = 0.0
+    epochs: int = 0
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+    device: str = "cpu"
+    precision: str = "fp32"
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self, with_history: bool = True) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        if not with_history:
+            data.pop("history")
+        return data
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device: expected auto, cpu or cuda[:N], got {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: cuda was asked for but torch sees no CUDA device")
+    return device
+
+
+def precision_for(device: torch.device, fidelity: Fidelity) -> torch.dtype | None:
+    """Autocast dtype: fp16 AMP on CUDA; bf16 on CPUs with native bf16 (``auto``) or when forced (``on``)."""
+    if fidelity.bf16 == "off":
+        return None
+    if device.type == "cuda":
+        return torch.float16
+    if fidelity.bf16 == "on" or torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int = 0, device: str = "auto",
+          threads: int | None = None, checkpoint_dir: str | Path | None = None,
+          progress: ProgressFn | None = None) -> TrainResult:
+    """Train ``genome`` on ``data`` with ``fidelity``; never raises for a diverging run (status ``failed``).
+
+    The classifier is sized to the data's classes, and MACs/params are those of the model actually trained.
+    """
+    if isinstance(data, str):
+        data = load_data(data)
+    if genome.num_classes != data.num_classes:
+        genome = genome.replace(num_classes=data.num_classes)
+    run_device = resolve_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    costs = cost_of(genome)
+    autocast_dtype = precision_for(run_device, fidelity)
+    result = TrainResult(genome_id=genome.id, macs=costs.total_macs, params=costs.total_params,
+                         fidelity=fidelity.name, data=data.name, seed=seed, device=str(run_device),
+                         precision={None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[autocast_dtype])
+
+    model = build(genome).to(run_device)
+    if fidelity.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=fidelity.learning_rate(0), momentum=fidelity.momentum,
+                                nesterov=fidelity.nesterov and fidelity.momentum > 0,
+                                weight_decay=fidelity.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype == torch.float16)
+    epoch_images = int(len(data.train_labels) * fidelity.data_fraction)
+    # A subset smaller than one batch still trains (one short batch) rather than silently not at all.
+    drop_last = epoch_images >= fidelity.batch_size
+    steps_per_epoch = max(1, epoch_images // fidelity.batch_size)
+
+    checkpoint = _checkpoint_path(checkpoint_dir, genome, fidelity, data, seed) if fidelity.checkpoint else None
+    start_epoch = _resume(checkpoint, model, optimizer, scaler, generator, result)
+    started = time.perf_counter() - result.seconds
+
+    for epoch in range(start_epoch, fidelity.epochs):
+        model.train()
+        epoch_start = time.perf_counter()
+        loss_sum, seen = 0.0, 0
+        batches = train_batches(data, fidelity.batch_size, fidelity.crop, generator, device=run_device,
+                                fraction=fidelity.data_fraction, channels_last=fidelity.channels_last,
+                                drop_last=drop_last)
+        for step, (images, labels) in enumerate(batches):
+            lr = fidelity.learning_rate(epoch + step / steps_per_epoch if fidelity.lr_per_step else epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with torch.autocast(run_device.type, dtype=autocast_dtype or torch.float32,
+                                enabled=autocast_dtype is not None):
+                loss = F.cross_entropy(model(images), labels, label_smoothing=fidelity.label_smoothing)
+            if not torch.isfinite(loss):
+                result.status = "failed"
+                result.reason = f"non-finite loss ({loss.item()}) at epoch {epoch} step {step}, lr {lr:.4g}"
+                result.seconds = time.perf_counter() - started
+                return result
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += loss.item() * len(labels)
+            seen += len(labels)
+        train_seconds = time.perf_counter() - epoch_start
+        top1, top5 = evaluate(model, data, fidelity, run_device, autocast_dtype)
+        record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "top1": top1, "top5": top5,
+                  "lr": fidelity.learning_rate(epoch), "seconds": time.perf_counter() - epoch_start,
+                  "images_per_second": seen / train_seconds if train_seconds > 0 else 0.0}
+        result.history.append(record)
+        result.epochs = epoch + 1
+        result.accuracy, result.top5 = top1, top5
+        if top1 > result.best_accuracy or result.best_epoch < 0:
+            result.best_accuracy, result.best_epoch = top1, epoch
+        result.seconds = time.perf_counter() - started
+        result.images_per_second = sum(h["images_per_second"] for h in result.history) / len(result.history)
+        if checkpoint:
+            _save(checkpoint, model, optimizer, scaler, generator, result)
+        if progress:
+            progress({**record, "genome_id": genome.id, "epochs": fidelity.epochs})
+    return result
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: ImageData, fidelity: Fidelity, device: torch.device,
+             autocast_dtype: torch.dtype | None = None) -> tuple[float, float]:
+    """Top-1 and top-5 accuracy in percent on the whole validation split."""
+    model.eval()
+    correct1 = correct5 = total = 0
+    for images, labels in eval_batches(data, fidelity.eval_batch_size, fidelity.crop, device=device,
+                                       channels_last=fidelity.channels_last):
+        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+            logits = model(images)
+        top = logits.float().topk(min(5, logits.shape[1]), dim=1).indices
+        hits = top == labels[:, None]
+        correct1 += hits[:, 0].sum().item()
+        correct5 += hits.any(dim=1).sum().item()
+        total += len(labels)
+    return 100.0 * correct1 / total, 100.0 * correct5 / total
+
+
+def _checkpoint_path(directory: str | Path | None, genome: Genome, fidelity: Fidelity, data: ImageData,
+                     seed: int) -> Path:
+    directory = Path(directory or os.environ.get("EFFCNN_CHECKPOINTS", "results/checkpoints"))
+    key = json.dumps([genome.id, dataclasses.asdict(fidelity), data.name, seed], sort_keys=True)
+    return directory / f"{genome.id}-{fidelity.name}-s{seed}-{hashlib.sha256(key.encode()).hexdigest()[:8]}.pt"
+
+
+def _resume(path: Path | None, model, optimizer, scaler, generator, result: TrainResult) -> int:
+    if path is None or not path.exists():
+        return 0
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    for key, value in state["result"].items():
+        setattr(result, key, value)
+    return result.epochs
+
+
+def _save(path: Path, model, optimizer, scaler, generator, result: TrainResult) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+             "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "result": result.to_dict()}
+    partial = path.with_suffix(".tmp")
+    torch.save(state, partial)
+    os.replace(partial, path)

@@ -1,0 +1,67 @@
+"""Fidelity presets: the paper's recipe exactly, cheaper presets, and validated overrides."""
+
+import math
+
+import pytest
+
+from evaluators.presets import PRESETS, get_fidelity
+
+
+def test_full_preset_is_table_2():
+    full = PRESETS["full"]
+    assert (full.epochs, full.warmup_epochs, full.batch_size, full.crop, full.data_fraction) == (55, 5, 256, 56, 1.0)
+    assert (full.lr, full.momentum, full.nesterov, full.weight_decay) == (0.2, 0.9, True, 5e-5)
+    assert full.checkpoint and not full.lr_per_step
+
+
+def test_full_schedule_warms_up_from_0_002_to_0_2_over_epochs_0_to_4():
+    full = PRESETS["full"]
+    assert [round(full.learning_rate(e), 6) for e in range(6)] == [0.002, 0.0515, 0.101, 0.1505, 0.2, 0.2]
+
+
+def test_full_schedule_decays_by_half_cosine_to_0_0002_at_epoch_54():
+    full = PRESETS["full"]
+    for epoch in (5, 17, 30, 54):
+        expected = 0.0002 + 0.5 * (0.2 - 0.0002) * (1 + math.cos(math.pi * (epoch - 5) / 49))
+        assert full.learning_rate(epoch) == pytest.approx(expected, rel=1e-12)
+    assert full.learning_rate(54) == pytest.approx(0.0002)
+
+
+def test_cheaper_presets_cost_less_than_full():
+    full = PRESETS["full"]
+    for name in ("proxy", "smoke"):
+        cheap = PRESETS[name]
+        work = cheap.epochs * cheap.data_fraction * cheap.crop ** 2
+        assert work < full.epochs * full.data_fraction * full.crop ** 2 / 50
+
+
+def test_proxy_scales_peak_lr_linearly_with_batch():
+    assert PRESETS["proxy"].lr == pytest.approx(0.2 * PRESETS["proxy"].batch_size / 256)
+
+
+def test_override_changes_only_that_setting():
+    changed = get_fidelity("proxy", epochs=7)
+    assert changed.epochs == 7 and changed.replace(epochs=PRESETS["proxy"].epochs) == PRESETS["proxy"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(epochs=0), "epochs: must be an integer >= 1"),
+    (dict(data_fraction=1.5), "data_fraction: must be in (0, 1]"),
+    (dict(lr=-1.0), "lr: must be a positive number"),
+    (dict(warmup_epochs=9.0), "warmup_epochs: must be in [0, epochs=3)"),
+    (dict(label_smoothing=1.0), "label_smoothing: must be in [0, 1)"),
+    (dict(bf16="maybe"), "bf16: must be one of auto, on, off"),
+])
+def test_bad_override_names_the_setting(overrides, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        get_fidelity("proxy", **overrides)
+
+
+def test_unknown_preset_lists_the_presets():
+    with pytest.raises(ValueError, match="fidelity: must be one of full, proxy, smoke"):
+        get_fidelity("medium")
+
+
+def test_describe_prints_every_setting():
+    text = PRESETS["full"].describe()
+    assert "epochs = 55" in text and "weight_decay = 5e-05" in text

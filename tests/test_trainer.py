@@ -1,0 +1,121 @@
+"""The trainer: one loop for every fidelity, seeded, failure-safe, resumable."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from evaluators.data import load_data
+from evaluators.presets import get_fidelity
+from evaluators.trainer import train
+from space import Genome, Stage, cost_of
+
+TINY_DATA = "synthetic:classes=3,train=24,val=8"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return load_data(TINY_DATA, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def genome():
+    return Genome(stem_channels=8, stages=(Stage(8, 1, 1), Stage(16, 2, 2), Stage(24, 1, 2, block="se")),
+                  head_channels=32, num_classes=3, resolution=32)
+
+
+SMOKE = get_fidelity("smoke", batch_size=8, data_fraction=1.0, crop=16, epochs=2, bf16="off")
+
+
+def test_result_record_holds_accuracy_cost_and_time(data, genome):
+    result = train(genome, data, SMOKE, threads=1)
+    assert result.ok and result.epochs == 2 and len(result.history) == 2
+    assert 0 <= result.accuracy <= 100 and result.top5 == 100.0  # 3 classes: top-5 always hits
+    assert (result.macs, result.params) == (cost_of(genome).total_macs, cost_of(genome).total_params)
+    assert result.seconds > 0 and result.genome_id == genome.id
+    assert set(result.history[0]) >= {"train_loss", "top1", "top5", "lr", "seconds", "images_per_second"}
+
+
+def test_classifier_is_sized_to_the_data_classes(data, genome):
+    result = train(genome.replace(num_classes=100), data, SMOKE.replace(epochs=1), threads=1)
+    assert result.genome_id == genome.id
+
+
+def test_same_seed_repeats_the_run(data, genome):
+    first, second = (train(genome, data, SMOKE, seed=3, threads=1) for _ in range(2))
+    assert [h["train_loss"] for h in first.history] == [h["train_loss"] for h in second.history]
+    assert first.accuracy == second.accuracy
+
+
+def test_different_seed_changes_the_run(data, genome):
+    first, second = train(genome, data, SMOKE, seed=1, threads=1), train(genome, data, SMOKE, seed=2, threads=1)
+    assert first.history[0]["train_loss"] != second.history[0]["train_loss"]
+
+
+def test_diverging_run_ends_as_failed_with_reason(data, genome):
+    result = train(genome, data, SMOKE.replace(lr=1e30, momentum=0.0), threads=1)
+    assert result.status == "failed"
+    assert "non-finite loss" in result.reason
+
+
+def test_bf16_autocast_runs_on_cpu(data, genome):
+    result = train(genome, data, SMOKE.replace(bf16="on", epochs=1), threads=1)
+    assert result.ok and result.precision == "bf16"
+
+
+def test_checkpointing_run_resumes_where_it_stopped(data, genome, tmp_path):
+    fidelity = SMOKE.replace(epochs=3, checkpoint=True)
+    uninterrupted = train(genome, data, fidelity, checkpoint_dir=tmp_path / "a", threads=1)
+
+    def stop_after_first_epoch(record):
+        if record["epoch"] == 0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(genome, data, fidelity, checkpoint_dir=tmp_path / "b", threads=1, progress=stop_after_first_epoch)
+    seen = []
+    resumed = train(genome, data, fidelity, checkpoint_dir=tmp_path / "b", threads=1,
+                    progress=lambda r: seen.append(r["epoch"]))
+    assert seen == [1, 2]
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in uninterrupted.history]
+    assert resumed.accuracy == uninterrupted.accuracy
+
+
+def _cli(*args, cache):
+    env = {"EFFCNN_CACHE": str(cache), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "evaluators.train", *args], capture_output=True, text=True,
+                          env=env)
+
+
+def test_cli_json_last_line_is_the_result_record(tmp_path, genome):
+    path = genome.save(tmp_path / "g.json")
+    out = _cli(str(path), "--data", TINY_DATA, "--fidelity", "smoke", "--batch-size", "8", "--crop", "16",
+               "--data-fraction", "1", "--json", cache=tmp_path)
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {"accuracy", "top5", "macs", "params", "seconds", "epochs"} <= set(record)
+    assert "epoch 1/1" in out.stderr
+
+
+def test_cli_show_fidelity_prints_overridden_preset(tmp_path):
+    out = _cli("--fidelity", "full", "--epochs", "8", "--show-fidelity", cache=tmp_path)
+    assert "epochs = 8" in out.stdout and "batch_size = 256" in out.stdout
+
+
+def test_cli_bad_override_is_a_one_line_error(tmp_path):
+    out = _cli("--fidelity", "proxy", "--data-fraction", "2", cache=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == "error: data_fraction: must be in (0, 1], got 2.0"
+
+
+def test_cli_bad_data_spec_is_a_one_line_error(tmp_path):
+    out = _cli("--data", "mnist", cache=tmp_path)
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].startswith("error: bad --data 'mnist'")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_run_uses_fp16_amp(data, genome):
+    result = train(genome, data, SMOKE.replace(bf16="auto"), device="cuda")
+    assert result.ok and result.precision == "fp16" and result.device.startswith("cuda")
