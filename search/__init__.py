@@ -1,0 +1,1 @@
+"""Orchestration: the Optuna/Ray Tune search over genomes, and the reports and plots rebuilt from its study."""

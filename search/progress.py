@@ -1,0 +1,69 @@
+"""A one-line progress display for a running study, as a Ray Tune callback.
+
+Ray's own reporter prints wide tables of every trial; a person watching a 20-minute search wants to know
+how far it is, whether trials fail, what the best accuracy and front look like, and when it will end.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import numpy as np
+from ray.tune import Callback
+
+from .pareto import pareto_mask
+
+
+class StudyProgress(Callback):
+    def __init__(self, total: int, already_done: int = 0, points: list[tuple[float, int]] | None = None):
+        self.total = total
+        self.done = already_done
+        self.failed = 0
+        self.running: set[str] = set()
+        self.points = list(points or [])
+        self.started = time.monotonic()
+        self.finished_here = 0
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.running.add(trial.trial_id)
+        self._show()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        result = trial.last_result or {}
+        if result.get("status") == "ok" and result.get("accuracy") is not None:
+            self.points.append((float(result["accuracy"]), int(result["macs"])))
+            note = f"trial {trial.trial_id}: {result['accuracy']:.2f}% at {result['macs'] / 1e6:.1f}M MACs"
+        else:
+            self.failed += 1
+            note = f"trial {trial.trial_id} failed: {result.get('reason', 'crashed')}"
+        self._finish(trial, note)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.failed += 1
+        self._finish(trial, f"trial {trial.trial_id} crashed (see its Ray log)")
+
+    def _finish(self, trial: Any, note: str) -> None:
+        self.running.discard(trial.trial_id)
+        self.done += 1
+        self.finished_here += 1
+        print(note, file=sys.stderr, flush=True)
+        self._show()
+
+    def _show(self) -> None:
+        elapsed = time.monotonic() - self.started
+        best = max((a for a, _ in self.points), default=None)
+        front = int(pareto_mask(np.array([a for a, _ in self.points]), np.array([m for _, m in self.points])).sum()) \
+            if self.points else 0
+        left = max(self.total - self.done, 0)
+        eta = elapsed / self.finished_here * left if self.finished_here else None
+        print(f"[{self.done}/{self.total}] running {len(self.running)}  failed {self.failed}  "
+              f"best {'-' if best is None else f'{best:.2f}%'}  pareto {front}  "
+              f"elapsed {_clock(elapsed)}  left {'?' if eta is None else '~' + _clock(eta)}",
+              file=sys.stderr, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s"

@@ -1,0 +1,112 @@
+"""``python -m search.run --budget 50``: multi-objective architecture search (accuracy up, MACs down).
+
+Each trial is a Ray Tune trial that trains one genome's proxy; Optuna (through Ray Tune's OptunaSearch)
+chooses the genomes; the Table 1 baseline is trained once per study as a fixed trial. The study lives in
+an RDB storage, so re-running the same command continues it, and ``--budget`` counts the study's trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from evaluators.data import DataError, default_cache_dir, load_data
+from evaluators.presets import add_fidelity_arguments, fidelity_from_args
+from space import BLOCK_TYPES
+
+from .search_space import default_space, load_space
+
+SAMPLERS = ("tpe", "nsga2", "random", "gp")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m search.run", description=__doc__.splitlines()[0])
+    p.add_argument("--budget", type=int, default=50, help="total trials in the study, baselines included (default 50)")
+    p.add_argument("--data", default="synthetic", help="synthetic[:k=v,...] (default), imagefolder:PATH, cifar100[:PATH]")
+    p.add_argument("--study-name", default="study", help="names the study and its folder (default 'study')")
+    p.add_argument("--results-dir", default="results", help="where <study>/ is written (default results/)")
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage URL (default sqlite:///<results-dir>/<study>/study.db); PostgreSQL/MySQL work")
+    p.add_argument("--resume", action="store_true", help="continue an existing study; fail if there is none")
+    p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Optuna sampler (default tpe)")
+    p.add_argument("--seed", type=int, default=0, help="sampler and training seed (default 0)")
+    p.add_argument("--address", default=None, help="address of an existing Ray cluster (default: start one here)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial; also its torch threads (default 1)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (default 0)")
+    p.add_argument("--max-concurrent", type=int, default=None,
+                   help="trials at once (default: as many as the CPUs allow); trials start in batches so a seed "
+                        "gives the same study")
+    p.add_argument("--space", default=None, help="YAML/JSON file overriding the search space's bounds and choices")
+    p.add_argument("--show-space", action="store_true", help="print the search space and exit")
+    p.add_argument("--search-training", action="store_true", help="also search peak LR, weight decay, label smoothing")
+    p.add_argument("--baseline-blocks", default="standard",
+                   help="comma-separated baseline block types to train as fixed trials (default standard)")
+    add_fidelity_arguments(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        space = load_space(args.space) if args.space else default_space()
+        fidelity = fidelity_from_args(args)
+        blocks = _baseline_blocks(args.baseline_blocks)
+        if args.budget < 1:
+            raise ValueError(f"--budget: must be >= 1, got {args.budget}")
+        if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
+            raise ValueError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    except ValueError as error:
+        p.exit(2, f"error: {error}\n")
+    if args.show_space:
+        print(space.describe(with_training=args.search_training))
+        return 0
+    if args.show_fidelity:
+        print(fidelity.describe())
+        return 0
+    try:
+        data = load_data(args.data)
+    except DataError as error:
+        p.exit(2, f"error: {error}\n")
+
+    from .orchestrate import SearchConfig, run_search  # Ray and Optuna load only for a real run
+
+    config = SearchConfig(
+        study_name=args.study_name, study_dir=Path(args.results_dir) / args.study_name, storage=args.storage,
+        resume=args.resume, budget=args.budget, data=args.data, num_classes=data.num_classes, fidelity=fidelity,
+        space=space, search_training=args.search_training, sampler=args.sampler, seed=args.seed,
+        baseline_blocks=blocks, address=args.address, cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent,
+        cache_dir=str(default_cache_dir().resolve()),
+    )
+    started = time.monotonic()
+    try:
+        outcome = run_search(config)
+    except ValueError as error:
+        p.exit(2, f"error: {error}\n")
+    print(outcome.pareto_table)
+    print(f"\n{outcome.completed} completed, {outcome.failed} failed trials in study '{args.study_name}' "
+          f"({time.monotonic() - started:.0f}s this run)")
+    for name, path in outcome.paths.items():
+        print(f"{name}: {path}")
+    if outcome.interrupted:
+        print("interrupted: run the same command again to continue the study", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _baseline_blocks(text: str) -> list[str]:
+    blocks = [b.strip() for b in text.split(",") if b.strip()]
+    bad = [b for b in blocks if b not in BLOCK_TYPES]
+    if bad or not blocks:
+        raise ValueError(f"--baseline-blocks: must be a comma-separated list from {', '.join(BLOCK_TYPES)}, "
+                         f"got {text!r}")
+    return list(dict.fromkeys(blocks))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    sys.exit(main())

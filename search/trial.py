@@ -1,0 +1,67 @@
+"""What one Ray Tune trial does: build the genome, train the proxy, report accuracy, MACs, params, seconds.
+
+The trial never raises for a genome that is invalid or diverges: it reports ``status = failed`` with the
+reason, so the study records the failure and goes on. Anything else it raises is caught the same way.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from ray import tune
+
+from evaluators.data import load_data
+from evaluators.presets import Fidelity
+from evaluators.trainer import train
+from space import Genome, cost_of
+
+RECORDED = ("status", "reason", "accuracy", "best_accuracy", "top5", "macs", "params", "seconds", "epochs",
+            "fidelity", "data", "precision", "device")
+"""Result keys copied into the Optuna trial's user attrs: the study alone must rebuild every report."""
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """What every trial of one study shares (passed once through ``tune.with_parameters``)."""
+
+    data: str
+    fidelity: Fidelity
+    seed: int
+    cache_dir: str | None
+    device: str = "auto"
+
+
+def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
+    """Ray Tune function trainable: per-epoch progress reports, then one final report with the objectives."""
+    if config.get("invalid"):
+        tune.report(_failure(config["invalid"], settings))
+        return
+    genome = Genome.from_dict(config["genome"])
+    fidelity = settings.fidelity.replace(**config.get("training", {}))
+    threads = max(1, int(tune.get_context().get_trial_resources().required_resources.get("CPU", 1)))
+    costs = cost_of(genome)
+
+    def progress(record: dict[str, Any]) -> None:
+        # Ray Tune wants the objectives in every report; the final report's values are the trial's.
+        tune.report({"accuracy": record["top1"], "macs": costs.total_macs, "epoch": record["epoch"],
+                     "status": "running"})
+
+    try:
+        data = load_data(settings.data, cache_dir=settings.cache_dir)
+        result = train(genome, data, fidelity, seed=settings.seed, device=settings.device, threads=threads,
+                       progress=progress)
+    except Exception as error:  # a trial's crash must not stop the study
+        line = traceback.format_exception_only(type(error), error)[-1].strip()
+        tune.report({**_failure(line, settings), "macs": costs.total_macs, "params": costs.total_params})
+        return
+    report = {key: value for key, value in result.to_dict(with_history=False).items() if key in RECORDED}
+    if not result.ok:
+        report["accuracy"] = None
+    tune.report(report)
+
+
+def _failure(reason: str, settings: TrialSettings) -> dict[str, Any]:
+    return {"status": "failed", "reason": reason, "accuracy": None, "macs": None, "fidelity": settings.fidelity.name,
+            "data": settings.data}

@@ -1,0 +1,227 @@
+"""Reports rebuilt from an Optuna study: trials table, Pareto front, genome files, figure, summary and CLI.
+
+The fake studies follow the search's data contract: real genomes with their real MACs, made-up accuracies.
+"""
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState
+
+from search.pareto import hypervolume, pareto_mask
+from search.report import trials_frame, write_report
+from space import Stage, baseline, cost_of, load_genome
+from space.sampling import random_genome
+
+ROOT = Path(__file__).resolve().parents[1]
+DIRECTIONS = ["maximize", "minimize"]
+# Accuracies for six random genomes in increasing MACs (104M ... 212M); the standard baseline (193.9M, 67 %)
+# sits between the third and the fourth, so the third (186M, 68 %) beats it at fewer MACs.
+RANDOM_ACCURACIES = [60.0, 66.5, 68.0, 67.5, 72.0, 71.0]
+BASELINE_ACCURACY = 67.0
+
+
+def _trial(genome, state=TrialState.COMPLETE, accuracy=None, **attrs):
+    cost = cost_of(genome)
+    user_attrs = {"genome": genome.to_dict(), "genome_id": genome.id, "is_baseline": "baseline_block" in attrs,
+                  "status": "failed" if state == TrialState.FAIL else "ok", "reason": "", **attrs}
+    values = None
+    if state == TrialState.COMPLETE:
+        user_attrs.update(accuracy=accuracy, top5=accuracy + 20, seconds=12.5, fidelity="proxy", data="fake")
+        values = [accuracy, cost.total_macs]
+    if state in (TrialState.COMPLETE, TrialState.FAIL):
+        user_attrs.update(macs=cost.total_macs, params=cost.total_params)
+    return optuna.trial.create_trial(
+        state=state, values=values, user_attrs=user_attrs, params={"stem_channels": genome.stem_channels},
+        distributions={"stem_channels": CategoricalDistribution((8, 12, 16, 24, 32))})
+
+
+def _populate(study: optuna.Study) -> dict:
+    """Fill a study with every kind of trial; return the trial numbers of each role."""
+    genomes = sorted((random_genome(random.Random(seed)) for seed in range(6)),
+                     key=lambda g: cost_of(g).total_macs)
+    assert cost_of(genomes[2]).total_macs < cost_of(baseline()).total_macs < cost_of(genomes[3]).total_macs
+    study.set_user_attr("data", "fake")
+    study.set_user_attr("fidelity", {"name": "proxy", "epochs": 5})
+    study.add_trial(_trial(baseline(), accuracy=BASELINE_ACCURACY, baseline_block="standard"))
+    for genome, accuracy in zip(genomes, RANDOM_ACCURACIES):
+        study.add_trial(_trial(genome, accuracy=accuracy))
+    study.add_trial(_trial(genomes[4], accuracy=RANDOM_ACCURACIES[4]))  # the same point measured twice
+    study.add_trial(_trial(random_genome(random.Random(6)), TrialState.FAIL, reason="diverged: loss is nan"))
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.FAIL, user_attrs={"is_baseline": False, "status": "failed",
+                                           "reason": "invalid genome from the search space: stride"}))
+    study.add_trial(_trial(random_genome(random.Random(7)), TrialState.RUNNING))
+    study.add_trial(_trial(baseline("se"), TrialState.WAITING, baseline_block="se"))
+    return {"baseline": 0, "front": [1, 2, 3, 5, 7], "dominated": [0, 4, 6], "failed": [8, 9], "in_flight": [10, 11],
+            "best_at_baseline_macs": 3, "cheapest_within_a_point": 2, "genomes": genomes}
+
+
+@pytest.fixture(autouse=True)
+def no_png(monkeypatch):
+    """Static export needs kaleido and a Chrome; make it fail fast so tests neither need nor wait for them."""
+    def unavailable(self, *args, **kwargs):
+        raise RuntimeError("Kaleido is not available (stubbed in tests)")
+    monkeypatch.setattr(go.Figure, "write_image", unavailable)
+
+
+@pytest.fixture
+def study():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=DIRECTIONS, study_name="fake-search")
+    study.roles = _populate(study)
+    return study
+
+
+def test_pareto_mask_drops_dominated_points():
+    accuracy = [70, 60, 80, 65]
+    macs = [100, 120, 200, 90]
+    assert pareto_mask(accuracy, macs).tolist() == [True, False, True, True]
+
+
+def test_pareto_mask_keeps_every_duplicate_of_a_front_point():
+    assert pareto_mask([70, 70, 60], [100, 100, 100]).tolist() == [True, True, False]
+
+
+def test_pareto_mask_tie_in_one_objective_keeps_only_the_better_in_the_other():
+    same_macs = pareto_mask([70, 75], [100, 100])
+    same_accuracy = pareto_mask([70, 70], [100, 90])
+    assert same_macs.tolist() == [False, True] and same_accuracy.tolist() == [False, True]
+
+
+def test_pareto_mask_of_no_points_is_empty():
+    assert pareto_mask([], []).shape == (0,)
+
+
+def test_hypervolume_equals_hand_computed_staircase_area():
+    # (accuracy, cost); reference (0, 5). (60, 4) is dominated, (80, 6) costs more than the reference.
+    points = [(50, 1), (70, 3), (60, 4), (80, 6)]
+    assert hypervolume(points, (0, 5)) == pytest.approx(50 * (3 - 1) + 70 * (5 - 3))
+
+
+def test_hypervolume_is_measured_from_the_reference_accuracy():
+    assert hypervolume(np.array([(50.0, 1.0)]), (40, 2)) == pytest.approx(10 * 1)
+    assert hypervolume(np.array([(30.0, 1.0)]), (40, 2)) == 0.0
+
+
+def test_trials_csv_has_one_row_per_trial_in_every_state_with_the_genome_flattened(study, tmp_path):
+    table = write_report(study, tmp_path)["trials_csv"]
+    frame = pd.read_csv(table)
+    assert frame["number"].tolist() == list(range(12))
+    assert frame["state"].value_counts().to_dict() == {"COMPLETE": 8, "FAIL": 2, "RUNNING": 1, "WAITING": 1}
+    stage_columns = [f"s{i}_{field}" for i in range(6) for field in Stage.__dataclass_fields__]
+    expected = ["number", "state", "genome_id", "stem_channels", "head_channels", "num_classes", "resolution",
+                "stem_kernel", "stem_stride", *stage_columns, "arch", "accuracy", "top5", "macs", "params",
+                "seconds", "is_baseline", "is_pareto", "reason"]
+    assert list(frame.columns[:len(expected)]) == expected
+    assert frame.loc[0, "arch"] == " ".join(stage.encode() for stage in baseline().stages)
+    assert frame.loc[0, "s5_out_channels"] == 320 and frame.loc[0, "macs"] == 193_898_304
+    assert frame.loc[8, "reason"] == "diverged: loss is nan"
+
+
+def test_is_pareto_flags_exactly_the_non_dominated_completed_trials(study):
+    frame = trials_frame(study)
+    assert frame.index[frame["is_pareto"]].tolist() == study.roles["front"]
+
+
+def test_baseline_trials_are_flagged(study):
+    frame = trials_frame(study)
+    assert frame.index[frame["is_baseline"]].tolist() == [0, 11]
+    assert frame.loc[0, "baseline_block"] == "standard"
+
+
+def test_pareto_genome_files_load_back_equal_to_the_trials_genomes(study, tmp_path):
+    folder = write_report(study, tmp_path)["pareto_dir"]
+    genomes = {g.id: g for g in study.roles["genomes"]}
+    saved = {path.stem: load_genome(path) for path in folder.glob("*.json")}
+    front_ids = {study.trials[n].user_attrs["genome_id"] for n in study.roles["front"]}
+    assert set(saved) == front_ids
+    assert all(saved[genome_id] == genomes[genome_id] for genome_id in saved)
+
+
+def test_rebuild_removes_genome_files_no_longer_on_the_front(study, tmp_path):
+    stale = baseline("condconv").save(tmp_path / "pareto" / f"{baseline('condconv').id}.json")
+    write_report(study, tmp_path)
+    assert not stale.exists()
+
+
+def test_pareto_html_is_self_contained_and_labels_the_baseline(study, tmp_path):
+    html = write_report(study, tmp_path)["pareto_html"].read_text()
+    assert "baseline (standard)" in html
+    assert "fake-search" in html
+    assert "<script src=" not in html  # plotly.js embedded, so it opens offline
+
+
+def test_png_export_failure_is_a_note_not_an_error(study, tmp_path):
+    note = write_report(study, tmp_path)["pareto_png"]
+    assert isinstance(note, str) and note.startswith("skipped pareto.png: Kaleido")
+    assert not (tmp_path / "pareto.png").exists()
+
+
+def test_summary_states_the_gain_over_the_baseline_and_the_hypervolume_reference(study, tmp_path):
+    summary = write_report(study, tmp_path)["summary_md"].read_text()
+    best = study.trials[study.roles["best_at_baseline_macs"]].user_attrs["genome_id"]
+    cheapest = study.trials[study.roles["cheapest_within_a_point"]].user_attrs["genome_id"]
+    assert f"best trial at <= baseline MACs: trial 3 (`{best}`, 68.00 % top-1" in summary
+    assert "+1.00 points top-1" in summary
+    assert f"cheapest trial within 1 point of the baseline's accuracy: trial 2 (`{cheapest}`" in summary
+    assert "Reference point: top-1 0 % and MACs = 2 x the standard Table 1 baseline's MACs at 100 classes" \
+           " = 387,796,608 MACs" in summary
+    assert "- trials: 12 — 8 complete, 2 failed, 2 running or waiting" in summary
+    assert "diverged: loss is nan" in summary and "invalid genome from the search space" in summary
+
+
+def test_summary_without_completed_trials_says_so_instead_of_failing(tmp_path):
+    study = optuna.create_study(directions=DIRECTIONS, study_name="empty")
+    study.add_trial(_trial(baseline(), TrialState.FAIL, baseline_block="standard", reason="out of memory"))
+    summary = write_report(study, tmp_path)["summary_md"].read_text()
+    assert "No completed trials, so no Pareto front yet." in summary
+    assert "No completed baseline trial" in summary
+    assert "No completed trials, so no hypervolume." in summary
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "search.report", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+def _sqlite_study(folder: Path, name: str) -> str:
+    folder.mkdir(parents=True)
+    storage = f"sqlite:///{folder / 'study.db'}"
+    _populate(optuna.create_study(directions=DIRECTIONS, study_name=name, storage=storage))
+    (folder / "study.json").write_text(json.dumps({"study_name": name, "storage": storage, "budget": 12}))
+    return storage
+
+
+def test_cli_rebuilds_every_file_from_the_sqlite_storage(tmp_path):
+    folder = tmp_path / "search-a"
+    _sqlite_study(folder, "search-a")
+    result = _cli(str(folder))
+    assert result.returncode == 0, result.stderr
+    for name in ("trials.csv", "pareto.html", "summary.md"):
+        assert (folder / name).is_file() and str(folder / name) in result.stdout
+    assert len(list((folder / "pareto").glob("*.json"))) == 4  # five front trials, one genome measured twice
+    assert "| trial | genome_id | arch |" in result.stdout
+
+
+def test_cli_missing_folder_is_a_one_line_error_naming_it(tmp_path):
+    result = _cli(str(tmp_path / "nowhere"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("error: ") and str(tmp_path / "nowhere") in result.stderr
+
+
+def test_cli_unknown_study_name_lists_the_studies_in_the_storage(tmp_path):
+    storage = _sqlite_study(tmp_path / "search-b", "search-b")
+    result = _cli(str(tmp_path / "search-b"), "--storage", storage, "--study-name", "typo")
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: study 'typo' not found in {storage}; studies there: search-b"

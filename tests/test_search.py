@@ -1,0 +1,171 @@
+"""The search front door: Ray Tune trials, an Optuna study that survives stops, the baseline exactly once."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pandas as pd
+import pytest
+import ray
+
+from search.pareto import pareto_mask
+from search.run import main
+from space import load_genome
+
+DATA = "synthetic:classes=3,train=16,val=8"
+FAST = ["--data", DATA, "--fidelity", "smoke", "--crop", "16", "--batch-size", "8", "--data-fraction", "1"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_session(tmp_path_factory):
+    os.environ["EFFCNN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+def _run(tmp_path, *args, study="s"):
+    return main([*FAST, "--results-dir", str(tmp_path), "--study-name", study, *args])
+
+
+def _trials(tmp_path, study="s"):
+    return pd.read_csv(tmp_path / study / "trials.csv")
+
+
+def test_search_trains_the_baseline_once_as_trial_0_and_writes_results(tmp_path):
+    assert _run(tmp_path, "--budget", "3") == 0
+    trials = _trials(tmp_path)
+    assert len(trials) == 3 and (trials["state"] == "COMPLETE").all()
+    assert trials["is_baseline"].tolist() == [True, False, False]
+    for name in ("pareto.html", "summary.md", "study.db", "study.json"):
+        assert (tmp_path / "s" / name).exists()
+
+
+def test_pareto_flags_and_genome_files_match_the_completed_trials(tmp_path):
+    _run(tmp_path, "--budget", "3")
+    trials = _trials(tmp_path)
+    assert trials["is_pareto"].tolist() == pareto_mask(trials["accuracy"], trials["macs"]).tolist()
+    files = sorted((tmp_path / "s" / "pareto").glob("*.json"))
+    assert sorted(f.stem for f in files) == sorted(trials.loc[trials["is_pareto"], "genome_id"])
+    assert all(load_genome(f).id == f.stem for f in files)
+
+
+def test_rerun_with_a_larger_budget_continues_the_study(tmp_path):
+    _run(tmp_path, "--budget", "2")
+    first = _trials(tmp_path)
+    _run(tmp_path, "--budget", "4")
+    second = _trials(tmp_path)
+    assert len(second) == 4 and int(second["is_baseline"].sum()) == 1
+    pd.testing.assert_frame_equal(second.iloc[:2][["number", "genome_id", "accuracy"]],
+                                  first[["number", "genome_id", "accuracy"]])
+
+
+def test_rerun_at_budget_trains_nothing_new(tmp_path):
+    _run(tmp_path, "--budget", "2")
+    _run(tmp_path, "--budget", "2")
+    assert len(_trials(tmp_path)) == 2
+
+
+def test_same_seed_gives_the_same_study(tmp_path):
+    _run(tmp_path, "--budget", "3", study="a")
+    _run(tmp_path, "--budget", "3", study="b")
+    columns = ["genome_id", "accuracy", "macs"]
+    pd.testing.assert_frame_equal(_trials(tmp_path, "a")[columns], _trials(tmp_path, "b")[columns])
+
+
+def test_diverging_trials_are_recorded_as_failed_and_the_study_goes_on(tmp_path):
+    assert _run(tmp_path, "--budget", "2", "--lr", "1e30", "--momentum", "0") == 0
+    trials = _trials(tmp_path)
+    assert (trials["state"] == "FAIL").all() and len(trials) == 2
+    assert trials["reason"].str.contains("non-finite loss").all()
+    assert "non-finite loss" in (tmp_path / "s" / "summary.md").read_text()
+
+
+def test_invalid_genome_from_the_space_is_a_failed_trial_with_its_reason(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text("stages:\n  all: {block: [se], se_ratio: [100000]}\n")
+    assert _run(tmp_path, "--budget", "2", "--space", str(space)) == 0
+    trials = _trials(tmp_path)
+    assert trials.loc[0, "state"] == "COMPLETE" and trials.loc[1, "state"] == "FAIL"
+    assert "se_ratio" in trials.loc[1, "reason"]
+
+
+def test_extra_baseline_blocks_are_fixed_trials(tmp_path):
+    _run(tmp_path, "--budget", "2", "--baseline-blocks", "standard,se")
+    trials = _trials(tmp_path)
+    assert trials["baseline_block"].tolist() == ["standard", "se"]
+
+
+def test_killed_run_resumes_keeping_completed_trials(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "search.run", *FAST, "--results-dir", str(tmp_path), "--study-name", "k",
+               "--budget", "6", "--max-concurrent", "1"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    storage = f"sqlite:///{tmp_path / 'k' / 'study.db'}"
+    deadline = time.monotonic() + 240
+    completed = []
+    while time.monotonic() < deadline and len(completed) < 2:
+        time.sleep(1)
+        try:
+            study = optuna.load_study(study_name="k", storage=storage)
+            completed = [t for t in study.trials if t.state.name == "COMPLETE"]
+        except Exception:
+            continue
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert len(completed) >= 2
+    before = {t.number: t.values for t in completed}
+
+    subprocess.run(command, env=env, check=True, capture_output=True, timeout=300)
+    study = optuna.load_study(study_name="k", storage=storage)
+    after = {t.number: t.values for t in study.trials if t.state.name == "COMPLETE"}
+    assert all(after[n] == v for n, v in before.items())
+    assert sum(1 for t in study.trials if t.user_attrs.get("is_baseline")
+               and t.state.name == "COMPLETE") == 1
+    assert len(after) == 6
+
+
+def test_resume_without_a_study_is_an_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _run(tmp_path, "--budget", "2", "--resume", study="missing")
+    assert exit_info.value.code == 2
+    assert "--resume: no study 'missing'" in capsys.readouterr().err
+
+
+def test_continuing_a_study_with_other_data_is_an_error(tmp_path, capsys):
+    _run(tmp_path, "--budget", "1")
+    with pytest.raises(SystemExit):
+        main(["--data", "synthetic:classes=4,train=16,val=8", "--fidelity", "smoke", "--results-dir", str(tmp_path),
+              "--study-name", "s", "--budget", "2"])
+    assert "use another --study-name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("stages:\n  all: {kernel: [3, 4]}\n", "stages.all.kernel: filter sizes must be odd integers >= 1"),
+    ("stages:\n  2: {width: [20, 40]}\n", "stages.2.width: bounds must be multiples of 8"),
+    ("stages:\n  9: {kernel: [3]}\n", "stages.9: stage keys must be 'all' or an index 0..5"),
+    ("stages:\n  all: {block: [mbconv]}\n", "stages.all.block: must be a non-empty list from standard, se, condconv"),
+    ("depth: 3\n", "unknown key(s) depth"),
+    ("stages: [1, 2\n", "not valid YAML/JSON"),
+    ('{"training": {"lr": [0.5, 0.1]}}', "training.lr: need > 0 and low <= high"),
+])
+def test_bad_space_file_is_a_one_line_error_before_anything_starts(tmp_path, capsys, content, message):
+    space = tmp_path / "space.yaml"
+    space.write_text(content)
+    with pytest.raises(SystemExit) as exit_info:
+        _run(tmp_path, "--budget", "2", "--space", str(space))
+    error = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(error.splitlines()) == 1
+    assert message in error and str(space) in error
+    assert not (tmp_path / "s").exists()
+
+
+def test_show_space_lists_every_searched_parameter(capsys):
+    assert main(["--show-space"]) == 0
+    text = capsys.readouterr().out
+    for name in ("width", "repeats", "kernel", "expansion", "block", "se_ratio", "experts", "stem_channels"):
+        assert name in text
