@@ -1,0 +1,1 @@
+"""Evaluators: the data layer and the training/evaluation of candidate networks."""
