@@ -325,13 +325,16 @@ def _upsample_uint8(images_hwc: np.ndarray, size: int, chunk: int = 2048) -> tor
 
 def train_batches(data: ImageData, batch_size: int, crop: int, generator: torch.Generator,
                   device: torch.device | str = "cpu", fraction: float = 1.0, channels_last: bool = False,
-                  drop_last: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                  drop_last: bool = True, scale: tuple[float, float] = RRC_SCALE
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One shuffled, augmented training epoch (a random ``fraction`` of it when < 1).
 
     All randomness is drawn from ``generator`` (on its own device), so an epoch depends only on the
     generator state, not on the training device. Images are moved to ``device`` as uint8 and augmented
     there, so on a GPU the crops, flips and normalisation are GPU work and host transfers stay 4x smaller.
     With ``drop_last`` a final partial batch is skipped (an epoch smaller than one batch yields nothing).
+    ``scale`` is RandomResizedCrop's area range: the paper's (0.08, 1) by default; short proxies use a
+    gentler one, since crops that miss the object are noise a few hundred steps cannot average out.
     """
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
@@ -345,13 +348,13 @@ def train_batches(data: ImageData, batch_size: int, crop: int, generator: torch.
             return
         images = data.train_images[index.to(data.train_images.device)].to(device, non_blocking=True)
         labels = data.train_labels[index.to(data.train_labels.device)].to(device, non_blocking=True)
-        boxes = _random_resized_crop_boxes(index.shape[0], images.shape[-2], images.shape[-1], generator)
+        boxes = _random_resized_crop_boxes(index.shape[0], images.shape[-2], images.shape[-1], generator, scale)
         flips = torch.rand(index.shape[0], generator=generator, device=generator.device) < 0.5
         yield _crop_flip_normalise(images, boxes.to(device), flips.to(device), crop, channels_last), labels
 
 
 def _random_resized_crop_boxes(count: int, height: int, width: int, generator: torch.Generator,
-                               tries: int = 10) -> torch.Tensor:
+                               scale: tuple[float, float] = RRC_SCALE, tries: int = 10) -> torch.Tensor:
     """(count, 4) float boxes (x1, y1, x2, y2) drawn with torchvision's RandomResizedCrop rule, vectorised.
 
     Like ``RandomResizedCrop.get_params``: up to ``tries`` (area scale, log-uniform aspect) draws, the first
@@ -360,7 +363,7 @@ def _random_resized_crop_boxes(count: int, height: int, width: int, generator: t
     rand = lambda *shape: torch.rand(*shape, generator=generator, device=generator.device)  # noqa: E731
     area = height * width
     log_lo, log_hi = math.log(RRC_RATIO[0]), math.log(RRC_RATIO[1])
-    target_area = area * (RRC_SCALE[0] + (RRC_SCALE[1] - RRC_SCALE[0]) * rand(count, tries))
+    target_area = area * (scale[0] + (scale[1] - scale[0]) * rand(count, tries))
     aspect = torch.exp(log_lo + (log_hi - log_lo) * rand(count, tries))
     w = torch.sqrt(target_area * aspect).round()
     h = torch.sqrt(target_area / aspect).round()

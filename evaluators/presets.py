@@ -24,6 +24,7 @@ class Fidelity:
     crop: int
     data_fraction: float
     lr: float
+    crop_scale_min: float = 0.08
     lr_start_factor: float = 0.01
     lr_final_factor: float = 0.001
     lr_per_step: bool = False
@@ -44,6 +45,8 @@ class Fidelity:
                 raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
         if not 0 < self.data_fraction <= 1:
             raise ValueError(f"data_fraction: must be in (0, 1], got {self.data_fraction!r}")
+        if not 0 < self.crop_scale_min <= 1:
+            raise ValueError(f"crop_scale_min: must be in (0, 1], got {self.crop_scale_min!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr: must be a positive number, got {self.lr!r}")
         if not 0 <= self.warmup_epochs < self.epochs:

@@ -127,7 +127,7 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
         loss_sum, seen = 0.0, 0
         batches = train_batches(data, fidelity.batch_size, fidelity.crop, generator, device=run_device,
                                 fraction=fidelity.data_fraction, channels_last=fidelity.channels_last,
-                                drop_last=drop_last)
+                                drop_last=drop_last, scale=(fidelity.crop_scale_min, 1.0))
         for step, (images, labels) in enumerate(batches):
             lr = fidelity.learning_rate(epoch + step / steps_per_epoch if fidelity.lr_per_step else epoch)
             for group in optimizer.param_groups:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from timm.layers import BatchNormAct2d, SelectAdaptivePool2d, create_conv2d
 from timm.models._efficientnet_blocks import CondConvResidual, InvertedResidual, SqueezeExcite
+from timm.models._efficientnet_builder import efficientnet_init_weights
 
 from .genome import BlockSpec, Genome
 
@@ -38,6 +39,9 @@ class Network(nn.Module):
         self.bn2 = BatchNormAct2d(genome.head_channels, act_layer=nn.ReLU)
         self.global_pool = SelectAdaptivePool2d(pool_type="avg", flatten=True)
         self.classifier = nn.Linear(genome.head_channels, genome.num_classes)
+        # timm's EfficientNet initialisation (TF-style fan-out normal, CondConv experts included): PyTorch's
+        # default init leaves a 16-block ReLU net barely moving in the first hundreds of steps.
+        efficientnet_init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.bn1(self.conv_stem(x))

@@ -1,0 +1,222 @@
+"""One-factor ablations: arms that change one thing, seeds, resumable runs, statistics against the baseline."""
+
+import math
+import os
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import ray
+from scipy import stats
+
+from evaluators.presets import get_fidelity
+from search.ablate import (AblationConfig, ablation_markdown, arm_statistics, load_runs, main, run_columns,
+                           save_run)
+from search.ablation_levels import FACTORS, make_arms
+from space import Genome, baseline, cost_of
+
+DATA = "synthetic:classes=3,train=16,val=8"
+FAST = ["--data", DATA, "--fidelity", "smoke", "--crop", "16", "--batch-size", "8", "--data-fraction", "1"]
+TRAINED = re.compile(r"^block=\w+ seed \d+(:| failed)", re.MULTILINE)
+"""The progress line printed once per run that finished training in this invocation."""
+
+CHANGED_FIELDS = {
+    "block": {"stages.block"}, "kernel": {"stages.kernel"}, "expansion": {"stages.expansion"},
+    "se_ratio": {"stages.se_ratio"}, "experts": {"stages.experts"},
+    "width": {"stem_channels", "stages.out_channels"}, "depth": {"stages.repeats"},
+    "se_position": {"stages.se_position"},
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_session(tmp_path_factory):
+    os.environ["EFFCNN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def block_results(tmp_path_factory):
+    """The block ablation with 2 seeds, trained once for every test that reads or extends it."""
+    results = tmp_path_factory.mktemp("block")
+    assert _run(results, "--factor", "block", "--seeds", "2") == 0
+    return results
+
+
+def _run(results, *args):
+    return main([*FAST, "--results-dir", str(results), *args])
+
+
+def _copy(block_results, tmp_path):
+    shutil.copytree(block_results, tmp_path / "results")
+    return tmp_path / "results"
+
+
+def _mtimes(folder):
+    return {path.name: path.stat().st_mtime_ns for path in (folder / "ablation-block" / "runs").glob("*.json")}
+
+
+def _differences(genome: Genome, reference: Genome) -> set[str]:
+    """Names of the genome fields (stage fields as ``stages.<field>``) where the two genomes differ."""
+    ours, theirs = genome.to_dict(), reference.to_dict()
+    fields = {key for key in ours if key != "stages" and ours[key] != theirs[key]}
+    return fields | {f"stages.{key}" for a, b in zip(ours["stages"], theirs["stages"]) for key in a if a[key] != b[key]}
+
+
+def _config(tmp_path, factor="block", seeds=2):
+    return AblationConfig(name="t", out_dir=tmp_path, factor=FACTORS[factor], arms=make_arms(FACTORS[factor]),
+                          seeds=seeds, data="fake", num_classes=100, fidelity=get_fidelity("smoke"), address=None,
+                          cpus_per_trial=1, gpus_per_trial=0, cache_dir=None)
+
+
+def _record(arm, seed, accuracy, factor="block"):
+    level = arm.split("=")[1]
+    ok = accuracy is not None
+    values = [arm, seed, level, "id", 1, 1, accuracy, accuracy, 2.0, "ok" if ok else "failed",
+              "" if ok else "non-finite loss"]
+    return dict(zip(run_columns(factor), values))
+
+
+@pytest.mark.parametrize("factor", list(FACTORS))
+def test_each_factors_arms_differ_from_the_baseline_only_in_that_factor(factor):
+    arms = make_arms(FACTORS[factor])
+    base = next(arm for arm in arms if arm.is_baseline)
+    assert base.genome == baseline(FACTORS[factor].base_block)
+    assert [arm.level for arm in arms] == list(FACTORS[factor].levels)
+    for arm in arms:
+        if arm is not base:
+            changed = _differences(arm.genome, base.genome)
+            assert changed and changed <= CHANGED_FIELDS[factor], (arm.name, changed)
+
+
+def test_se_position_arms_cost_what_cost_of_says_and_order_as_expected():
+    arms = {arm.label: arm for arm in make_arms(FACTORS["se_position"])}
+    for arm in arms.values():
+        assert (arm.macs, arm.params) == (cost_of(arm.genome).total_macs, cost_of(arm.genome).total_params)
+    assert arms["none"].macs == cost_of(baseline("standard")).total_macs  # no SE layer anywhere
+    assert arms["none"].macs < arms["noskip"].macs < arms["dw"].macs      # SE only where there is no skip
+    assert arms["none"].macs < arms["end"].macs < arms["dw"].macs         # SE on No instead of Ne = 4 Ni
+
+
+def test_show_levels_prints_every_arm_with_its_genome_id_and_macs_without_training(tmp_path, capsys):
+    assert main(["--factor", "kernel", "--show-levels", "--results-dir", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    for arm in make_arms(FACTORS["kernel"]):
+        row = next(line for line in text.splitlines() if f"| {arm.genome.id}" in line.replace("`", ""))
+        assert arm.name in row and f"{arm.macs:,}" in row and ("(baseline)" in row) == arm.is_baseline
+    assert not any(tmp_path.iterdir())
+
+
+def test_show_levels_for_width_says_the_head_stays_1280(capsys):
+    assert main(["--factor", "width", "--show-levels"]) == 0
+    assert "head stays 1280" in capsys.readouterr().out
+
+
+def test_block_ablation_with_two_seeds_writes_csv_markdown_and_figure(block_results):
+    folder = block_results / "ablation-block"
+    csv = pd.read_csv(folder / "ablation.csv")
+    assert list(csv.columns) == run_columns("block") and len(csv) == 6
+    assert sorted(zip(csv["block"], csv["seed"])) == sorted((b, s) for b in ("standard", "se", "condconv")
+                                                            for s in (0, 1))
+    assert (csv["status"] == "ok").all()
+    markdown = (folder / "ablation.md").read_text()
+    assert len(re.findall(r"\| \d+\.\d\d ± \d+\.\d\d \| 2 \|", markdown)) == 3
+    assert "**block=standard** (baseline)" in markdown
+    assert len(re.findall(r"[+-]\d+\.\d\d \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\]", markdown)) == 2
+    assert "plotly" in (folder / "ablation.html").read_text()
+
+
+def test_rerun_with_the_same_arguments_trains_nothing(block_results, tmp_path, capsys):
+    results = _copy(block_results, tmp_path)
+    before = _mtimes(results)
+    capsys.readouterr()
+    assert _run(results, "--factor", "block", "--seeds", "2") == 0
+    err = capsys.readouterr().err
+    assert "6 of 6 runs already done, training 0" in err and not TRAINED.findall(err)
+    assert _mtimes(results) == before
+
+
+def test_more_seeds_train_only_the_new_runs(block_results, tmp_path, capsys):
+    results = _copy(block_results, tmp_path)
+    before = _mtimes(results)
+    capsys.readouterr()
+    assert _run(results, "--factor", "block", "--seeds", "3") == 0
+    trained = re.findall(r"^block=\w+ seed (\d+):", capsys.readouterr().err, re.MULTILINE)
+    assert trained == ["2", "2", "2"]
+    after = _mtimes(results)
+    assert {name: after[name] for name in before} == before and len(after) == 9
+    assert len(pd.read_csv(results / "ablation-block" / "ablation.csv")) == 9
+
+
+def test_continuing_with_another_fidelity_is_a_one_line_error(block_results, tmp_path, capsys):
+    results = _copy(block_results, tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        _run(results, "--factor", "block", "--seeds", "2", "--epochs", "2")
+    error = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(error.splitlines()) == 1 and "use another --name" in error
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--factor", "resnet"], "--factor: must be one of block, kernel, expansion, se_ratio, experts, width, depth"),
+    ([], "--factor: required, one of block, kernel"),
+    (["--factor", "kernel", "--levels", "3,4"], "kernel level '4'"),
+    (["--factor", "se_ratio", "--levels", "4,1000"],
+     "se_ratio level '1000': stages[0].se_ratio: R=1000 leaves 64/1000 < 1 SE channel"),
+    (["--factor", "block", "--levels", "standard,mbconv"], "block levels are one of standard, se, condconv"),
+    (["--factor", "width", "--levels", "0,1"], "width level '0': must be a positive number"),
+    (["--factor", "depth", "--levels=-5,-4"], "depth=-5 and depth=-4 give the same network"),
+    (["--factor", "kernel", "--seeds", "0"], "--seeds: must be >= 1"),
+])
+def test_bad_factor_or_levels_is_a_one_line_error_before_anything_runs(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        _run(tmp_path, *args)
+    error = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(error.splitlines()) == 1
+    assert error.startswith("error: ") and message in error
+    assert not any(tmp_path.iterdir())
+
+
+def test_diverging_run_is_recorded_with_its_reason_and_left_out_of_the_statistics(tmp_path):
+    assert _run(tmp_path, "--factor", "block", "--levels", "standard", "--lr", "1e30", "--momentum", "0") == 0
+    folder = tmp_path / "ablation-block"
+    csv = pd.read_csv(folder / "ablation.csv")
+    assert csv["status"].tolist() == ["failed"] and csv["accuracy"].isna().all()
+    assert "non-finite loss" in csv.loc[0, "reason"]
+    markdown = (folder / "ablation.md").read_text()
+    assert "| no successful run | 0 |" in markdown and "non-finite loss" in markdown.split("## Failed runs")[1]
+
+
+def test_statistics_use_successful_runs_only_with_a_welch_interval_against_the_baseline(tmp_path):
+    config = _config(tmp_path)
+    frame = pd.DataFrame([_record("block=standard", 0, 50.0), _record("block=standard", 1, 60.0),
+                          _record("block=standard", 2, None), _record("block=se", 0, 70.0),
+                          _record("block=se", 1, 80.0), _record("block=se", 2, 90.0),
+                          _record("block=condconv", 0, 65.0)], columns=run_columns("block"))
+    summary = arm_statistics(frame, config.arms).set_index("arm")
+    assert summary.loc["block=standard", "n"] == 2 and summary.loc["block=standard", "mean"] == 55.0
+    se = summary.loc["block=se"]
+    var_a, var_b = 100 / 3, 50 / 2  # sample variances over n: [70, 80, 90] and [50, 60]
+    df = (var_a + var_b) ** 2 / (var_a ** 2 / 2 + var_b ** 2 / 1)
+    half = stats.t.ppf(0.975, df) * math.sqrt(var_a + var_b)
+    assert se["delta"] == 25.0 and np.allclose([se["ci_low"], se["ci_high"]], [25 - half, 25 + half])
+    assert summary.loc["block=condconv", "n"] == 1 and math.isnan(summary.loc["block=condconv", "ci_low"])
+    markdown = ablation_markdown(config, frame, arm_statistics(frame, config.arms))
+    assert "| 80.00 ± 10.00 | 3 | +25.00 [" in markdown and "| 65.00 | 1 | +10.00 [n/a] |" in markdown
+
+
+def test_one_seed_says_plainly_that_no_interval_can_be_given(tmp_path):
+    config = _config(tmp_path, seeds=1)
+    frame = pd.DataFrame([_record(arm.name, 0, 60.0) for arm in config.arms], columns=run_columns("block"))
+    markdown = ablation_markdown(config, frame, arm_statistics(frame, config.arms))
+    assert "no standard deviation and no confidence interval can be given" in markdown
+    assert not re.search(r"\d ± \d", markdown) and "| 60.00 | 1 | +0.00 [n/a] |" in markdown
+
+
+def test_saved_runs_are_read_back_and_a_half_written_file_is_ignored(tmp_path):
+    record = _record("block=se", 1, 70.0)
+    save_run(tmp_path, record)
+    (tmp_path / "block=se-seed2.json.tmp").write_text('{"arm": "block=se", "se')  # killed mid-write
+    assert load_runs(tmp_path) == {("block=se", 1): record}
