@@ -32,7 +32,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CACHE_FORMAT = 1
 """Bumped when the layout of cache files or any decoding rule changes, so stale caches are ignored."""
 
-SYNTHETIC_VERSION = 1
+SYNTHETIC_VERSION = 2
 """Bumped whenever the synthetic generator changes; part of the cache key."""
 
 SPEC_FORMS = "synthetic[:k=v,...], imagefolder:PATH or cifar100[:PATH]"
@@ -436,7 +436,7 @@ def eval_batches(data: ImageData, batch_size: int, crop: int, device: torch.devi
 
 # --------------------------------------------------------------------------------------------- synthetic
 
-SHAPES = ("disk", "square", "triangle", "cross", "ring", "ell")
+SHAPES = ("disk", "square", "triangle", "cross", "ring", "ell", "bar", "half-disk", "frame", "tee")
 TEXTURES = ("stripes", "checker", "dots", "rings")
 MAX_SYNTHETIC_CLASSES = len(SHAPES) * len(TEXTURES)
 SYNTHETIC_DISTRACTORS = 3
@@ -444,26 +444,27 @@ SYNTHETIC_CHUNK = 512
 
 
 def synthetic_class(index: int) -> tuple[str, str]:
-    """Class ``index`` is the (shape, texture) pair (SHAPES[i % 6], TEXTURES[(i + i // 6) % 4]).
+    """Class ``index`` is the shape SHAPES[i % 10]; past 10 classes the fill texture TEXTURES[i // 10] joins in.
 
-    This walk visits all 24 pairs exactly once. From 7 classes on, some shapes carry two textures and some
-    textures two shapes, so neither attribute alone names the class: with the default 10, disks are
-    striped or ringed and stripes fill disks, rings and squares.
+    Up to 10 classes (the default) the label is the object's outline alone and its texture is a nuisance
+    like its colour; from 11 to 40 classes a class is a (shape, texture) pair, a harder, compositional task.
     """
-    return SHAPES[index % len(SHAPES)], TEXTURES[(index + index // len(SHAPES)) % len(TEXTURES)]
+    shape = SHAPES[index % len(SHAPES)]
+    return shape, TEXTURES[index // len(SHAPES)] if index >= len(SHAPES) else "any"
 
 
 def make_synthetic(classes: int = 10, train_per_class: int = 500, val_per_class: int = 100, size: int = 64,
                    seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
     """The built-in data set: (train_images, train_labels, val_images, val_labels, class_names).
 
-    Each image shows one textured object on a cluttered background; its class is the pair (object shape,
-    fill texture) from :func:`synthetic_class`. Everything else is nuisance drawn per image: position,
-    size, rotation and stretch of the object, the texture's own orientation, frequency and phase, both
-    fill colours, a coloured grating-plus-noise background, up to three solid distractor shapes and pixel
-    noise. Colours are independent of the class and the object moves, so mean colour and linear read-outs
-    of pixels stay near chance; telling shapes and textures apart under rotation, scale and clutter needs
-    depth and receptive field, which is what makes CNN architecture matter.
+    Each image shows one textured object on a cluttered background; its class is the object's outline
+    (and past 10 classes also its fill texture), see :func:`synthetic_class`. Everything else is nuisance
+    drawn per image: position, size, rotation and stretch of the object, the texture's kind (up to 10
+    classes), orientation, frequency and phase, both fill colours, a coloured grating-plus-noise background,
+    up to three small solid distractor shapes and pixel noise. Colours are independent of the class and
+    the object moves, so mean colour and linear read-outs of pixels stay near chance; telling outlines
+    apart under rotation, scale, texture and clutter needs depth and receptive field, which is what makes
+    CNN architecture matter.
     Deterministic in ``seed`` (torch's CPU generator); labels cycle 0..classes-1 so every split is balanced.
     """
     if not 2 <= classes <= MAX_SYNTHETIC_CLASSES:
@@ -472,7 +473,8 @@ def make_synthetic(classes: int = 10, train_per_class: int = 500, val_per_class:
     labels = torch.arange(classes).repeat(train_per_class + val_per_class)
     images = _render_synthetic(labels, size, generator)
     count = classes * train_per_class
-    names = [f"{shape}-{texture}" for shape, texture in map(synthetic_class, range(classes))]
+    names = [shape if texture == "any" else f"{shape}-{texture}"
+             for shape, texture in map(synthetic_class, range(classes))]
     train = images[:count].contiguous(), labels[:count].clone()
     val = images[count:].contiguous(), labels[count:].clone()
     return *train, *val, names
@@ -495,15 +497,17 @@ def _synthetic_parameters(labels: torch.Tensor, generator: torch.Generator) -> d
     def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
         return low + (high - low) * torch.rand(n, *shape, generator=generator)
 
-    radius = uniform(0.18, 0.30)
+    radius = uniform(0.28, 0.42)
     fill = uniform(0.0, 1.0, 3)
     background = uniform(0.0, 1.0, 3)
     return {
-        "shape": labels % len(SHAPES),  # the walk of synthetic_class, vectorised
-        "texture": (labels + labels // len(SHAPES)) % len(TEXTURES),
+        "shape": labels % len(SHAPES),  # synthetic_class, vectorised
+        "texture": torch.where(labels >= len(SHAPES), labels // len(SHAPES),
+                               torch.randint(len(TEXTURES), (n,), generator=generator)),
         "radius": radius,
-        "cx": radius * 0.8 + (1 - 1.6 * radius) * torch.rand(n, generator=generator),
-        "cy": radius * 0.8 + (1 - 1.6 * radius) * torch.rand(n, generator=generator),
+        # Centre jitter keeps most of the object inside the image, so random crops rarely lose it.
+        "cx": 0.5 + 0.8 * (0.5 - radius) * uniform(-1.0, 1.0),
+        "cy": 0.5 + 0.8 * (0.5 - radius) * uniform(-1.0, 1.0),
         "angle": uniform(0.0, 2 * math.pi),
         "stretch": torch.exp(uniform(-0.15, 0.15)),
         "tex_angle": uniform(0.0, 2 * math.pi),
@@ -516,8 +520,8 @@ def _synthetic_parameters(labels: torch.Tensor, generator: torch.Generator) -> d
         "bg_angle": uniform(0.0, 2 * math.pi),
         "bg_period": uniform(0.06, 0.25),
         "bg_phase": uniform(0.0, 2 * math.pi),
-        "bg_amplitude": uniform(0.0, 1.0),
-        "d_present": torch.rand(n, d, generator=generator) < 0.6,
+        "bg_amplitude": uniform(0.0, 0.3),
+        "d_present": torch.rand(n, d, generator=generator) < 0.25,
         "d_shape": torch.randint(len(SHAPES), (n, d), generator=generator),
         "d_radius": uniform(0.07, 0.14, d),
         "d_cx": uniform(0.05, 0.95, d),
@@ -606,6 +610,10 @@ _SHAPE_SDFS = (
     lambda u, v: torch.minimum(_box(u, v, 1.0, 0.33), _box(u, v, 0.33, 1.0)),
     lambda u, v: (torch.hypot(u, v) - 0.68).abs() - 0.32,
     lambda u, v: torch.minimum(_box(u + 0.45, v, 0.35, 0.95), _box(u, v - 0.6, 0.8, 0.35)),
+    lambda u, v: _box(u, v, 1.0, 0.3),
+    lambda u, v: torch.maximum(torch.hypot(u, v + 0.35) - 1.0, -(v + 0.35)),
+    lambda u, v: _box(u, v, 0.6, 0.6).abs() - 0.22,
+    lambda u, v: torch.minimum(_box(u, v + 0.62, 0.95, 0.3), _box(u, v - 0.25, 0.3, 0.7)),
 )
 """Signed distances (negative inside, in radius units) for SHAPES, each fitting roughly in the unit disk."""
 

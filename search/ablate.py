@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import ray
 from ray import tune
 from scipy import stats
 
@@ -37,7 +36,8 @@ from evaluators.presets import Fidelity, add_fidelity_arguments, fidelity_from_a
 
 from .ablation_levels import FACTORS, Arm, Factor, get_factor, make_arms, parse_levels
 from .progress import StudyProgress
-from .report import _markdown_table, _millions, _setting
+from .ray_session import ensure_ray
+from .tables import describe_setting, markdown_table, millions, write_png
 from .trial import TrialSettings, run_trial
 
 CONFIDENCE = 0.95
@@ -117,9 +117,7 @@ def run_seeded_trial(config: dict[str, Any], settings: TrialSettings) -> None:
 
 def _train(config: AblationConfig, pending: list[tuple[Arm, int]], total: int) -> None:
     """One Ray Tune trial per pending (arm, seed) run; a Ctrl-C stops it with the finished runs saved."""
-    if not ray.is_initialized():
-        ray.init(address=config.address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                 configure_logging=True)
+    ensure_ray(config.address)
     # The seed here is a placeholder: run_seeded_trial sets each run's own.
     settings = TrialSettings(data=config.data, fidelity=config.fidelity, seed=0, cache_dir=config.cache_dir)
     trainable = tune.with_resources(tune.with_parameters(run_seeded_trial, settings=settings),
@@ -170,7 +168,7 @@ class RunRecorder(StudyProgress):
         else:
             self.failed += 1
             note = f"{record['arm']} seed {record['seed']} failed: {record['reason']}"
-        self._finish(trial, note)
+        self.finish(trial, note)
 
 
 def run_record(run: dict[str, Any], result: dict[str, Any], columns: list[str]) -> dict[str, Any]:
@@ -258,7 +256,7 @@ def write_outputs(config: AblationConfig, frame: pd.DataFrame) -> dict[str, Path
     figure = ablation_figure(summary, f"{config.name}: top-1 accuracy vs MACs by {config.factor.name}")
     figure.write_html(out / "ablation.html", include_plotlyjs=True)
     return {"ablation_csv": out / "ablation.csv", "ablation_md": out / "ablation.md",
-            "ablation_html": out / "ablation.html", "ablation_png": _write_png(figure, out / "ablation.png")}
+            "ablation_html": out / "ablation.html", "ablation_png": write_png(figure, out / "ablation.png")}
 
 
 def ablation_markdown(config: AblationConfig, frame: pd.DataFrame, summary: pd.DataFrame) -> str:
@@ -272,7 +270,7 @@ def ablation_markdown(config: AblationConfig, frame: pd.DataFrame, summary: pd.D
         f"{factor.base_block} Table 1 baseline's",
         f"- baseline arm: {base['arm']}",
         f"- data: {config.data} ({config.num_classes} classes)",
-        f"- fidelity: {config.fidelity.name} ({_setting(dataclasses.asdict(config.fidelity))})",
+        f"- fidelity: {config.fidelity.name} ({describe_setting(dataclasses.asdict(config.fidelity))})",
         f"- seeds: {config.seeds} per arm (0..{config.seeds - 1}); runs: {int((frame['status'] == 'ok').sum())} ok, "
         f"{len(failed)} failed (left out of the statistics)",
         f"- change: mean top-1 of the arm minus that of the baseline arm, in points, with its "
@@ -286,10 +284,10 @@ def ablation_markdown(config: AblationConfig, frame: pd.DataFrame, summary: pd.D
 
 
 def arms_table(summary: pd.DataFrame, factor: str) -> str:
-    rows = [[f"**{r.arm}** (baseline)" if r.is_baseline else r.arm, r.label, _millions(r.macs, 2),
-             _millions(r.params, 2), _accuracy(r), str(r.n), _change(r), "" if r.n == 0 else f"{r.seconds:.1f}"]
+    rows = [[f"**{r.arm}** (baseline)" if r.is_baseline else r.arm, r.label, millions(r.macs, 2),
+             millions(r.params, 2), _accuracy(r), str(r.n), _change(r), "" if r.n == 0 else f"{r.seconds:.1f}"]
             for r in summary.itertuples()]
-    return _markdown_table(["arm", factor, "MACs", "params", "top-1 % (mean ± std)", "n",
+    return markdown_table(["arm", factor, "MACs", "params", "top-1 % (mean ± std)", "n",
                             f"change vs baseline [{CONFIDENCE:.0%} CI]", "train s (mean)"], rows)
 
 
@@ -311,7 +309,7 @@ def _change(row: Any) -> str:
 def _failures(failed: pd.DataFrame) -> str:
     if failed.empty:
         return "None."
-    return _markdown_table(["arm", "seed", "reason"],
+    return markdown_table(["arm", "seed", "reason"],
                            [[r.arm, str(r.seed), " ".join(str(r.reason).split()).replace("|", "\\|")]
                             for r in failed.itertuples()])
 
@@ -334,15 +332,6 @@ def ablation_figure(summary: pd.DataFrame, title: str) -> go.Figure:
     figure.update_layout(title=title, xaxis_title="MACs (millions)", yaxis_title="top-1 accuracy (%, mean ± std)",
                          template="plotly_white", hovermode="closest")
     return figure
-
-
-def _write_png(figure: go.Figure, path: Path) -> Path | str:
-    try:
-        figure.write_image(path, width=1100, height=700)
-    except Exception as error:  # kaleido missing or without a Chrome: the PNG is optional
-        first_line = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
-        return f"skipped {path.name}: {first_line.strip().rstrip(',:')}"
-    return path
 
 
 # --------------------------------------------------------------------------------------------- CLI
@@ -423,7 +412,7 @@ def show_levels(factor: Factor, arms: list[Arm], classes_note: str) -> str:
              f"{arm.macs:,}", f"{arm.params:,}"] for arm in arms]
     return "\n".join([f"factor {factor.name}: {factor.description}",
                       f"base network: the {factor.base_block} Table 1 baseline at {classes_note}", "",
-                      _markdown_table(["arm", factor.name, "genome_id", "MACs", "params"], rows)])
+                      markdown_table(["arm", factor.name, "genome_id", "MACs", "params"], rows)])
 
 
 if __name__ == "__main__":

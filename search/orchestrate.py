@@ -16,6 +16,7 @@ from ray.tune.search import ConcurrencyLimiter
 from evaluators.presets import Fidelity
 
 from .progress import StudyProgress
+from .ray_session import ensure_ray
 from .report import pareto_table, trials_frame, write_report
 from .search_space import SearchSpace
 from .study import (METRICS, StudySearch, default_storage, define_by_run, enqueue_baselines, fail_interrupted,
@@ -85,9 +86,7 @@ def run_search(config: SearchConfig) -> Outcome:
 
 
 def _run_trials(config: SearchConfig, study: optuna.Study, storage: str, remaining: int, study_dir: Path) -> bool:
-    if not ray.is_initialized():
-        ray.init(address=config.address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                 configure_logging=True)
+    ensure_ray(config.address)
     cpus = ray.cluster_resources().get("CPU", 1)
     concurrent = config.max_concurrent or max(1, int(cpus // config.cpus_per_trial))
     searcher = StudySearch(
@@ -105,7 +104,7 @@ def _run_trials(config: SearchConfig, study: optuna.Study, storage: str, remaini
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent, batch=True),
-                                    num_samples=remaining),
+                                    num_samples=remaining, reuse_actors=True),
         run_config=tune.RunConfig(name=f"{config.study_name}-{os.getpid()}", storage_path=str(study_dir / "ray"),
                                   verbose=0, callbacks=[progress], log_to_file=True),
     )

@@ -38,13 +38,14 @@ class StudyProgress(Callback):
         else:
             self.failed += 1
             note = f"trial {trial.trial_id} failed: {result.get('reason', 'crashed')}"
-        self._finish(trial, note)
+        self.finish(trial, note)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.failed += 1
-        self._finish(trial, f"trial {trial.trial_id} crashed (see its Ray log)")
+        self.finish(trial, f"trial {trial.trial_id} crashed (see its Ray log)")
 
-    def _finish(self, trial: Any, note: str) -> None:
+    def finish(self, trial: Any, note: str) -> None:
+        """Count a trial as finished and print ``note`` about it: subclasses call this with their own line."""
         self.running.discard(trial.trial_id)
         self.done += 1
         self.finished_here += 1

@@ -77,7 +77,7 @@ def write_report(study: optuna.Study, out_dir: Path) -> dict[str, Path | str]:
         "trials_csv": out_dir / "trials.csv",
         "pareto_dir": write_pareto_genomes(trials, frame, out_dir / "pareto"),
         "pareto_html": out_dir / "pareto.html",
-        "pareto_png": _write_png(figure, out_dir / "pareto.png"),
+        "pareto_png": write_png(figure, out_dir / "pareto.png"),
         "summary_md": out_dir / "summary.md",
     }
 
@@ -109,10 +109,10 @@ def pareto_table(frame: pd.DataFrame) -> str:
     front = frame[frame["is_pareto"]].sort_values(["macs", "accuracy"], ascending=[True, False])
     if front.empty:
         return "No completed trials, so no Pareto front yet."
-    rows = [[str(r.number), f"`{r.genome_id}`", f"`{r.arch}`", f"{r.accuracy:.2f}", _millions(r.macs),
-             _millions(r.params, 2), baseline_label(r.baseline_block) if r.is_baseline else ""]
+    rows = [[str(r.number), f"`{r.genome_id}`", f"`{r.arch}`", f"{r.accuracy:.2f}", millions(r.macs),
+             millions(r.params, 2), baseline_label(r.baseline_block) if r.is_baseline else ""]
             for r in front.itertuples()]
-    return _markdown_table(["trial", "genome_id", "arch", "top-1 %", "MACs", "params", "baseline"], rows)
+    return markdown_table(["trial", "genome_id", "arch", "top-1 %", "MACs", "params", "baseline"], rows)
 
 
 def _frame(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
@@ -166,19 +166,10 @@ def _header(study: optuna.Study, frame: pd.DataFrame) -> str:
         if value is None and key in frame:
             value = ", ".join(sorted(str(v) for v in frame[key].dropna().unique())) or None
         if value is not None or key in ("data", "fidelity"):
-            lines.append(f"- {key}: {_setting(value)}")
+            lines.append(f"- {key}: {describe_setting(value)}")
     lines.append(f"- trials: {len(frame)} — {counts.get('COMPLETE', 0)} complete, {counts.get('FAIL', 0)} failed, "
                  f"{sum(counts.get(s, 0) for s in IN_FLIGHT)} running or waiting, {counts.get('PRUNED', 0)} pruned")
     return "\n".join(lines)
-
-
-def _setting(value: object) -> str:
-    """A study setting on one line; the fidelity is recorded as a dict of its settings."""
-    if value is None:
-        return "unknown"
-    if isinstance(value, dict):
-        return ", ".join(f"{key}={item}" for key, item in value.items())
-    return str(value)
 
 
 def _baseline_lines(frame: pd.DataFrame) -> str:
@@ -228,39 +219,20 @@ def _failure_table(frame: pd.DataFrame) -> str:
     if failed.empty:
         return "None."
     rows = [[str(r.number), f"`{r.genome_id}`" if isinstance(r.genome_id, str) else "",
-             _millions(r.macs), _escape(r.reason) or "no reason recorded"] for r in failed.itertuples()]
-    return _markdown_table(["trial", "genome_id", "MACs", "reason"], rows)
-
-
-def _write_png(figure, path: Path) -> Path | str:
-    try:
-        figure.write_image(path, width=1100, height=700)
-    except Exception as error:  # kaleido missing, too old, or without a Chrome: the PNG is optional
-        first_line = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
-        return f"skipped pareto.png: {first_line.strip().rstrip(',:')}"
-    return path
+             millions(r.macs), _escape(r.reason) or "no reason recorded"] for r in failed.itertuples()]
+    return markdown_table(["trial", "genome_id", "MACs", "reason"], rows)
 
 
 def _trial(row) -> str:
-    return f"trial {row.number} (`{row.genome_id}`, {row.accuracy:.2f} % top-1, {_millions(row.macs)} MACs)"
+    return f"trial {row.number} (`{row.genome_id}`, {row.accuracy:.2f} % top-1, {millions(row.macs)} MACs)"
 
 
 def _percent_change(value: float, reference: float) -> str:
     return f"{100 * (value / reference - 1):+.1f} %"
 
 
-def _millions(value, decimals: int = 1) -> str:
-    return "" if pd.isna(value) else f"{value / 1e6:.{decimals}f}M"
-
-
 def _escape(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
-
-
-def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def open_study(study_dir: Path, storage: str | None = None, study_name: str | None = None) -> optuna.Study:

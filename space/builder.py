@@ -39,9 +39,12 @@ class Network(nn.Module):
         self.bn2 = BatchNormAct2d(genome.head_channels, act_layer=nn.ReLU)
         self.global_pool = SelectAdaptivePool2d(pool_type="avg", flatten=True)
         self.classifier = nn.Linear(genome.head_channels, genome.num_classes)
-        # timm's EfficientNet initialisation (TF-style fan-out normal, CondConv experts included): PyTorch's
-        # default init leaves a 16-block ReLU net barely moving in the first hundreds of steps.
+        # timm's EfficientNet initialisation (TF-style fan-out normal, CondConv experts included), with a
+        # zero classifier so training starts at the uniform prediction (loss ln C) instead of confident noise:
+        # both matter most in the few hundred steps of a CPU proxy.
         efficientnet_init_weights(self)
+        nn.init.zeros_(self.classifier.weight)
+        nn.init.zeros_(self.classifier.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.bn1(self.conv_stem(x))

@@ -1,0 +1,151 @@
+"""``python -m evaluators.bench``: training throughput of our pipeline against a plain reference loop.
+
+Both train the baseline genome at the proxy preset's crop and batch on the same JPEG images:
+- ours: images decoded once into the uint8 cache, crops/flips/normalisation batched in torch,
+  channels_last, the preset's precision;
+- reference: torchvision ImageFolder + DataLoader + PIL transforms, fp32, NCHW, as the paper's recipe ran.
+It also reports the baseline's full-resolution (56 px) training FLOP/s against this CPU's measured fp32
+matmul peak. The last line is ``speedup: <float>x``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from space import baseline, build, cost_of
+
+from .data import IMAGENET_MEAN, IMAGENET_STD, load_data, make_synthetic, train_batches
+from .presets import PRESETS, Fidelity
+from .trainer import precision_for
+
+
+def write_jpeg_tree(root: Path, images_per_class: int, classes: int) -> Path:
+    """An ImageFolder tree (train/ and val/) of the synthetic images as JPEGs, like ImageNet-100 at 64 px."""
+    train, train_labels, val, val_labels, names = make_synthetic(classes=classes, train_per_class=images_per_class,
+                                                                 val_per_class=2)
+    for split, images, labels in (("train", train, train_labels), ("val", val, val_labels)):
+        for index, (image, label) in enumerate(zip(images, labels)):
+            folder = root / split / names[int(label)]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{index:05d}.jpg", quality=90)
+    return root
+
+
+def timed_steps(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], model: torch.nn.Module, steps: int,
+                warmup: int, autocast_dtype: torch.dtype | None = None) -> float:
+    """Images per second over ``steps`` SGD steps after ``warmup`` untimed ones (data loading included)."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-5)
+    model.train()
+    seen, started = 0, None
+    iterator = iter(batches)
+    for step in range(warmup + steps):
+        if step == warmup:
+            seen, started = 0, time.perf_counter()
+        images, labels = next(iterator)
+        with torch.autocast("cpu", dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+            loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        seen += len(labels)
+    return seen / (time.perf_counter() - started)
+
+
+def endless(make_epoch: Callable[[], Iterable]) -> Iterable:
+    while True:
+        yield from make_epoch()
+
+
+def ours(tree: Path, cache: Path, fidelity: Fidelity, classes: int, steps: int, warmup: int,
+         autocast_dtype: torch.dtype | None) -> tuple[float, float, float]:
+    """(train img/s, first decode seconds, cached load seconds) through our pipeline."""
+    started = time.perf_counter()
+    data = load_data(f"imagefolder:{tree}", cache_dir=cache)
+    decode = time.perf_counter() - started
+    started = time.perf_counter()
+    data = load_data(f"imagefolder:{tree}", cache_dir=cache)
+    cached = time.perf_counter() - started
+    generator = torch.Generator().manual_seed(0)
+    model = build(baseline().replace(num_classes=classes)).to(memory_format=torch.channels_last)
+    batches = endless(lambda: train_batches(data, fidelity.batch_size, fidelity.crop, generator, channels_last=True,
+                                            scale=(fidelity.crop_scale_min, 1.0)))
+    return timed_steps(batches, model, steps, warmup, autocast_dtype), decode, cached
+
+
+def reference(tree: Path, fidelity: Fidelity, classes: int, steps: int, warmup: int, workers: int) -> float:
+    """The plain loop: ImageFolder + DataLoader + per-sample PIL transforms, fp32, NCHW."""
+    from torchvision import datasets, transforms
+
+    transform = transforms.Compose([
+        transforms.RandomResizedCrop(fidelity.crop, scale=(fidelity.crop_scale_min, 1.0)),
+        transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    dataset = datasets.ImageFolder(str(tree / "train"), transform=transform)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=fidelity.batch_size, shuffle=True, drop_last=True,
+                                         num_workers=workers, persistent_workers=workers > 0)
+    model = build(baseline().replace(num_classes=classes))
+    return timed_steps(endless(lambda: loader), model, steps, warmup)
+
+
+def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
+    """Measured fp32 matmul FLOP/s on this machine with torch's current thread count."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    return 2 * size ** 3 * repeats / (time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evaluators.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--images-per-class", type=int, default=200)
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=20, help="timed SGD steps per pipeline (default 20)")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="DataLoader workers of the reference loop (default: one per core)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    proxy = PRESETS["proxy"]
+    print(f"baseline genome {baseline().id}, proxy settings: crop {proxy.crop}, batch {proxy.batch_size}, "
+          f"{args.threads} threads, torch {torch.__version__}", flush=True)
+    with tempfile.TemporaryDirectory() as temp:
+        tree = write_jpeg_tree(Path(temp) / "images", args.images_per_class, args.classes)
+        cache = Path(temp) / "cache"
+        fp32, decode, cached = ours(tree, cache, proxy, args.classes, args.steps, args.warmup, None)
+        print(f"ours: decode {args.images_per_class * args.classes} JPEGs once {decode:.2f}s, cached load "
+              f"{cached:.3f}s", flush=True)
+        print(f"ours, fp32 channels_last: {fp32:.1f} img/s", flush=True)
+        dtype = precision_for(torch.device("cpu"), proxy.replace(bf16="on"))
+        bf16, _, _ = ours(tree, cache, proxy, args.classes, args.steps, args.warmup, dtype)
+        print(f"ours, bf16 autocast channels_last: {bf16:.1f} img/s", flush=True)
+        chosen = precision_for(torch.device("cpu"), proxy)
+        ours_rate = bf16 if chosen == torch.bfloat16 else fp32
+        ref = reference(tree, proxy, args.classes, args.steps, args.warmup, args.workers)
+        print(f"reference (ImageFolder + DataLoader({args.workers} workers) + PIL, fp32 NCHW): {ref:.1f} img/s",
+              flush=True)
+        full = PRESETS["full"]
+        full_rate, _, _ = ours(tree, cache, full.replace(batch_size=64), args.classes, max(4, args.steps // 4),
+                               1, precision_for(torch.device("cpu"), full))
+    train_flops = 3 * 2 * cost_of(baseline().replace(num_classes=args.classes)).total_macs  # fwd + 2x bwd
+    peak = matmul_peak()
+    achieved = full_rate * train_flops
+    print(f"full resolution ({full.crop} px, batch 64): {full_rate:.1f} img/s = {achieved / 1e9:.1f} GFLOP/s of "
+          f"{peak / 1e9:.1f} GFLOP/s fp32 matmul peak ({100 * achieved / peak:.1f}%)")
+    print(f"preset precision on this CPU: {'bf16' if chosen == torch.bfloat16 else 'fp32'}")
+    print(f"speedup: {ours_rate / ref:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
