@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="DataLoader workers of the reference loop (default: one per core)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--full-steps", type=int, default=5, help="timed steps at full resolution (default 5)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     proxy = PRESETS["proxy"]
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reference (ImageFolder + DataLoader({args.workers} workers) + PIL, fp32 NCHW): {ref:.1f} img/s",
               flush=True)
         full = PRESETS["full"]
-        full_rate, _, _ = ours(tree, cache, full.replace(batch_size=64), args.classes, max(4, args.steps // 4),
+        full_rate, _, _ = ours(tree, cache, full.replace(batch_size=64), args.classes, args.full_steps,
                                1, precision_for(torch.device("cpu"), full))
     train_flops = 3 * 2 * cost_of(baseline().replace(num_classes=args.classes)).total_macs  # fwd + 2x bwd
     peak = matmul_peak()

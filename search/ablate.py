@@ -36,7 +36,7 @@ from evaluators.presets import Fidelity, add_fidelity_arguments, fidelity_from_a
 
 from .ablation_levels import FACTORS, Arm, Factor, get_factor, make_arms, parse_levels
 from .progress import StudyProgress
-from .ray_session import ensure_ray
+from .ray_session import add_cluster_arguments, check_cluster_arguments, ensure_ray
 from .tables import describe_setting, markdown_table, millions, write_png
 from .trial import TrialSettings, run_trial
 
@@ -349,11 +349,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="synthetic[:k=v,...] (default synthetic), imagefolder:PATH, "
                                                 "cifar100[:PATH]")
     p.add_argument("--name", default=None, help="names the results folder (default ablation-<factor>)")
-    p.add_argument("--results-dir", default="results", help="where <name>/ is written (default results/)")
-    p.add_argument("--address", default=None, help="address of an existing Ray cluster (default: start one here)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0,
-                   help="CPUs per trial; also its torch threads (default 1)")
-    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (default 0)")
+    add_cluster_arguments(p)
     add_fidelity_arguments(p)
     return p
 
@@ -368,8 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         fidelity = fidelity_from_args(args)
         if args.seeds < 1:
             raise ValueError(f"--seeds: must be >= 1, got {args.seeds}")
-        if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
-            raise ValueError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+        check_cluster_arguments(args)
     except ValueError as error:
         p.exit(2, f"error: {error}\n")
     if args.show_fidelity:

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-import ray
+import argparse
 
 
 def ensure_ray(address: str | None) -> None:
     """Join ``address`` (an existing cluster) or start a local one, quietly; keep one already running."""
+    import ray  # here, so command lines that only print or validate do not pay for importing Ray
+
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                  configure_logging=True)
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where trials run and with what, shared by ``search.run`` and ``search.ablate``."""
+    parser.add_argument("--results-dir", default="results", help="where the results folder is written (default results/)")
+    parser.add_argument("--address", default=None, help="address of an existing Ray cluster (default: start one here)")
+    parser.add_argument("--cpus-per-trial", type=float, default=1.0,
+                        help="CPUs per trial; also its torch threads (default 1)")
+    parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (default 0)")
+
+
+def check_cluster_arguments(args: argparse.Namespace) -> None:
+    if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
+        raise ValueError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")

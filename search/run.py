@@ -17,6 +17,7 @@ from evaluators.data import DataError, default_cache_dir, load_data
 from evaluators.presets import add_fidelity_arguments, fidelity_from_args
 from space import BLOCK_TYPES
 
+from .ray_session import add_cluster_arguments, check_cluster_arguments
 from .search_space import default_space, load_space
 
 SAMPLERS = ("tpe", "nsga2", "random", "gp")
@@ -27,15 +28,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=int, default=50, help="total trials in the study, baselines included (default 50)")
     p.add_argument("--data", default="synthetic", help="synthetic[:k=v,...] (default), imagefolder:PATH, cifar100[:PATH]")
     p.add_argument("--study-name", default="study", help="names the study and its folder (default 'study')")
-    p.add_argument("--results-dir", default="results", help="where <study>/ is written (default results/)")
     p.add_argument("--storage", default=None,
                    help="Optuna storage URL (default sqlite:///<results-dir>/<study>/study.db); PostgreSQL/MySQL work")
     p.add_argument("--resume", action="store_true", help="continue an existing study; fail if there is none")
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Optuna sampler (default tpe)")
     p.add_argument("--seed", type=int, default=0, help="sampler and training seed (default 0)")
-    p.add_argument("--address", default=None, help="address of an existing Ray cluster (default: start one here)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial; also its torch threads (default 1)")
-    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (default 0)")
     p.add_argument("--max-concurrent", type=int, default=None,
                    help="trials at once (default: as many as the CPUs allow); trials start in batches so a seed "
                         "gives the same study")
@@ -44,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--search-training", action="store_true", help="also search peak LR, weight decay, label smoothing")
     p.add_argument("--baseline-blocks", default="standard",
                    help="comma-separated baseline block types to train as fixed trials (default standard)")
+    add_cluster_arguments(p)
     add_fidelity_arguments(p)
     return p
 
@@ -57,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         blocks = _baseline_blocks(args.baseline_blocks)
         if args.budget < 1:
             raise ValueError(f"--budget: must be >= 1, got {args.budget}")
-        if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
-            raise ValueError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+        check_cluster_arguments(args)
     except ValueError as error:
         p.exit(2, f"error: {error}\n")
     if args.show_space:

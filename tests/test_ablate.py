@@ -8,7 +8,6 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-import ray
 from scipy import stats
 
 from evaluators.presets import get_fidelity
@@ -30,12 +29,7 @@ CHANGED_FIELDS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ray_session(tmp_path_factory):
-    os.environ["EFFCNN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("ray_cluster")
 
 
 @pytest.fixture(scope="module")

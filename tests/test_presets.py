@@ -35,8 +35,11 @@ def test_cheaper_presets_cost_less_than_full():
         assert work < full.epochs * full.data_fraction * full.crop ** 2 / 50
 
 
-def test_proxy_scales_peak_lr_linearly_with_batch():
-    assert PRESETS["proxy"].lr == pytest.approx(0.2 * PRESETS["proxy"].batch_size / 256)
+def test_proxy_steps_its_schedule_per_batch_from_warm_up_to_near_zero():
+    proxy = PRESETS["proxy"]
+    assert proxy.lr_per_step
+    assert proxy.learning_rate(proxy.warmup_epochs / 2) < proxy.learning_rate(proxy.warmup_epochs) == proxy.lr
+    assert proxy.learning_rate(proxy.epochs - 1) == pytest.approx(proxy.lr * proxy.lr_final_factor)
 
 
 def test_override_changes_only_that_setting():
@@ -48,7 +51,7 @@ def test_override_changes_only_that_setting():
     (dict(epochs=0), "epochs: must be an integer >= 1"),
     (dict(data_fraction=1.5), "data_fraction: must be in (0, 1]"),
     (dict(lr=-1.0), "lr: must be a positive number"),
-    (dict(warmup_epochs=9.0), "warmup_epochs: must be in [0, epochs=3)"),
+    (dict(warmup_epochs=9.0), "warmup_epochs: must be in [0, epochs=2)"),
     (dict(label_smoothing=1.0), "label_smoothing: must be in [0, 1)"),
     (dict(bf16="maybe"), "bf16: must be one of auto, on, off"),
 ])

@@ -9,7 +9,6 @@ import time
 import optuna
 import pandas as pd
 import pytest
-import ray
 
 from search.pareto import pareto_mask
 from search.run import main
@@ -19,12 +18,7 @@ DATA = "synthetic:classes=3,train=16,val=8"
 FAST = ["--data", DATA, "--fidelity", "smoke", "--crop", "16", "--batch-size", "8", "--data-fraction", "1"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ray_session(tmp_path_factory):
-    os.environ["EFFCNN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("ray_cluster")
 
 
 def _run(tmp_path, *args, study="s"):

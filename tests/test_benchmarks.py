@@ -1,0 +1,26 @@
+"""The benchmark commands run end to end and print their figures (their targets are measured, not asserted)."""
+
+import re
+import subprocess
+import sys
+
+
+def _run(module, *args, cache):
+    env = {"EFFCNN_CACHE": str(cache), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()
+
+
+def test_bench_ends_with_the_speedup_line(tmp_path):
+    lines = _run("evaluators.bench", "--images-per-class", "8", "--classes", "3", "--steps", "2", "--warmup", "1",
+                 "--full-steps", "1", "--workers", "0", "--threads", "1", cache=tmp_path)
+    assert re.fullmatch(r"speedup: \d+\.\d+x", lines[-1])
+    assert any("fp32 matmul peak" in line for line in lines)
+
+
+def test_fidelity_ends_with_rank_correlations(tmp_path):
+    lines = _run("evaluators.fidelity", "--genomes", "3", "--data", "synthetic:classes=3,train=16,val=8",
+                 "--fidelity", "smoke", "--factor", "2", "--jobs", "1", cache=tmp_path)
+    assert re.fullmatch(r"spearman: (nan|-?\d\.\d{3}) kendall: (nan|-?\d\.\d{3})", lines[-1])
+    assert sum("(baseline)" in line for line in lines) == 1
