@@ -28,6 +28,9 @@ from .presets import PRESETS, Fidelity
 from .trainer import precision_for
 
 
+FULL_BATCH = 64  # the paper's 256 would make a CPU measurement take minutes
+
+
 def write_jpeg_tree(root: Path, images_per_class: int, classes: int) -> Path:
     """An ImageFolder tree (train/ and val/) of the synthetic images as JPEGs, like ImageNet-100 at 64 px."""
     train, train_labels, val, val_labels, names = make_synthetic(classes=classes, train_per_class=images_per_class,
@@ -62,7 +65,12 @@ def timed_steps(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], model: tor
 
 def endless(make_epoch: Callable[[], Iterable]) -> Iterable:
     while True:
-        yield from make_epoch()
+        empty = True
+        for batch in make_epoch():
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("an epoch yielded no full batch: the image set is smaller than the batch size")
 
 
 def ours(tree: Path, cache: Path, fidelity: Fidelity, classes: int, steps: int, warmup: int,
@@ -116,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--full-steps", type=int, default=5, help="timed steps at full resolution (default 5)")
     args = parser.parse_args(argv)
+    if args.images_per_class * args.classes < FULL_BATCH:
+        parser.error(f"--images-per-class x --classes must be at least {FULL_BATCH} (the full-resolution batch), "
+                     f"got {args.images_per_class * args.classes}")
     torch.set_num_threads(args.threads)
     proxy = PRESETS["proxy"]
     print(f"baseline genome {baseline().id}, proxy settings: crop {proxy.crop}, batch {proxy.batch_size}, "
@@ -136,12 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reference (ImageFolder + DataLoader({args.workers} workers) + PIL, fp32 NCHW): {ref:.1f} img/s",
               flush=True)
         full = PRESETS["full"]
-        full_rate, _, _ = ours(tree, cache, full.replace(batch_size=64), args.classes, args.full_steps,
+        full_rate, _, _ = ours(tree, cache, full.replace(batch_size=FULL_BATCH), args.classes, args.full_steps,
                                1, precision_for(torch.device("cpu"), full))
     train_flops = 3 * 2 * cost_of(baseline().replace(num_classes=args.classes)).total_macs  # fwd + 2x bwd
     peak = matmul_peak()
     achieved = full_rate * train_flops
-    print(f"full resolution ({full.crop} px, batch 64): {full_rate:.1f} img/s = {achieved / 1e9:.1f} GFLOP/s of "
+    print(f"full resolution ({full.crop} px, batch {FULL_BATCH}): {full_rate:.1f} img/s = {achieved / 1e9:.1f} GFLOP/s of "
           f"{peak / 1e9:.1f} GFLOP/s fp32 matmul peak ({100 * achieved / peak:.1f}%)")
     print(f"preset precision on this CPU: {'bf16' if chosen == torch.bfloat16 else 'fp32'}")
     print(f"speedup: {ours_rate / ref:.2f}x")

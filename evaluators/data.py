@@ -32,7 +32,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CACHE_FORMAT = 1
 """Bumped when the layout of cache files or any decoding rule changes, so stale caches are ignored."""
 
-SYNTHETIC_VERSION = 2
+SYNTHETIC_VERSION = 3
 """Bumped whenever the synthetic generator changes; part of the cache key."""
 
 SPEC_FORMS = "synthetic[:k=v,...], imagefolder:PATH or cifar100[:PATH]"
@@ -499,7 +499,10 @@ def _synthetic_parameters(labels: torch.Tensor, generator: torch.Generator) -> d
 
     radius = uniform(0.28, 0.42)
     fill = uniform(0.0, 1.0, 3)
-    background = uniform(0.0, 1.0, 3)
+    # The background sits a random but clear colour step away from the fill, and the texture's two colours
+    # are closer to each other than to the background, so the outline is the strongest edge in the image:
+    # hard enough that depth and receptive field matter, learnable within a CPU proxy's few hundred steps.
+    background = (fill + uniform(0.3, 0.7, 3)) % 1.0
     return {
         "shape": labels % len(SHAPES),  # synthetic_class, vectorised
         "texture": torch.where(labels >= len(SHAPES), labels // len(SHAPES),
@@ -514,7 +517,7 @@ def _synthetic_parameters(labels: torch.Tensor, generator: torch.Generator) -> d
         "tex_freq": uniform(1.3, 1.9),
         "tex_phase": uniform(0.0, 1.0, 2),
         "fill_a": fill,
-        "fill_b": (fill + uniform(0.3, 0.7, 3)) % 1.0,
+        "fill_b": (fill + uniform(-0.2, 0.2, 3)).clamp(0, 1),
         "bg_a": background,
         "bg_b": (background + uniform(-0.35, 0.35, 3)).clamp(0, 1),
         "bg_angle": uniform(0.0, 2 * math.pi),

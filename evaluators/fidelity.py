@@ -9,10 +9,11 @@ torch thread each, so the figure is reproducible for a seed on one machine.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from scipy import stats
 
@@ -31,9 +32,9 @@ def genomes_for(count: int, num_classes: int, seed: int) -> list[Genome]:
     return [baseline().replace(num_classes=num_classes), *others]
 
 
-def _accuracy(job: tuple[Genome, str, Fidelity, int]) -> float:
-    genome, data, fidelity, seed = job
-    return train(genome, load_data(data), fidelity, seed=seed, threads=1).accuracy
+def _accuracy(job: tuple[Genome, str, Fidelity, int, str]) -> float:
+    genome, data, fidelity, seed, device = job
+    return train(genome, load_data(data), fidelity, seed=seed, device=device, threads=1).accuracy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factor", type=int, default=4, help="epochs multiplier of the long fidelity (default 4)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel trainings (default: cores)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto; jobs share one GPU")
     args = parser.parse_args(argv)
     if args.genomes < 3 or args.factor < 2:
         parser.exit(2, "error: --genomes must be >= 3 and --factor >= 2\n")
@@ -54,10 +56,19 @@ def main(argv: list[str] | None = None) -> int:
                          warmup_epochs=cheap.warmup_epochs * args.factor)
     genomes = genomes_for(args.genomes, data.num_classes, args.seed)
     print(f"{len(genomes)} genomes on {data.name}: {cheap.name} ({cheap.epochs} epochs, {cheap.crop} px) vs "
-          f"{long.name} ({long.epochs} epochs), {args.jobs} jobs", flush=True)
-    jobs = [(g, args.data, f, args.seed) for f in (cheap, long) for g in genomes]
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        accuracies = list(pool.map(_accuracy, jobs))
+          f"{long.name} ({long.epochs} epochs), {args.jobs} jobs on {args.device}", flush=True)
+    jobs = [(g, args.data, f, args.seed, args.device) for f in (cheap, long) for g in genomes]
+    # Longest first, so the slowest training does not start last; spawned workers, since a forked child
+    # cannot initialise CUDA.
+    order = sorted(range(len(jobs)), key=lambda i: -jobs[i][2].epochs * cost_of(jobs[i][0]).total_macs)
+    accuracies = [0.0] * len(jobs)
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_accuracy, jobs[i]): i for i in order}
+        for done, future in enumerate(as_completed(futures), 1):
+            index = futures[future]
+            accuracies[index] = future.result()
+            print(f"[{done}/{len(jobs)}] {jobs[index][0].id} {jobs[index][2].name}: {accuracies[index]:.2f}% "
+                  f"({time.monotonic() - started:.0f}s)", flush=True)
     short, full = accuracies[:len(genomes)], accuracies[len(genomes):]
     print(f"{'genome':<14}{'MACs':>10}{cheap.name:>12}{long.name:>12}")
     for genome, a, b in zip(genomes, short, full):

@@ -124,7 +124,7 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
     for epoch in range(start_epoch, fidelity.epochs):
         model.train()
         epoch_start = time.perf_counter()
-        loss_sum, seen = 0.0, 0
+        loss_sum, seen, lr = 0.0, 0, fidelity.learning_rate(epoch)
         batches = train_batches(data, fidelity.batch_size, fidelity.crop, generator, device=run_device,
                                 fraction=fidelity.data_fraction, channels_last=fidelity.channels_last,
                                 drop_last=drop_last, scale=(fidelity.crop_scale_min, 1.0))
@@ -149,7 +149,7 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
         train_seconds = time.perf_counter() - epoch_start
         top1, top5 = evaluate(model, data, fidelity, run_device, autocast_dtype)
         record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "top1": top1, "top5": top5,
-                  "lr": fidelity.learning_rate(epoch), "seconds": time.perf_counter() - epoch_start,
+                  "lr": lr, "seconds": time.perf_counter() - epoch_start,
                   "images_per_second": seen / train_seconds if train_seconds > 0 else 0.0}
         result.history.append(record)
         result.epochs = epoch + 1

@@ -35,6 +35,7 @@ from space import Genome, Stage, baseline, cost_of
 
 from .pareto import hypervolume, pareto_mask
 from .plots import baseline_label, pareto_figure
+from .tables import describe_setting, markdown_table, millions, write_png
 
 GENOME_FIELDS = [f.name for f in dataclasses.fields(Genome) if f.name != "stages"]
 STAGE_FIELDS = [f.name for f in dataclasses.fields(Stage)]

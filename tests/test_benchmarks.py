@@ -13,10 +13,17 @@ def _run(module, *args, cache):
 
 
 def test_bench_ends_with_the_speedup_line(tmp_path):
-    lines = _run("evaluators.bench", "--images-per-class", "8", "--classes", "3", "--steps", "2", "--warmup", "1",
+    lines = _run("evaluators.bench", "--images-per-class", "22", "--classes", "3", "--steps", "2", "--warmup", "1",
                  "--full-steps", "1", "--workers", "0", "--threads", "1", cache=tmp_path)
     assert re.fullmatch(r"speedup: \d+\.\d+x", lines[-1])
     assert any("fp32 matmul peak" in line for line in lines)
+
+
+def test_bench_refuses_an_image_set_smaller_than_a_batch(tmp_path):
+    env = {"EFFCNN_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-m", "evaluators.bench", "--images-per-class", "8", "--classes", "3"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2 and "--images-per-class x --classes must be at least 64" in out.stderr
 
 
 def test_fidelity_ends_with_rank_correlations(tmp_path):

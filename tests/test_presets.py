@@ -39,7 +39,12 @@ def test_proxy_steps_its_schedule_per_batch_from_warm_up_to_near_zero():
     proxy = PRESETS["proxy"]
     assert proxy.lr_per_step
     assert proxy.learning_rate(proxy.warmup_epochs / 2) < proxy.learning_rate(proxy.warmup_epochs) == proxy.lr
-    assert proxy.learning_rate(proxy.epochs - 1) == pytest.approx(proxy.lr * proxy.lr_final_factor)
+    assert proxy.learning_rate(proxy.epochs) == pytest.approx(proxy.lr * proxy.lr_final_factor)
+
+
+def test_per_step_schedule_spends_no_epoch_at_the_final_learning_rate():
+    proxy = PRESETS["proxy"]
+    assert proxy.learning_rate(proxy.epochs - 0.5) > 10 * proxy.lr * proxy.lr_final_factor
 
 
 def test_override_changes_only_that_setting():
