@@ -11,7 +11,6 @@ import optuna
 import ray
 from optuna.trial import TrialState
 from ray import tune
-from ray.tune.search import ConcurrencyLimiter
 
 from evaluators.presets import Fidelity
 
@@ -19,7 +18,7 @@ from .progress import StudyProgress
 from .ray_session import ensure_ray
 from .report import pareto_table, trials_frame, write_report
 from .search_space import SearchSpace
-from .study import (METRICS, StudySearch, default_storage, define_by_run, enqueue_baselines, fail_interrupted,
+from .study import (METRICS, StudySearch, default_storage, define_by_run, enqueue_baselines, settle_unfinished,
                     finished_trials, make_sampler, open_study, write_study_pointer)
 from .trial import TrialSettings, run_trial
 
@@ -68,7 +67,7 @@ def run_search(config: SearchConfig) -> Outcome:
     _check_same_settings(study, config)
     write_study_pointer(study_dir, config.study_name, storage)
 
-    fail_interrupted(study)
+    settle_unfinished(study)
     enqueue_baselines(study, config.baseline_blocks, config.num_classes)
     remaining = config.budget - finished_trials(study)
     interrupted = False
@@ -92,7 +91,8 @@ def _run_trials(config: SearchConfig, study: optuna.Study, storage: str, remaini
     searcher = StudySearch(
         space=define_by_run(config.space, config.num_classes, config.search_training),
         metric=METRICS, mode=["max", "min"], sampler=make_sampler(config.sampler, config.seed),
-        study_name=config.study_name, storage=optuna.storages.RDBStorage(storage),
+        study_name=config.study_name, storage=optuna.storages.RDBStorage(storage), window=concurrent,
+        total=remaining,
     )
     settings = TrialSettings(data=config.data, fidelity=config.fidelity, seed=config.seed,
                              cache_dir=config.cache_dir, device=config.device)
@@ -103,17 +103,18 @@ def _run_trials(config: SearchConfig, study: optuna.Study, storage: str, remaini
     progress = StudyProgress(total=config.budget, already_done=done, points=points)
     tuner = tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent, batch=True),
-                                    num_samples=remaining, reuse_actors=True),
+        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=remaining, max_concurrent_trials=concurrent,
+                                    reuse_actors=True),
         run_config=tune.RunConfig(name=f"{config.study_name}-{os.getpid()}", storage_path=str(study_dir / "ray"),
                                   verbose=0, callbacks=[progress], log_to_file=True),
     )
     try:
         tuner.fit()
     except KeyboardInterrupt:
+        settle_unfinished(study)
         return True
     # Ray Tune stops gracefully on Ctrl-C and returns: trials it cut short are still RUNNING in the study.
-    return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    return settle_unfinished(study) > 0
 
 
 def _check_same_settings(study: optuna.Study, config: SearchConfig) -> None:

@@ -34,8 +34,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Optuna sampler (default tpe)")
     p.add_argument("--seed", type=int, default=0, help="sampler and training seed (default 0)")
     p.add_argument("--max-concurrent", type=int, default=None,
-                   help="trials at once (default: as many as the CPUs allow); trials start in batches so a seed "
-                        "gives the same study")
+                   help="trials at once (default: as many as the CPUs allow); results reach the sampler in trial "
+                        "order, so a seed gives the same study")
     p.add_argument("--space", default=None, help="YAML/JSON file overriding the search space's bounds and choices")
     p.add_argument("--show-space", action="store_true", help="print the search space and exit")
     p.add_argument("--search-training", action="store_true", help="also search peak LR, weight decay, label smoothing")

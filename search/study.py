@@ -55,10 +55,19 @@ def write_study_pointer(study_dir: Path, study_name: str, storage: str, **detail
                                                      indent=2) + "\n")
 
 
-def fail_interrupted(study: optuna.Study) -> int:
-    """Trials left RUNNING by a killed run can never finish: mark them failed so they count as such."""
+def settle_unfinished(study: optuna.Study) -> int:
+    """Close the trials a stopped run left RUNNING; returns how many were failed as interrupted.
+
+    A trial whose measurements reached its user attrs finished training: it is completed with them (the
+    ordered searcher below may hold a finished trial back from the sampler for a while). Any other can never
+    finish and is failed as interrupted, so it does not count against the budget.
+    """
     count = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = trial.user_attrs
+        if attrs.get("status") == "ok" and attrs.get("accuracy") is not None and attrs.get("macs") is not None:
+            study.tell(trial.number, [attrs["accuracy"], attrs["macs"]])
+            continue
         study._storage.set_trial_user_attr(trial._trial_id, "status", "failed")
         study._storage.set_trial_user_attr(trial._trial_id, "reason", INTERRUPTED)
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
@@ -116,34 +125,75 @@ def define_by_run(space: SearchSpace, num_classes: int, search_training: bool
 
 
 class StudySearch(OptunaSearch):
-    """Ray Tune's OptunaSearch, recording each trial's measurements and failure reasons in the study.
+    """Ray Tune's OptunaSearch, deterministic under concurrency, recording measurements and failures.
 
-    The stock searcher tells Optuna only the objective values and cannot fail a trial that reported a
-    reason; here a ``status = failed`` result becomes an Optuna FAIL with the reason kept. Its pickled
-    state is not checkpointed: the study's storage already is the checkpoint.
+    Determinism: with ``window`` trials at once, trial k is sampled when trials 0..k-window have been told
+    to Optuna and no later one has, whatever order Ray finishes them in: results are told in sampling order
+    and a finished trial waits for its elders. So a seed gives the same study, and, unlike starting trials in
+    fixed batches, a free CPU waits only when an older trial is still running. ``total`` is how many trials
+    this run samples; once all are sampled, results are told as soon as their elders are.
+
+    Records: the stock searcher tells Optuna only the objective values and cannot fail a trial that reported
+    a reason; here every measurement is written to the trial's user attrs the moment Ray reports it (so a
+    stop loses nothing, see ``settle_unfinished``) and a ``status = failed`` result becomes an Optuna FAIL
+    with the reason kept. Its pickled state is not checkpointed: the study's storage already is.
     """
+
+    def __init__(self, *args: Any, window: int, total: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._window = max(1, window)
+        self._total = total
+        self._sampled: list[str] = []
+        self._finished: dict[str, tuple[dict, bool]] = {}
+        self._told = 0
+
+    def suggest(self, trial_id: str) -> dict | None:
+        if trial_id not in self._ot_trials:
+            if len(self._sampled) >= self._total or self._told < self._tell_limit():
+                return None
+        params = super().suggest(trial_id)
+        if trial_id not in self._sampled:
+            self._sampled.append(trial_id)
+            self._tell_in_order()
+        return params
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         ot_trial = self._ot_trials.get(trial_id)
-        if ot_trial is None or trial_id in self._completed_trials:
+        if ot_trial is None or trial_id in self._finished:
             return
         result = result or {}
         for key in RECORDED:
             if result.get(key) is not None:
                 ot_trial.set_user_attr(key, result[key])
+        self._finished[trial_id] = (result, error)
+        self._tell_in_order()
+
+    def _tell_limit(self) -> int:
+        """How many of the sampled trials Optuna may know the results of before the next one is sampled."""
+        if len(self._sampled) >= self._total:
+            return len(self._sampled)
+        return max(0, len(self._sampled) - self._window + 1)
+
+    def _tell_in_order(self) -> None:
+        while self._told < self._tell_limit() and self._sampled[self._told] in self._finished:
+            trial_id = self._sampled[self._told]
+            self._tell(trial_id, *self._finished[trial_id])
+            self._told += 1
+
+    def _tell(self, trial_id: str, result: dict, error: bool) -> None:
+        ot_trial = self._ot_trials[trial_id]
         failed = error or result.get("status") != "ok" or result.get("accuracy") is None
-        if failed:
-            if not result.get("reason"):
-                ot_trial.set_user_attr("status", "failed")
-                ot_trial.set_user_attr("reason", "the trial process crashed (see the Ray trial logs)")
-            self._ot_study.tell(ot_trial, state=TrialState.FAIL)
-            self._completed_trials.add(trial_id)
+        if not failed:
+            super().on_trial_complete(trial_id, result, error)
             return
-        super().on_trial_complete(trial_id, result, error)
+        if not result.get("reason"):
+            ot_trial.set_user_attr("status", "failed")
+            ot_trial.set_user_attr("reason", "the trial process crashed (see the Ray trial logs)")
+        self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+        self._completed_trials.add(trial_id)
 
     def save(self, checkpoint_path: str) -> None:
         return None
 
     def restore(self, checkpoint_path: str) -> None:
         return None
-

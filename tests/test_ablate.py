@@ -1,7 +1,6 @@
 """One-factor ablations: arms that change one thing, seeds, resumable runs, statistics against the baseline."""
 
 import math
-import os
 import re
 import shutil
 

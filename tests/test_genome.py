@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from space import Genome, Stage, baseline, load_genome
+from space import Stage, baseline, load_genome
 from space.baseline import TABLE_1_STAGES
 
 
