@@ -31,12 +31,13 @@ import plotly.graph_objects as go
 from ray import tune
 from scipy import stats
 
-from evaluators.data import DataError, default_cache_dir, load_data
+from evaluators.data import default_cache_dir
 from evaluators.presets import Fidelity, add_fidelity_arguments, fidelity_from_args
 
 from .ablation_levels import FACTORS, Arm, Factor, get_factor, make_arms, parse_levels
 from .progress import StudyProgress
-from .ray_session import add_cluster_arguments, check_cluster_arguments, ensure_ray
+from .ray_session import (add_cluster_arguments, check_cluster_arguments, ensure_ray, finish,
+                          load_data_or_exit)
 from .tables import describe_setting, markdown_table, millions, write_png
 from .trial import TrialSettings, run_trial
 
@@ -373,10 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.show_levels and not args.data:
         print(show_levels(factor, arms, "100 classes as in Table 1 (pass --data for the arms a run on it trains)"))
         return 0
-    try:
-        data = load_data(args.data or "synthetic")
-    except DataError as error:
-        p.exit(2, f"error: {error}\n")
+    data = load_data_or_exit(p, args.data or "synthetic")
     arms = make_arms(factor, levels, num_classes=data.num_classes)
     if args.show_levels:
         print(show_levels(factor, arms, f"{data.num_classes} classes, as a run on {args.data} trains them"))
@@ -393,12 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         p.exit(2, f"error: {error}\n")
     print(outcome.markdown)
-    for key, path in outcome.paths.items():
-        print(f"{key}: {path}")
-    if outcome.interrupted:
-        print("interrupted: run the same command again to train the missing runs", file=sys.stderr)
-        return 130
-    return 0
+    return finish(outcome.paths, outcome.interrupted, "train the missing runs")
 
 
 def show_levels(factor: Factor, arms: list[Arm], classes_note: str) -> str:

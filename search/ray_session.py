@@ -1,8 +1,13 @@
-"""Starting (or joining) the Ray cluster that runs trials, the same way for searches and ablations."""
+"""What ``search.run`` and ``search.ablate`` share: the Ray cluster that runs trials, its command-line
+arguments, the data check before anything starts, and how a finished or interrupted run ends the command."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from evaluators.data import DataError, ImageData, load_data
 
 
 def ensure_ray(address: str | None) -> None:
@@ -26,3 +31,21 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
 def check_cluster_arguments(args: argparse.Namespace) -> None:
     if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
         raise ValueError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+
+
+def load_data_or_exit(parser: argparse.ArgumentParser, spec: str) -> ImageData:
+    """The data a run will train on, loaded (and cached) once up front: a bad spec is a one-line error."""
+    try:
+        return load_data(spec)
+    except DataError as error:
+        parser.exit(2, f"error: {error}\n")
+
+
+def finish(paths: dict[str, Path | str], interrupted: bool, again: str) -> int:
+    """Print the files a run wrote; an interrupted run says how to continue and exits 130 like Ctrl-C."""
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    if interrupted:
+        print(f"interrupted: run the same command again to {again}", file=sys.stderr)
+        return 130
+    return 0

@@ -13,11 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from evaluators.data import DataError, default_cache_dir, load_data
+from evaluators.data import default_cache_dir
 from evaluators.presets import add_fidelity_arguments, fidelity_from_args
 from space import BLOCK_TYPES
 
-from .ray_session import add_cluster_arguments, check_cluster_arguments
+from .ray_session import add_cluster_arguments, check_cluster_arguments, finish, load_data_or_exit
 from .search_space import default_space, load_space
 
 SAMPLERS = ("tpe", "nsga2", "random", "gp")
@@ -64,10 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.show_fidelity:
         print(fidelity.describe())
         return 0
-    try:
-        data = load_data(args.data)
-    except DataError as error:
-        p.exit(2, f"error: {error}\n")
+    data = load_data_or_exit(p, args.data)
 
     from .orchestrate import SearchConfig, run_search  # Ray and Optuna load only for a real run
 
@@ -87,12 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     print(outcome.pareto_table)
     print(f"\n{outcome.completed} completed, {outcome.failed} failed trials in study '{args.study_name}' "
           f"({time.monotonic() - started:.0f}s this run)")
-    for name, path in outcome.paths.items():
-        print(f"{name}: {path}")
-    if outcome.interrupted:
-        print("interrupted: run the same command again to continue the study", file=sys.stderr)
-        return 130
-    return 0
+    return finish(outcome.paths, outcome.interrupted, "continue the study")
 
 
 def _baseline_blocks(text: str) -> list[str]:
