@@ -88,10 +88,14 @@ def _run_trials(config: SearchConfig, study: optuna.Study, storage: str, remaini
     ensure_ray(config.address)
     cpus = ray.cluster_resources().get("CPU", 1)
     concurrent = config.max_concurrent or max(1, int(cpus // config.cpus_per_trial))
+    # Trial k is sampled once trials 0..k-window are told. Twice the concurrency lets a free CPU start the
+    # next trial while a slow one (CondConv costs ~2.5x on a CPU) is still running, yet keeps a seed's study
+    # the same whatever order trials finish in.
+    window = 2 * concurrent
     searcher = StudySearch(
         space=define_by_run(config.space, config.num_classes, config.search_training),
         metric=METRICS, mode=["max", "min"], sampler=make_sampler(config.sampler, config.seed),
-        study_name=config.study_name, storage=optuna.storages.RDBStorage(storage), window=concurrent,
+        study_name=config.study_name, storage=optuna.storages.RDBStorage(storage), window=window,
         total=remaining,
     )
     settings = TrialSettings(data=config.data, fidelity=config.fidelity, seed=config.seed,

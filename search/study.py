@@ -127,10 +127,10 @@ def define_by_run(space: SearchSpace, num_classes: int, search_training: bool
 class StudySearch(OptunaSearch):
     """Ray Tune's OptunaSearch, deterministic under concurrency, recording measurements and failures.
 
-    Determinism: with ``window`` trials at once, trial k is sampled when trials 0..k-window have been told
-    to Optuna and no later one has, whatever order Ray finishes them in: results are told in sampling order
-    and a finished trial waits for its elders. So a seed gives the same study, and, unlike starting trials in
-    fixed batches, a free CPU waits only when an older trial is still running. ``total`` is how many trials
+    Determinism: trial k is sampled when trials 0..k-window have been told to Optuna and no later one has,
+    whatever order Ray finishes them in: results are told in sampling order and a finished trial waits for
+    its elders. So a seed gives the same study, and, unlike starting trials in fixed batches, a free CPU
+    waits only when a trial ``window`` places older is still running. ``total`` is how many trials
     this run samples; once all are sampled, results are told as soon as their elders are.
 
     Records: the stock searcher tells Optuna only the objective values and cannot fail a trial that reported
