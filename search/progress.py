@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from ray.tune import Callback
 
+from space import Genome
+
 from .pareto import pareto_mask
 
 
@@ -34,15 +36,15 @@ class StudyProgress(Callback):
         result = trial.last_result or {}
         if result.get("status") == "ok" and result.get("accuracy") is not None:
             self.points.append((float(result["accuracy"]), int(result["macs"])))
-            note = f"trial {trial.trial_id}: {result['accuracy']:.2f}% at {result['macs'] / 1e6:.1f}M MACs"
+            note = f"{_name(trial)}: {result['accuracy']:.2f}% at {result['macs'] / 1e6:.1f}M MACs"
         else:
             self.failed += 1
-            note = f"trial {trial.trial_id} failed: {result.get('reason', 'crashed')}"
+            note = f"{_name(trial)} failed: {result.get('reason', 'crashed')}"
         self.finish(trial, note)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.failed += 1
-        self.finish(trial, f"trial {trial.trial_id} crashed (see its Ray log)")
+        self.finish(trial, f"{_name(trial)} crashed (see its Ray log)")
 
     def finish(self, trial: Any, note: str) -> None:
         """Count a trial as finished and print ``note`` about it: subclasses call this with their own line."""
@@ -63,6 +65,15 @@ class StudyProgress(Callback):
               f"best {'-' if best is None else f'{best:.2f}%'}  pareto {front}  "
               f"elapsed {_clock(elapsed)}  left {'?' if eta is None else '~' + _clock(eta)}",
               file=sys.stderr, flush=True)
+
+
+def _name(trial: Any) -> str:
+    """The trial as the result tables name it: by its genome id (Ray's trial id appears nowhere else)."""
+    genome = (trial.config or {}).get("genome")
+    try:
+        return f"genome {Genome.from_dict(genome).id}"
+    except ValueError:
+        return f"trial {trial.trial_id}"
 
 
 def _clock(seconds: float) -> str:
