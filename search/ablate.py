@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name = args.name or f"ablation-{factor.name}"
     config = AblationConfig(
-        name=name, out_dir=Path(args.results_dir) / name, factor=factor, arms=arms, seeds=args.seeds,
+        name=name, out_dir=Path(args.results_dir).resolve() / name, factor=factor, arms=arms, seeds=args.seeds,
         data=args.data or "synthetic", num_classes=data.num_classes, fidelity=fidelity, address=args.address,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         cache_dir=str(default_cache_dir().resolve()),

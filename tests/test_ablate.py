@@ -213,3 +213,9 @@ def test_saved_runs_are_read_back_and_a_half_written_file_is_ignored(tmp_path):
     save_run(tmp_path, record)
     (tmp_path / "block=se-seed2.json.tmp").write_text('{"arm": "block=se", "se')  # killed mid-write
     assert load_runs(tmp_path) == {("block=se", 1): record}
+
+
+def test_a_relative_results_dir_is_taken_from_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main([*FAST, "--results-dir", "out", "--factor", "block", "--levels", "standard"]) == 0
+    assert (tmp_path / "out" / "ablation-block" / "ablation.csv").exists()

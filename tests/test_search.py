@@ -163,3 +163,9 @@ def test_show_space_lists_every_searched_parameter(capsys):
     text = capsys.readouterr().out
     for name in ("width", "repeats", "kernel", "expansion", "block", "se_ratio", "experts", "stem_channels"):
         assert name in text
+
+
+def test_a_relative_results_dir_is_taken_from_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main([*FAST, "--results-dir", "out", "--study-name", "s", "--budget", "1"]) == 0
+    assert (tmp_path / "out" / "s" / "trials.csv").exists()
