@@ -68,7 +68,7 @@ def run_search(config: SearchConfig) -> Outcome:
     write_study_pointer(study_dir, config.study_name, storage)
 
     settle_unfinished(study)
-    enqueue_baselines(study, config.baseline_blocks, config.num_classes)
+    enqueue_baselines(study, config.baseline_blocks, config.num_classes, config.space)
     remaining = config.budget - finished_trials(study)
     interrupted = False
     if remaining > 0:

@@ -171,6 +171,49 @@ def suggest(trial: Any, space: SearchSpace, num_classes: int, search_training: b
     return genome, training
 
 
+def genome_params(genome: Genome, space: SearchSpace) -> dict[str, Any] | None:
+    """The params ``suggest`` turns into exactly this genome, or None when the space cannot express it.
+
+    Enqueued with these, a fixed trial (the baseline) records the same parameters as sampled trials, so
+    samplers that model the joint space (multivariate TPE, NSGA-II, GP) keep it: a completed trial with no
+    params would empty the intersection of search spaces they learn from and reduce them to random search.
+    """
+    if len(genome.stages) != len(space.stages):
+        return None
+    params: dict[str, Any] = {"stem_channels": genome.stem_channels, "head_channels": genome.head_channels}
+    for index, stage in enumerate(genome.stages):
+        params.update({f"s{index}_block": stage.block, f"s{index}_width": stage.out_channels,
+                       f"s{index}_repeats": stage.repeats, f"s{index}_expansion": stage.expansion,
+                       f"s{index}_kernel": stage.kernel})
+        if stage.block != "standard":
+            params[f"s{index}_se_ratio"] = stage.se_ratio
+        if stage.block == "condconv":
+            params[f"s{index}_experts"] = stage.experts
+    try:
+        rebuilt, _ = suggest(_Recorded(params), space, genome.num_classes)
+    except (KeyError, ValueError):
+        return None
+    return params if rebuilt == genome else None
+
+
+class _Recorded:
+    """Answers ``suggest``'s calls from fixed params, refusing any value outside the asked range or choices."""
+
+    def __init__(self, params: dict[str, Any]):
+        self.params = params
+
+    def suggest_categorical(self, name: str, choices: list) -> Any:
+        if self.params[name] not in choices:
+            raise ValueError(name)
+        return self.params[name]
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1) -> int:
+        value = self.params[name]
+        if not (low <= value <= high and (value - low) % step == 0):
+            raise ValueError(name)
+        return value
+
+
 def _override_stage(name: str, stage: StageSpace, settings: Any) -> StageSpace:
     if not isinstance(settings, dict):
         raise ValueError(f"{name}: must be a mapping of stage settings")

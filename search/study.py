@@ -17,7 +17,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from space import baseline
 
-from .search_space import SearchSpace, suggest
+from .search_space import SearchSpace, genome_params, suggest
 from .trial import RECORDED
 
 DIRECTIONS = ["maximize", "minimize"]
@@ -82,11 +82,11 @@ def finished_trials(study: optuna.Study) -> int:
                or (t.state == TrialState.FAIL and t.user_attrs.get("reason") != INTERRUPTED))
 
 
-def enqueue_baselines(study: optuna.Study, blocks: list[str], num_classes: int) -> list[str]:
+def enqueue_baselines(study: optuna.Study, blocks: list[str], num_classes: int, space: SearchSpace) -> list[str]:
     """Queue each requested baseline unless the study already ran it, failed it, or has it queued.
 
-    A baseline carries its whole genome in its user attrs and no sampled params, so it is trained exactly
-    as Table 1 whatever the space's bounds are.
+    A baseline carries its whole genome in its user attrs, so it is trained exactly as Table 1 whatever the
+    space's bounds are; where the space can express it, it also carries the params that describe it.
     """
     present = {t.user_attrs.get("baseline_block") for t in study.get_trials(deepcopy=False)
                if t.user_attrs.get("is_baseline")
@@ -97,8 +97,10 @@ def enqueue_baselines(study: optuna.Study, blocks: list[str], num_classes: int) 
         if block in present:
             continue
         genome = baseline(block).replace(num_classes=num_classes)
-        study.enqueue_trial({}, user_attrs={"is_baseline": True, "baseline_block": block,
-                                            "genome": genome.to_dict(), "genome_id": genome.id},
+        params = genome_params(genome, space)
+        study.enqueue_trial(params or {}, user_attrs={"is_baseline": True, "baseline_block": block,
+                                                      "genome": genome.to_dict(), "genome_id": genome.id,
+                                                      "in_space": params is not None},
                             skip_if_exists=False)
         queued.append(block)
     return queued
@@ -110,6 +112,8 @@ def define_by_run(space: SearchSpace, num_classes: int, search_training: bool
 
     def sample(trial: optuna.Trial) -> dict[str, Any]:
         if trial.user_attrs.get("is_baseline"):
+            if trial.user_attrs.get("in_space"):
+                suggest(trial, space, num_classes)
             return {"genome": trial.user_attrs["genome"], "training": {}}
         try:
             genome, training = suggest(trial, space, num_classes, search_training)
