@@ -89,8 +89,8 @@ def _run_trials(config: SearchConfig, study: optuna.Study, storage: str, remaini
     cpus = ray.cluster_resources().get("CPU", 1)
     concurrent = config.max_concurrent or max(1, int(cpus // config.cpus_per_trial))
     # Trial k is sampled once trials 0..k-window are told. Twice the concurrency lets a free CPU start the
-    # next trial while a slow one (a CondConv net trains ~2.8x longer on a CPU) is still running, yet keeps a seed's study
-    # the same whatever order trials finish in.
+    # next trial while a slow one (a CondConv net trains ~2.8x longer on a CPU) is still running, yet keeps
+    # a seed's study the same whatever order trials finish in.
     window = 2 * concurrent
     searcher = StudySearch(
         space=define_by_run(config.space, config.num_classes, config.search_training),
