@@ -25,7 +25,7 @@ from space import baseline, build, cost_of
 
 from .data import IMAGENET_MEAN, IMAGENET_STD, load_data, make_synthetic, train_batches
 from .presets import PRESETS, Fidelity
-from .trainer import precision_for
+from .trainer import precision_for, precision_name
 
 
 FULL_BATCH = 64  # the paper's 256 would make a CPU measurement take minutes
@@ -147,14 +147,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reference (ImageFolder + DataLoader({args.workers} workers) + PIL, fp32 NCHW): {ref:.1f} img/s",
               flush=True)
         full = PRESETS["full"]
+        full_dtype = precision_for(torch.device("cpu"), full)
         full_rate, _, _ = ours(tree, cache, full.replace(batch_size=FULL_BATCH), args.classes, args.full_steps,
-                               1, precision_for(torch.device("cpu"), full))
+                               1, full_dtype)
     train_flops = 3 * 2 * cost_of(baseline().replace(num_classes=args.classes)).total_macs  # fwd + 2x bwd
     peak = matmul_peak()
     achieved = full_rate * train_flops
-    print(f"full resolution ({full.crop} px, batch {FULL_BATCH}): {full_rate:.1f} img/s = {achieved / 1e9:.1f} GFLOP/s of "
+    print(f"full resolution ({full.crop} px, batch {FULL_BATCH}, {precision_name(full_dtype)}): {full_rate:.1f} img/s = {achieved / 1e9:.1f} GFLOP/s of "
           f"{peak / 1e9:.1f} GFLOP/s fp32 matmul peak ({100 * achieved / peak:.1f}%)")
-    print(f"preset precision on this CPU: {'bf16' if chosen == torch.bfloat16 else 'fp32'}")
+    print(f"proxy preset precision on this CPU: {precision_name(chosen)}")
     print(f"speedup: {ours_rate / ref:.2f}x")
     return 0
 

@@ -9,7 +9,7 @@ import torch
 
 from evaluators.data import load_data
 from evaluators.presets import get_fidelity
-from evaluators.trainer import train
+from evaluators.trainer import precision_for, train
 from space import Genome, Stage, cost_of
 
 TINY_DATA = "synthetic:classes=3,train=24,val=8"
@@ -65,6 +65,26 @@ def test_bf16_autocast_runs_on_cpu(data, genome):
     assert result.ok and result.precision == "bf16"
 
 
+def test_bf16_off_trains_in_fp32_on_cpu(data, genome):
+    result = train(genome, data, SMOKE.replace(bf16="off", epochs=1), threads=1)
+    assert result.ok and result.precision == "fp32"
+
+
+def test_proxy_trains_in_fp32_on_cpu_and_with_fp16_amp_on_gpu():
+    proxy = get_fidelity("proxy")
+    assert precision_for(torch.device("cpu"), proxy) is None
+    assert precision_for(torch.device("cuda"), proxy) == torch.float16
+
+
+def test_full_recipe_uses_bf16_on_cpus_that_have_it():
+    expected = torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+    assert precision_for(torch.device("cpu"), get_fidelity("full")) == expected
+
+
+def test_amp_off_means_fp32_on_gpu_whatever_bf16_says():
+    assert precision_for(torch.device("cuda"), get_fidelity("full", amp=False, bf16="on")) is None
+
+
 def test_checkpointing_run_resumes_where_it_stopped(data, genome, tmp_path):
     fidelity = SMOKE.replace(epochs=3, checkpoint=True)
     uninterrupted = train(genome, data, fidelity, checkpoint_dir=tmp_path / "a", threads=1)
@@ -117,5 +137,5 @@ def test_cli_bad_data_spec_is_a_one_line_error(tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_run_uses_fp16_amp(data, genome):
-    result = train(genome, data, SMOKE.replace(bf16="auto"), device="cuda")
+    result = train(genome, data, SMOKE, device="cuda")
     assert result.ok and result.precision == "fp16" and result.device.startswith("cuda")
