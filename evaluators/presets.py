@@ -99,8 +99,8 @@ PRESETS: dict[str, Fidelity] = {
     # from the paper's peak LR scaled to the batch (0.2 * 16 / 256, rounded down to 0.01: higher peaks made the
     # first epoch unstable), and gentler crops (area >= 35%) since so few steps cannot average out crops that
     # miss the object. fp32 on CPUs: at 24 px and batch 16 bf16 autocast costs more in casts than it saves
-    # (`evaluators.bench` on an AVX-512-bf16 EPYC: 434 img/s fp32, 346 bf16), while at the full recipe's
-    # 56 px it is the faster one. Sized so that 50 trials fit in under 20 minutes on two cores.
+    # (`evaluators.bench` measures both: on an AVX-512-bf16 EPYC fp32 is ~25% faster here), while at the
+    # full recipe's 56 px bf16 is the faster one. Sized so that 50 trials fit in under 20 minutes on two cores.
     "proxy": Fidelity(name="proxy", epochs=2, warmup_epochs=0.1, batch_size=16, crop=24, data_fraction=0.5,
                       lr=0.01, lr_per_step=True, crop_scale_min=0.35, bf16="off"),
     # Seconds, for tests and wiring checks: accuracy is meaningless.
