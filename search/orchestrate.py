@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,7 +114,11 @@ def _run_trials(config: SearchConfig, study: optuna.Study, storage: str, remaini
                                   verbose=0, callbacks=[progress], log_to_file=True),
     )
     try:
-        tuner.fit()
+        with warnings.catch_warnings():
+            # Ray flags a define-by-run space that takes over a second: with the GP sampler that second is the
+            # sampler fitting its model, as intended, not training misplaced in the searcher.
+            warnings.filterwarnings("ignore", message="Define-by-run function passed in the `space`")
+            tuner.fit()
     except KeyboardInterrupt:
         settle_unfinished(study)
         return True
