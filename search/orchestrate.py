@@ -90,7 +90,7 @@ def _run_trials(config: SearchConfig, study: optuna.Study, storage: str, remaini
     cpus = ray.cluster_resources().get("CPU", 1)
     concurrent = config.max_concurrent or max(1, int(cpus // config.cpus_per_trial))
     # Trial k is sampled once trials 0..k-window are told. Twice the concurrency lets a free CPU start the
-    # next trial while a slow one (a CondConv net trains ~2.8x longer on a CPU) is still running, yet keeps
+    # next trial while a slow one (a CondConv net trains ~3x longer on a CPU) is still running, yet keeps
     # a seed's study the same whatever order trials finish in.
     window = 2 * concurrent
     searcher = StudySearch(
