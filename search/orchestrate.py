@@ -69,7 +69,10 @@ def run_search(config: SearchConfig) -> Outcome:
     write_study_pointer(study_dir, config.study_name, storage)
 
     settle_unfinished(study)
-    enqueue_baselines(study, config.baseline_blocks, config.num_classes, config.space)
+    fidelity = config.fidelity
+    training = dict(lr=fidelity.lr, weight_decay=fidelity.weight_decay, label_smoothing=fidelity.label_smoothing)
+    enqueue_baselines(study, config.baseline_blocks, config.num_classes, config.space,
+                      training if config.search_training else None)
     remaining = config.budget - finished_trials(study)
     interrupted = False
     if remaining > 0:

@@ -171,8 +171,10 @@ def suggest(trial: Any, space: SearchSpace, num_classes: int, search_training: b
     return genome, training
 
 
-def genome_params(genome: Genome, space: SearchSpace) -> dict[str, Any] | None:
-    """The params ``suggest`` turns into exactly this genome, or None when the space cannot express it.
+def genome_params(genome: Genome, space: SearchSpace, training: dict[str, float] | None = None
+                  ) -> dict[str, Any] | None:
+    """The params ``suggest`` turns into exactly this genome (and these training knobs, when the search
+    samples them), or None when the space cannot express them.
 
     Enqueued with these, a fixed trial (the baseline) records the same parameters as sampled trials, so
     samplers that model the joint space (multivariate TPE, NSGA-II, GP) keep it: a completed trial with no
@@ -189,11 +191,12 @@ def genome_params(genome: Genome, space: SearchSpace) -> dict[str, Any] | None:
             params[f"s{index}_se_ratio"] = stage.se_ratio
         if stage.block == "condconv":
             params[f"s{index}_experts"] = stage.experts
+    params.update(training or {})
     try:
-        rebuilt, _ = suggest(_Recorded(params), space, genome.num_classes)
+        rebuilt = suggest(_Recorded(params), space, genome.num_classes, search_training=training is not None)
     except (KeyError, ValueError):
         return None
-    return params if rebuilt == genome else None
+    return params if rebuilt == (genome, training or {}) else None
 
 
 class _Recorded:
@@ -212,6 +215,11 @@ class _Recorded:
         if not (low <= value <= high and (value - low) % step == 0):
             raise ValueError(name)
         return value
+
+    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> float:
+        if not low <= self.params[name] <= high:
+            raise ValueError(name)
+        return self.params[name]
 
 
 def _override_stage(name: str, stage: StageSpace, settings: Any) -> StageSpace:

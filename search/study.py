@@ -82,11 +82,14 @@ def finished_trials(study: optuna.Study) -> int:
                or (t.state == TrialState.FAIL and t.user_attrs.get("reason") != INTERRUPTED))
 
 
-def enqueue_baselines(study: optuna.Study, blocks: list[str], num_classes: int, space: SearchSpace) -> list[str]:
+def enqueue_baselines(study: optuna.Study, blocks: list[str], num_classes: int, space: SearchSpace,
+                      training: dict[str, float] | None = None) -> list[str]:
     """Queue each requested baseline unless the study already ran it, failed it, or has it queued.
 
     A baseline carries its whole genome in its user attrs, so it is trained exactly as Table 1 whatever the
     space's bounds are; where the space can express it, it also carries the params that describe it.
+    ``training`` is the fidelity's LR, weight decay and label smoothing when the search samples those too:
+    the baseline trains with them, so they are its params.
     """
     present = {t.user_attrs.get("baseline_block") for t in study.get_trials(deepcopy=False)
                if t.user_attrs.get("is_baseline")
@@ -97,10 +100,11 @@ def enqueue_baselines(study: optuna.Study, blocks: list[str], num_classes: int, 
         if block in present:
             continue
         genome = baseline(block).replace(num_classes=num_classes)
-        params = genome_params(genome, space)
+        params = genome_params(genome, space, training)
         study.enqueue_trial(params or {}, user_attrs={"is_baseline": True, "baseline_block": block,
                                                       "genome": genome.to_dict(), "genome_id": genome.id,
-                                                      "in_space": params is not None},
+                                                      "in_space": params is not None,
+                                                      "params_training": training is not None},
                             skip_if_exists=False)
         queued.append(block)
     return queued
@@ -113,7 +117,7 @@ def define_by_run(space: SearchSpace, num_classes: int, search_training: bool
     def sample(trial: optuna.Trial) -> dict[str, Any]:
         if trial.user_attrs.get("is_baseline"):
             if trial.user_attrs.get("in_space"):
-                suggest(trial, space, num_classes)
+                suggest(trial, space, num_classes, trial.user_attrs.get("params_training", False))
             return {"genome": trial.user_attrs["genome"], "training": {}}
         try:
             genome, training = suggest(trial, space, num_classes, search_training)

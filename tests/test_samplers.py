@@ -73,3 +73,19 @@ def test_a_baseline_outside_the_space_has_no_params_and_is_still_trained_as_tabl
     enqueue_baselines(study, ["standard"], num_classes=10, space=space)
     config = define_by_run(space, num_classes=10, search_training=False)(study.ask())
     assert config["genome"] == genome.to_dict()
+
+
+def test_with_searched_training_the_baseline_records_the_training_knobs_it_trains_with():
+    training = {"lr": 0.01, "weight_decay": 5e-5, "label_smoothing": 0.0}
+    study = optuna.create_study(directions=DIRECTIONS)
+    enqueue_baselines(study, ["standard"], num_classes=10, space=default_space(), training=training)
+    trial = study.ask()
+    config = define_by_run(default_space(), num_classes=10, search_training=True)(trial)
+    assert config["training"] == {}
+    assert {name: trial.params[name] for name in training} == training
+
+
+def test_a_training_knob_outside_the_space_leaves_the_baseline_without_params():
+    genome = baseline().replace(num_classes=10)
+    training = {"lr": 0.5, "weight_decay": 5e-5, "label_smoothing": 0.0}
+    assert genome_params(genome, default_space(), training) is None
