@@ -17,10 +17,8 @@ from evaluators.data import default_cache_dir
 from evaluators.presets import add_fidelity_arguments, fidelity_from_args
 from space import BLOCK_TYPES
 
-from .ray_session import add_cluster_arguments, check_cluster_arguments, finish, load_data_or_exit
-from .search_space import default_space, load_space
-
-SAMPLERS = ("tpe", "nsga2", "random", "gp")
+from ._cli import add_cluster_arguments, check_cluster_arguments, finish, load_data_or_exit
+from .study import SAMPLERS, default_space, load_space
 
 
 def parser() -> argparse.ArgumentParser:
@@ -66,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     data = load_data_or_exit(p, args.data)
 
-    from .orchestrate import SearchConfig, run_search  # Ray and Optuna load only for a real run
+    from . import SearchConfig, run_search  # Ray loads only for a real run
 
     config = SearchConfig(
         study_name=args.study_name, study_dir=Path(args.results_dir) / args.study_name, storage=args.storage,
@@ -79,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         outcome = run_search(config)
-    except ValueError as error:
+    except ValueError as error:  # StudyError among them: resuming a missing study, other data or fidelity
         p.exit(2, f"error: {error}\n")
     print(outcome.pareto_table)
     print(f"\n{outcome.completed} completed, {outcome.failed} failed trials in study '{args.study_name}' "

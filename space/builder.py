@@ -1,7 +1,7 @@
 """Genome -> PyTorch model, assembled from timm's own EfficientNet blocks and layers.
 
 Mapping onto timm (so the cost model can count exactly what runs):
-- standard block: ``timm.models._efficientnet_blocks.InvertedResidual`` with ReLU, ``exp_ratio`` = expansion
+- standard block: timm's ``InvertedResidual`` (a private module's, through ``space._timm_internals``) with ReLU, ``exp_ratio`` = expansion
   (timm rounds Ne with ``make_divisible``; ``space.genome.expanded_channels`` states the same rule);
 - se block: the same block with ``se_layer = SqueezeExcite(rd_channels=Ne // R)``. timm's SqueezeExcite
   squeezes the width it is given (Ne, after the depthwise conv) with 1x1 convs with bias, which on the pooled
@@ -20,9 +20,8 @@ from functools import partial
 import torch
 from torch import nn
 from timm.layers import BatchNormAct2d, SelectAdaptivePool2d, create_conv2d
-from timm.models._efficientnet_blocks import CondConvResidual, InvertedResidual, SqueezeExcite
-from timm.models._efficientnet_builder import efficientnet_init_weights
 
+from ._timm_internals import CondConvResidual, InvertedResidual, SqueezeExcite, efficientnet_init_weights
 from .genome import BlockSpec, Genome
 
 

@@ -7,7 +7,8 @@ round-trips through JSON and Optuna storages without loss.
 
 Settings live per stage, like timm's EfficientNet ``arch_def``: a stage is one block that may change
 width or stride followed by ``repeats - 1`` identical blocks that keep both. Each stage can also be written
-as a compact block string (``Stage.encode`` / ``Stage.decode``), e.g. ``se_r3_k3_s2_e4_c40_se4``.
+as a compact block string (``Stage.encode`` / ``Stage.decode``), e.g. ``ir_r3_k3_s2_e4_c40_sq4``, in timm's
+spelling where the meaning is timm's (``BLOCK_TOKENS``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,24 @@ SE_POSITIONS = ("dw", "end", "noskip", "none")
 """Where a block's squeeze-and-excitation sits (seed 004's variants): ``dw`` after the depthwise conv
 (the papers' design), ``end`` after the last 1x1 conv and its BN, ``noskip`` after the depthwise conv
 but only in blocks without an identity path, ``none`` nowhere. Only meaningful for se/condconv blocks."""
+
+BLOCK_TOKENS = {"r": "repeats", "k": "kernel", "s": "stride", "e": "expansion", "c": "out_channels",
+                "sq": "se_ratio", "xp": "experts"}
+"""The block-string grammar: ``ir_r3_k3_s2_e4_c40_sq4_xp4``, one stage per string.
+
+``ir`` (inverted residual), ``r`` repeats, ``k`` depthwise kernel, ``s`` stride, ``e`` expansion and ``c``
+output channels mean what they mean in timm's ``_efficientnet_builder``. Where this project's blocks mean
+something timm's tokens do not, the token is one timm does not have:
+- ``sq<R>``: squeeze-and-excitation to Ne // R channels, the papers' R (timm's ``se0.25`` is instead a ratio of
+  the block's *input* channels); ``sq<position>`` (``sqend``, ``sqnoskip``, ``sqnone``) places it elsewhere
+  than after the depthwise conv.
+- ``xp<M>``: SE plus CondConv over M experts with the papers' routing (timm spells its own CondConv ``cc``).
+A stage with neither token is a standard block.
+"""
+
+LEGACY_BLOCK_TOKENS = {"r": "repeats", "k": "kernel", "s": "stride", "e": "expansion", "c": "out_channels",
+                       "se": "se_ratio", "x": "experts", "p": "se_position"}
+"""The first spelling (``se_r3_k3_s2_e4_c40_se4_x4``, block type first), still read so older files load."""
 
 CHANNEL_DIVISOR = 8
 """timm's InvertedResidual rounds the expanded width to a multiple of 8 (``make_divisible``); the
@@ -63,42 +82,53 @@ class Stage:
             object.__setattr__(self, "expansion", int(self.expansion))
 
     def encode(self) -> str:
-        """Compact block string in the spirit of timm's ``_efficientnet_builder`` arch strings."""
-        parts = [self.block, f"r{self.repeats}", f"k{self.kernel}", f"s{self.stride}",
-                 f"e{_number(self.expansion)}", f"c{self.out_channels}"]
-        if self.block != "standard":
-            parts.append(f"se{self.se_ratio}")
-            if self.se_position != "dw":
-                parts.append(f"p{self.se_position}")
-        if self.block == "condconv":
-            parts.append(f"x{self.experts}")
+        """The stage as a block string a timm reader can read (see ``BLOCK_TOKENS``).
+
+        Written from the canonical stage, so settings the block type ignores never show.
+        """
+        stage = self.canonical()
+        parts = ["ir", f"r{stage.repeats}", f"k{stage.kernel}", f"s{stage.stride}", f"e{_number(stage.expansion)}",
+                 f"c{stage.out_channels}"]
+        if stage.block != "standard" and stage.se_position != "none":
+            parts.append(f"sq{stage.se_ratio}")
+        if stage.block != "standard" and stage.se_position != "dw":
+            parts.append(f"sq{stage.se_position}")
+        if stage.block == "condconv":
+            parts.append(f"xp{stage.experts}")
         return "_".join(parts)
 
     @classmethod
     def decode(cls, text: str) -> "Stage":
-        """Inverse of :meth:`encode`; raises ValueError naming the bad token."""
-        block, *tokens = text.strip().split("_")
-        if block not in BLOCK_TYPES:
-            raise ValueError(f"stage string {text!r}: block type must be one of {', '.join(BLOCK_TYPES)}, got {block!r}")
-        keys = {"r": "repeats", "k": "kernel", "s": "stride", "e": "expansion", "c": "out_channels",
-                "se": "se_ratio", "x": "experts", "p": "se_position"}
-        values: dict[str, Any] = {"block": block}
-        for token in tokens:
-            key = next((k for k in sorted(keys, key=len, reverse=True) if token.startswith(k)), None)
-            if key is None:
-                raise ValueError(f"stage string {text!r}: unknown token {token!r} (allowed prefixes: {', '.join(keys)})")
-            raw = token[len(key):]
-            name = keys[key]
-            if name == "se_position":
-                values[name] = raw
-                continue
-            try:
-                values[name] = float(raw) if name == "expansion" else int(raw)
-            except ValueError:
-                raise ValueError(f"stage string {text!r}: {name} must be a number, got {raw!r}") from None
-        if "out_channels" not in values:
-            raise ValueError(f"stage string {text!r}: missing the output width token c<channels>")
-        return cls(**values)
+        """Inverse of :meth:`encode`; also reads the pre-timm-spelling strings older genome files may hold.
+
+        Raises ValueError naming the bad token.
+        """
+        kind, *tokens = text.strip().split("_")
+        if kind in BLOCK_TYPES:
+            return cls(block=kind, **_decode_tokens(text, tokens, LEGACY_BLOCK_TOKENS))
+        if kind != "ir":
+            raise ValueError(f"stage string {text!r}: must start with 'ir' (an inverted residual block, as in timm), "
+                             f"got {kind!r}")
+        values = _decode_tokens(text, tokens, BLOCK_TOKENS)
+        block = "condconv" if "experts" in values else "se" if {"se_ratio", "se_position"} & set(values) else "standard"
+        return cls(block=block, **values)
+
+    def canonical(self) -> "Stage":
+        """The stage with every setting its block type ignores at its default, so one network has one form.
+
+        A standard block ignores the SE ratio, SE position and experts; an SE block the experts; an SE block
+        whose SE sits nowhere is a standard block; a block without SE ignores the SE ratio.
+        """
+        defaults = {f.name: f.default for f in dataclasses.fields(Stage)}
+        block, se_ratio, position = self.block, self.se_ratio, self.se_position
+        if block == "se" and position == "none":
+            block = "standard"
+        if block == "standard":
+            se_ratio, position = defaults["se_ratio"], defaults["se_position"]
+        if position == "none":
+            se_ratio = defaults["se_ratio"]
+        experts = self.experts if block == "condconv" else defaults["experts"]
+        return dataclasses.replace(self, block=block, se_ratio=se_ratio, se_position=position, experts=experts)
 
     def se_active(self, has_skip: bool) -> bool:
         """Whether a block of this stage carries an SE layer, given whether it has an identity path."""
@@ -156,8 +186,27 @@ class Genome:
 
     @property
     def id(self) -> str:
-        """Stable 12-hex-digit id: a SHA-256 of the canonical JSON, identical across processes and machines."""
-        return hashlib.sha256(self.to_json(indent=None).encode()).hexdigest()[:12]
+        """Stable 12-hex-digit id of the network this genome builds, identical across processes and machines.
+
+        A SHA-256 of the canonical genome's JSON: settings a stage's block type ignores are normalised first
+        (``Stage.canonical``), so one network never appears under two ids.
+        """
+        return hashlib.sha256(self.canonical().to_json(indent=None).encode()).hexdigest()[:12]
+
+    def canonical(self) -> "Genome":
+        """The same network with every ignored stage setting at its default (what ``id`` hashes).
+
+        Beyond ``Stage.canonical``: SE placed ``noskip`` in a stage where no block has an identity path is SE
+        after every depthwise conv (``dw``), and in a stage where every block has one it is no SE (``none``).
+        """
+        blocks = iter(self.blocks())
+        stages = []
+        for stage in self.stages:
+            skips = {next(blocks).has_skip for _ in range(stage.repeats)}
+            if stage.se_position == "noskip" and len(skips) == 1:
+                stage = dataclasses.replace(stage, se_position="none" if True in skips else "dw")
+            stages.append(stage.canonical())
+        return self.replace(stages=tuple(stages))
 
     def replace(self, **changes: Any) -> "Genome":
         return dataclasses.replace(self, **changes)
@@ -301,6 +350,28 @@ def _validate_stage(name: str, stage: Stage) -> None:
         raise ValueError(f"{name}.experts: M must be an integer >= 1, got {stage.experts!r}")
     if stage.se_position not in SE_POSITIONS:
         raise ValueError(f"{name}.se_position: must be one of {', '.join(SE_POSITIONS)}, got {stage.se_position!r}")
+
+
+def _decode_tokens(text: str, tokens: list[str], grammar: dict[str, str]) -> dict[str, Any]:
+    """Stage settings from block-string tokens, each matched by its longest known prefix."""
+    prefixes = sorted(grammar, key=len, reverse=True)
+    values: dict[str, Any] = {}
+    for token in tokens:
+        prefix = next((p for p in prefixes if token.startswith(p)), None)
+        if prefix is None:
+            raise ValueError(f"stage string {text!r}: unknown token {token!r} (allowed prefixes: {', '.join(grammar)})")
+        raw = token[len(prefix):]
+        name = grammar[prefix]
+        if name == "se_position" or (name == "se_ratio" and raw.isalpha()):
+            values["se_position"] = raw
+            continue
+        try:
+            values[name] = float(raw) if name == "expansion" else int(raw)
+        except ValueError:
+            raise ValueError(f"stage string {text!r}: {name} must be a number, got {raw!r}") from None
+    if "out_channels" not in values:
+        raise ValueError(f"stage string {text!r}: missing the output width token c<channels>")
+    return values
 
 
 def _positive_int(name: str, value: Any) -> None:

@@ -10,9 +10,9 @@ import pytest
 from scipy import stats
 
 from evaluators.presets import get_fidelity
-from search.ablate import (AblationConfig, ablation_markdown, arm_statistics, load_runs, main, run_columns,
-                           save_run)
-from search.ablation_levels import FACTORS, make_arms
+from search.ablate import main
+from search.ablation import (FACTORS, AblationConfig, ablation_markdown, arm_statistics, load_runs, make_arms,
+                             run_columns, save_run)
 from space import Genome, baseline, cost_of
 
 DATA = "synthetic:classes=3,train=16,val=8"

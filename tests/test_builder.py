@@ -4,7 +4,7 @@ import random
 
 import pytest
 import torch
-from timm.models._efficientnet_blocks import CondConvResidual, InvertedResidual, SqueezeExcite
+from space._timm_internals import CondConvResidual, InvertedResidual, SqueezeExcite
 
 from space import baseline, build
 from space.sampling import random_genome

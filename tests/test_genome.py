@@ -1,12 +1,13 @@
 """The genome: an immutable, validated, JSON-serialisable value with a stable id."""
 
+import dataclasses
 import json
 import subprocess
 import sys
 
 import pytest
 
-from space import Stage, baseline, load_genome
+from space import Genome, Stage, baseline, load_genome
 from space.baseline import TABLE_1_STAGES
 
 
@@ -68,8 +69,58 @@ def test_id_is_pinned_across_machines():
 def test_stage_string_round_trip():
     stage = Stage(out_channels=40, repeats=3, stride=2, expansion=6, kernel=5, block="condconv",
                   se_ratio=8, experts=2, se_position="noskip")
-    assert stage.encode() == "condconv_r3_k5_s2_e6_c40_se8_pnoskip_x2"
+    assert stage.encode() == "ir_r3_k5_s2_e6_c40_sq8_sqnoskip_xp2"
     assert Stage.decode(stage.encode()) == stage
+
+
+def test_stage_strings_spell_timm_tokens_as_timm_does():
+    assert [s.encode() for s in baseline("standard").stages][:2] == ["ir_r1_k3_s1_e4_c16", "ir_r2_k3_s1_e4_c24"]
+    assert baseline("se").stages[0].encode() == "ir_r1_k3_s1_e4_c16_sq4"
+    assert baseline("condconv").stages[0].encode() == "ir_r1_k3_s1_e4_c16_sq4_xp4"
+
+
+def test_stage_strings_of_the_first_spelling_still_decode():
+    stage = Stage(out_channels=40, repeats=3, stride=2, expansion=6, kernel=5, block="condconv",
+                  se_ratio=8, experts=2, se_position="noskip")
+    assert Stage.decode("condconv_r3_k5_s2_e6_c40_se8_pnoskip_x2") == stage
+
+
+def test_stage_string_must_start_with_the_block_type():
+    with pytest.raises(ValueError, match=r"must start with 'ir'"):
+        Stage.decode("mb_r1_k3_s1_e4_c16")
+
+
+def test_settings_a_standard_block_ignores_do_not_change_its_id():
+    assert baseline().replace_stages(se_ratio=8, experts=2, se_position="end").id == baseline().id
+
+
+def test_experts_of_an_se_block_do_not_change_its_id():
+    assert baseline("se").replace_stages(experts=2).id == baseline("se").id
+
+
+def test_se_block_with_se_nowhere_has_the_standard_blocks_id():
+    assert baseline("se").replace_stages(se_position="none").id == baseline().id
+
+
+def test_se_ratio_of_a_block_without_se_does_not_change_its_id():
+    cond = baseline("condconv").replace_stages(se_position="none")
+    assert cond.replace_stages(se_ratio=8).id == cond.id != baseline().id
+
+
+def test_noskip_se_is_normalised_by_the_stages_identity_paths():
+    # Stage 0 (16 -> 16, stride 1, one block) always has an identity path; stage 1 (16 -> 24, then 24 -> 24)
+    # has both kinds, so there noskip is a network of its own.
+    genome = baseline("se")
+    first = genome.stages[0]
+    noskip_first = genome.replace(stages=(_replace(first, se_position="noskip"), *genome.stages[1:]))
+    none_first = genome.replace(stages=(_replace(first, se_position="none"), *genome.stages[1:]))
+    assert noskip_first.id == none_first.id
+    assert genome.replace_stages(se_position="noskip").id not in {genome.id, genome.replace_stages(se_position="none").id}
+
+
+def test_genome_json_keeps_the_settings_as_written():
+    genome = baseline().replace_stages(se_ratio=8)
+    assert Genome.from_json(genome.to_json()).stages[0].se_ratio == 8
 
 
 def test_genome_file_may_use_stage_strings(tmp_path):
@@ -78,6 +129,10 @@ def test_genome_file_may_use_stage_strings(tmp_path):
     path = tmp_path / "strings.json"
     path.write_text(json.dumps(data))
     assert load_genome(path) == baseline()
+
+
+def _replace(stage, **changes):
+    return dataclasses.replace(stage, **changes)
 
 
 def _stage(**changes):
@@ -152,4 +207,4 @@ def test_missing_genome_file_names_the_file(tmp_path):
 
 def test_bad_stage_string_names_the_token():
     with pytest.raises(ValueError, match=r"unknown token 'z3'"):
-        Stage.decode("se_r2_z3_c24")
+        Stage.decode("ir_r2_z3_c24")

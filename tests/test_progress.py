@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from search.progress import StudyProgress
+from search.tune import StudyProgress
 from space import baseline
 
 

@@ -18,7 +18,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
 from search.pareto import hypervolume, pareto_mask
-from search.report import trials_frame, write_report
+from search.results import trials_frame, write_report
 from space import Stage, baseline, cost_of, load_genome
 from space.sampling import random_genome
 

@@ -7,8 +7,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.search_space import default_space, genome_params
-from search.study import DIRECTIONS, define_by_run, enqueue_baselines, make_sampler
+from search.study import DIRECTIONS, default_space, enqueue_baselines, genome_params, make_sampler
+from search.tune import define_by_run
 from space import Genome, baseline, cost_of
 
 STARTUP = 10

@@ -4,7 +4,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.study import INTERRUPTED, METRICS, StudySearch, settle_unfinished
+from search.study import INTERRUPTED, METRICS, settle_unfinished
+from search.tune import StudySearch
 
 
 def _space(trial: optuna.Trial) -> dict:

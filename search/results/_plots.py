@@ -1,4 +1,4 @@
-"""The accuracy-versus-MACs figure of a study, drawn from ``search.report.trials_frame``.
+"""The accuracy-versus-MACs figure of a study, drawn from ``search.results.trials_frame``.
 
 It takes the trials table rather than the study so that the figure shows exactly what ``trials.csv``
 holds. Failed trials that have MACs are drawn as grey crosses along the bottom edge of the plot, at their

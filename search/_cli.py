@@ -1,5 +1,5 @@
-"""What ``search.run`` and ``search.ablate`` share: the Ray cluster that runs trials, its command-line
-arguments, the data check before anything starts, and how a finished or interrupted run ends the command."""
+"""What the commands share: the cluster arguments, the data check before anything starts, and how a
+finished or interrupted run ends the command."""
 
 from __future__ import annotations
 
@@ -8,15 +8,6 @@ import sys
 from pathlib import Path
 
 from evaluators.data import DataError, ImageData, load_data
-
-
-def ensure_ray(address: str | None) -> None:
-    """Join ``address`` (an existing cluster) or start a local one, quietly; keep one already running."""
-    import ray  # here, so command lines that only print or validate do not pay for importing Ray
-
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                 configure_logging=True)
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:

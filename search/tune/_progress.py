@@ -15,7 +15,7 @@ from ray.tune import Callback
 
 from space import Genome
 
-from .pareto import pareto_mask
+from ..pareto import pareto_mask
 
 
 class StudyProgress(Callback):

@@ -1,0 +1,33 @@
+"""What one ``search.run`` invocation asks for, as one value every part of the search reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from evaluators.presets import Fidelity
+
+from .study import SearchSpace
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    study_name: str
+    study_dir: Path
+    storage: str | None
+    resume: bool
+    budget: int
+    data: str
+    num_classes: int
+    fidelity: Fidelity
+    space: SearchSpace
+    search_training: bool
+    sampler: str
+    seed: int
+    baseline_blocks: list[str]
+    address: str | None
+    cpus_per_trial: float
+    gpus_per_trial: float
+    max_concurrent: int | None
+    cache_dir: str | None
+    device: str = "auto"

@@ -1,0 +1,51 @@
+"""A search, as the story of one run: open the study, settle a previous stop, queue the baselines, run the
+trials, write the report. Each step is one call into the package that owns it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import results, study, tune
+from ._config import SearchConfig
+
+
+@dataclass
+class Outcome:
+    completed: int
+    failed: int
+    pareto_table: str
+    interrupted: bool
+    paths: dict[str, Path | str] = field(default_factory=dict)
+
+
+def run_search(config: SearchConfig) -> Outcome:
+    """Run the study up to ``config.budget`` trials and rebuild its result files; safe to call again."""
+    study_dir = config.study_dir.resolve()
+    study_dir.mkdir(parents=True, exist_ok=True)
+    storage = config.storage or study.default_storage(study_dir)
+    the_study = study.open_study(config.study_name, storage, study.make_sampler(config.sampler, config.seed),
+                                 must_exist=config.resume)
+    study.check_same_settings(the_study, {"data": config.data, "fidelity": dataclasses.asdict(config.fidelity)},
+                              {"sampler": config.sampler, "seed": config.seed, "num_classes": config.num_classes})
+    study.write_study_pointer(study_dir, config.study_name, storage)
+
+    study.settle_unfinished(the_study)
+    study.enqueue_baselines(the_study, config.baseline_blocks, config.num_classes, config.space,
+                            _searched_training(config))
+    remaining = config.budget - study.finished_trials(the_study)
+    interrupted = tune.run_trials(config, the_study, storage, remaining, study_dir) if remaining > 0 else False
+
+    paths = results.write_report(study.load_existing_study(study_dir, storage, config.study_name), study_dir)
+    frame = results.trials_frame(the_study)
+    return Outcome(completed=int((frame["state"] == "COMPLETE").sum()), failed=int((frame["state"] == "FAIL").sum()),
+                   pareto_table=results.pareto_table(frame), interrupted=interrupted, paths=paths)
+
+
+def _searched_training(config: SearchConfig) -> dict[str, float] | None:
+    """The fidelity's training knobs when the search samples them too: the baselines train with these."""
+    if not config.search_training:
+        return None
+    fidelity = config.fidelity
+    return dict(lr=fidelity.lr, weight_decay=fidelity.weight_decay, label_smoothing=fidelity.label_smoothing)

@@ -1,0 +1,33 @@
+"""What one ablation asks for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evaluators.presets import Fidelity
+
+from ._levels import Arm, Factor
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    name: str
+    out_dir: Path
+    factor: Factor
+    arms: list[Arm]
+    seeds: int
+    data: str
+    num_classes: int
+    fidelity: Fidelity
+    address: str | None
+    cpus_per_trial: float
+    gpus_per_trial: float
+    cache_dir: str | None
+
+
+@dataclass
+class Outcome:
+    markdown: str
+    interrupted: bool
+    paths: dict[str, Path | str] = field(default_factory=dict)

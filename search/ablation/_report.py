@@ -1,0 +1,103 @@
+"""An ablation's result files: ablation.csv, ablation.md (Table 3 extended), ablation.html/png."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from ..results import describe_setting, markdown_table, millions, write_png
+from ._config import AblationConfig
+from ._statistics import CONFIDENCE, arm_statistics
+
+
+def write_outputs(config: AblationConfig, frame: pd.DataFrame) -> dict[str, Path | str]:
+    """``ablation.csv``, ``ablation.md``, ``ablation.html`` and, when plotly can export images, ``ablation.png``."""
+    out = config.out_dir
+    frame.to_csv(out / "ablation.csv", index=False)
+    summary = arm_statistics(frame, config.arms)
+    (out / "ablation.md").write_text(ablation_markdown(config, frame, summary))
+    figure = ablation_figure(summary, f"{config.name}: top-1 accuracy vs MACs by {config.factor.name}")
+    figure.write_html(out / "ablation.html", include_plotlyjs=True)
+    return {"ablation_csv": out / "ablation.csv", "ablation_md": out / "ablation.md",
+            "ablation_html": out / "ablation.html", "ablation_png": write_png(figure, out / "ablation.png")}
+
+
+def ablation_markdown(config: AblationConfig, frame: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """Table 3 extended: one row per arm, with the change against the baseline arm and its interval."""
+    factor = config.factor
+    base = summary[summary["is_baseline"]].iloc[0]
+    failed = frame[frame["status"] != "ok"]
+    lines = [
+        f"# Ablation `{config.name}`: {factor.name}", "",
+        f"- factor: {factor.name} — {factor.description}; every other setting is the "
+        f"{factor.base_block} Table 1 baseline's",
+        f"- baseline arm: {base['arm']}",
+        f"- data: {config.data} ({config.num_classes} classes)",
+        f"- fidelity: {config.fidelity.name} ({describe_setting(dataclasses.asdict(config.fidelity))})",
+        f"- seeds: {config.seeds} per arm (0..{config.seeds - 1}); runs: {int((frame['status'] == 'ok').sum())} ok, "
+        f"{len(failed)} failed (left out of the statistics)",
+        f"- change: mean top-1 of the arm minus that of the baseline arm, in points, with its "
+        f"{CONFIDENCE:.0%} Welch t-interval (scipy.stats.ttest_ind, unequal variances); n/a below 2 runs in an arm",
+    ]
+    if config.seeds == 1:
+        lines.append("- With one seed per arm there is no spread: no standard deviation and no confidence interval "
+                     "can be given, so a change may be seed noise. Run with --seeds 2 or more.")
+    return "\n".join([*lines, "", arms_table(summary, factor.name), "", "## Failed runs", "",
+                      _failures(failed)]) + "\n"
+
+
+def arms_table(summary: pd.DataFrame, factor: str) -> str:
+    rows = [[f"**{r.arm}** (baseline)" if r.is_baseline else r.arm, r.label, millions(r.macs, 2),
+             millions(r.params, 2), _accuracy(r), str(r.n), _change(r), "" if r.n == 0 else f"{r.seconds:.1f}"]
+            for r in summary.itertuples()]
+    return markdown_table(["arm", factor, "MACs", "params", "top-1 % (mean ± std)", "n",
+                            f"change vs baseline [{CONFIDENCE:.0%} CI]", "train s (mean)"], rows)
+
+
+def _accuracy(row: Any) -> str:
+    if row.n == 0:
+        return "no successful run"
+    return f"{row.mean:.2f}" if row.n == 1 else f"{row.mean:.2f} ± {row.std:.2f}"
+
+
+def _change(row: Any) -> str:
+    if row.is_baseline:
+        return "baseline"
+    if math.isnan(row.delta):
+        return "n/a"
+    interval = "n/a" if math.isnan(row.ci_low) else f"{row.ci_low:+.2f}, {row.ci_high:+.2f}"
+    return f"{row.delta:+.2f} [{interval}]"
+
+
+def _failures(failed: pd.DataFrame) -> str:
+    if failed.empty:
+        return "None."
+    return markdown_table(["arm", "seed", "reason"],
+                           [[r.arm, str(r.seed), " ".join(str(r.reason).split()).replace("|", "\\|")]
+                            for r in failed.itertuples()])
+
+
+def ablation_figure(summary: pd.DataFrame, title: str) -> go.Figure:
+    """Mean top-1 vs MACs, one point per arm labelled with its level, error bars one std; the baseline a star."""
+    measured = summary[summary["n"] > 0]
+    figure = go.Figure()
+    for is_baseline, name, marker in ((False, "arm", dict(size=10, color="#1f77b4")),
+                                      (True, "baseline arm", dict(size=16, symbol="star", color="#2ca02c",
+                                                                  line=dict(width=1, color="black")))):
+        rows = measured[measured["is_baseline"] == is_baseline]
+        figure.add_trace(go.Scatter(
+            x=rows["macs"] / 1e6, y=rows["mean"], mode="markers+text", name=name, marker=marker,
+            text=rows["label"], textposition="top center",
+            error_y=dict(type="data", array=rows["std"].fillna(0.0), visible=True),
+            customdata=np.stack([rows["arm"], rows["n"], rows["params"] / 1e6], axis=-1) if len(rows) else None,
+            hovertemplate="%{customdata[0]}<br>top-1 %{y:.2f} % (n=%{customdata[1]})<br>MACs %{x:.2f}M<br>"
+                          "params %{customdata[2]:.2f}M<extra></extra>"))
+    figure.update_layout(title=title, xaxis_title="MACs (millions)", yaxis_title="top-1 accuracy (%, mean ± std)",
+                         template="plotly_white", hovermode="closest")
+    return figure

@@ -1,0 +1,39 @@
+"""The Table 1 baselines as fixed trials of a study: queued once, trained exactly as Table 1."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import TrialState
+
+from space import baseline
+
+from ._settle import INTERRUPTED
+from ._space import SearchSpace, genome_params
+
+
+def enqueue_baselines(study: optuna.Study, blocks: list[str], num_classes: int, space: SearchSpace,
+                      training: dict[str, float] | None = None) -> list[str]:
+    """Queue each requested baseline unless the study already ran it, failed it, or has it queued.
+
+    A baseline carries its whole genome in its user attrs, so it is trained exactly as Table 1 whatever the
+    space's bounds are; where the space can express it, it also carries the params that describe it.
+    ``training`` is the fidelity's LR, weight decay and label smoothing when the search samples those too:
+    the baseline trains with them, so they are its params.
+    """
+    present = {t.user_attrs.get("baseline_block") for t in study.get_trials(deepcopy=False)
+               if t.user_attrs.get("is_baseline")
+               and (t.state in (TrialState.COMPLETE, TrialState.WAITING)
+                    or (t.state == TrialState.FAIL and t.user_attrs.get("reason") != INTERRUPTED))}
+    queued = []
+    for block in blocks:
+        if block in present:
+            continue
+        genome = baseline(block).replace(num_classes=num_classes)
+        params = genome_params(genome, space, training)
+        study.enqueue_trial(params or {}, user_attrs={"is_baseline": True, "baseline_block": block,
+                                                      "genome": genome.to_dict(), "genome_id": genome.id,
+                                                      "in_space": params is not None,
+                                                      "params_training": training is not None},
+                            skip_if_exists=False)
+        queued.append(block)
+    return queued

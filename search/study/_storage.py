@@ -1,0 +1,109 @@
+"""Where a study lives: its Optuna RDB storage, the ``study.json`` pointer beside its results, its settings.
+
+The study in its storage is the single source of truth: every trial's genome and measurements are user
+attrs there, so a killed run loses nothing that finished, a re-run continues it, optuna-dashboard opens it
+as it is, and ``search.report`` rebuilds every file from it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+DIRECTIONS = ["maximize", "minimize"]
+METRICS = ["accuracy", "macs"]
+POINTER = "study.json"
+
+
+class StudyError(ValueError):
+    """A problem with a study or its storage that a command reports as one line."""
+
+
+def default_storage(study_dir: Path) -> str:
+    return f"sqlite:///{(Path(study_dir) / 'study.db').resolve()}"
+
+
+def open_study(study_name: str, storage: str, sampler: optuna.samplers.BaseSampler, *,
+               must_exist: bool = False) -> optuna.Study:
+    """The search's study, created on first use; ``must_exist`` (``--resume``) refuses to create it."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if must_exist and study_name not in _study_names(storage):
+        raise StudyError(f"--resume: no study '{study_name}' in {storage}")
+    return optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, directions=DIRECTIONS,
+                               load_if_exists=True)
+
+
+def load_existing_study(study_dir: Path, storage: str | None = None, study_name: str | None = None) -> optuna.Study:
+    """The study a results folder points at (``study.json``), or the one named; never creates one."""
+    pointer = Path(study_dir) / POINTER
+    if storage is None or study_name is None:
+        if not Path(study_dir).is_dir():
+            raise StudyError(f"results folder {study_dir} does not exist (or pass --storage and --study-name)")
+        if not pointer.is_file():
+            raise StudyError(f"{pointer} not found; pass --storage URL --study-name NAME")
+        saved = _read_pointer(pointer)
+        storage = storage or saved["storage"]
+        study_name = study_name or saved["study_name"]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if _missing_sqlite_file(storage):
+        raise StudyError(f"storage file {_missing_sqlite_file(storage)} does not exist ({storage})")
+    names = _study_names(storage)
+    if study_name not in names:
+        raise StudyError(f"study {study_name!r} not found in {storage}; studies there: "
+                         f"{', '.join(sorted(names)) or 'none'}")
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def write_study_pointer(study_dir: Path, study_name: str, storage: str, **details: Any) -> None:
+    """``study.json`` lets ``search.report DIR`` find the storage (which may be a remote database)."""
+    study_dir.mkdir(parents=True, exist_ok=True)
+    (study_dir / POINTER).write_text(json.dumps({"study_name": study_name, "storage": storage, **details},
+                                                indent=2) + "\n")
+
+
+def check_same_settings(study: optuna.Study, settings: dict[str, Any], recorded_once: dict[str, Any]) -> None:
+    """A study mixes results only from one set of ``settings``: refuse to continue it with others.
+
+    ``settings`` (data, fidelity) must match what the study recorded; ``recorded_once`` (sampler, seed, ...)
+    is recorded on first use for the reports.
+    """
+    recorded = study.user_attrs
+    for key, value in settings.items():
+        if key in recorded and recorded[key] != value:
+            raise StudyError(f"study '{study.study_name}' was run with {key} {recorded[key]!r}, not {value!r}; "
+                             "use another --study-name")
+    for key, value in {**settings, **recorded_once}.items():
+        if key not in recorded:
+            study.set_user_attr(key, value)
+
+
+def _study_names(storage: str) -> list[str]:
+    """Study names in ``storage``; a missing SQLite file holds none (opening it would create it)."""
+    if _missing_sqlite_file(storage):
+        return []
+    try:
+        return optuna.get_all_study_names(storage=storage)
+    except Exception as error:  # drivers and SQLAlchemy raise many types; a command needs one line
+        raise StudyError(f"cannot open storage {storage}: {str(error).splitlines()[0]}") from None
+
+
+def _missing_sqlite_file(storage: str) -> str | None:
+    """The file of a ``sqlite:///`` URL when it does not exist, else None."""
+    prefix = "sqlite:///"
+    if storage.startswith(prefix) and not Path(storage[len(prefix):]).is_file():
+        return storage[len(prefix):]
+    return None
+
+
+def _read_pointer(pointer: Path) -> dict:
+    try:
+        saved = json.loads(pointer.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise StudyError(f"{pointer}: cannot read it as JSON ({error})") from None
+    missing = [key for key in ("storage", "study_name") if not isinstance(saved, dict) or not saved.get(key)]
+    if missing:
+        raise StudyError(f"{pointer}: missing {' and '.join(missing)}; pass --storage URL --study-name NAME")
+    return saved

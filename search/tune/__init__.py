@@ -1,0 +1,11 @@
+"""The Ray Tune side of a search: one trial's training, the searcher that asks the study for genomes,
+progress lines, and running a study's trials on a Ray cluster."""
+
+from ._cluster import ensure_ray
+from ._progress import StudyProgress
+from ._runner import run_trials
+from ._searcher import StudySearch, define_by_run
+from ._trial import RECORDED, TrialSettings, run_trial
+
+__all__ = ["RECORDED", "StudyProgress", "StudySearch", "TrialSettings", "define_by_run", "ensure_ray", "run_trial",
+           "run_trials"]

@@ -1,0 +1,60 @@
+"""Running a study's remaining trials as Ray Tune trials, driven by the study's sampler."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import optuna
+import ray
+from optuna.trial import TrialState
+from ray import tune
+
+from .._config import SearchConfig
+from ..study import METRICS, finished_trials, make_sampler, settle_unfinished
+from ._cluster import ensure_ray
+from ._progress import StudyProgress
+from ._searcher import StudySearch, define_by_run
+from ._trial import TrialSettings, run_trial
+
+
+def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remaining: int, study_dir: Path) -> bool:
+    """Train ``remaining`` more trials; returns whether the run was interrupted (Ctrl-C, a stop)."""
+    ensure_ray(config.address)
+    cpus = ray.cluster_resources().get("CPU", 1)
+    concurrent = config.max_concurrent or max(1, int(cpus // config.cpus_per_trial))
+    # Trial k is sampled once trials 0..k-window are told. Twice the concurrency lets a free CPU start the
+    # next trial while a slow one (a CondConv net trains ~3x longer on a CPU) is still running, yet keeps
+    # a seed's study the same whatever order trials finish in.
+    window = 2 * concurrent
+    searcher = StudySearch(
+        space=define_by_run(config.space, config.num_classes, config.search_training),
+        metric=METRICS, mode=["max", "min"], sampler=make_sampler(config.sampler, config.seed),
+        study_name=config.study_name, storage=optuna.storages.RDBStorage(storage), window=window,
+        total=remaining,
+    )
+    settings = TrialSettings(data=config.data, fidelity=config.fidelity, seed=config.seed,
+                             cache_dir=config.cache_dir, device=config.device)
+    trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings),
+                                    {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial})
+    points = [(t.values[0], t.values[1]) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    progress = StudyProgress(total=config.budget, already_done=finished_trials(study), points=points)
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=remaining, max_concurrent_trials=concurrent,
+                                    reuse_actors=True),
+        run_config=tune.RunConfig(name=f"{config.study_name}-{os.getpid()}", storage_path=str(study_dir / "ray"),
+                                  verbose=0, callbacks=[progress], log_to_file=True),
+    )
+    try:
+        with warnings.catch_warnings():
+            # Ray flags a define-by-run space that takes over a second: with the GP sampler that second is the
+            # sampler fitting its model, as intended, not training misplaced in the searcher.
+            warnings.filterwarnings("ignore", message="Define-by-run function passed in the `space`")
+            tuner.fit()
+    except KeyboardInterrupt:
+        settle_unfinished(study)
+        return True
+    # Ray Tune stops gracefully on Ctrl-C and returns: trials it cut short are still RUNNING in the study.
+    return settle_unfinished(study) > 0

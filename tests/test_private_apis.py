@@ -1,0 +1,17 @@
+"""Other libraries' private APIs the project relies on, each behind one adapter module: an upgrade that
+removes what an adapter needs fails here, with a message that names the adapter to update."""
+
+from search import _optuna_internals, _ray_internals
+from space import _timm_internals
+
+
+def test_optuna_private_api_still_fails_a_trial_with_its_reason():
+    _optuna_internals.check()
+
+
+def test_ray_optuna_search_still_keeps_its_trials_and_study():
+    _ray_internals.check()
+
+
+def test_timm_private_blocks_still_take_the_arguments_the_builder_passes():
+    _timm_internals.check()
