@@ -122,9 +122,14 @@ def get_fidelity(name: str, **overrides: Any) -> Fidelity:
     return PRESETS[name].replace(**overrides)
 
 
-def add_fidelity_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--fidelity`` plus one ``--<setting>`` override per Fidelity field, so no setting is hidden."""
-    parser.add_argument("--fidelity", default="proxy", choices=list(PRESETS), help="training preset (default proxy)")
+def add_fidelity_arguments(parser: argparse.ArgumentParser, default: str | None = "proxy",
+                           default_help: str = "proxy") -> None:
+    """``--fidelity`` plus one ``--<setting>`` override per Fidelity field, so no setting is hidden.
+
+    ``default=None`` lets a command start from a fidelity of its own (``fidelity_from_args(args, base)``).
+    """
+    parser.add_argument("--fidelity", default=default, choices=list(PRESETS),
+                        help=f"training preset (default {default_help})")
     parser.add_argument("--show-fidelity", action="store_true", help="print the chosen preset with overrides and exit")
     group = parser.add_argument_group("fidelity overrides")
     for field in OVERRIDABLE:
@@ -137,8 +142,12 @@ def add_fidelity_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag, type=int if field.type in ("int", int) else float, default=None)
 
 
-def fidelity_from_args(args: argparse.Namespace) -> Fidelity:
-    return get_fidelity(args.fidelity, **{f.name: getattr(args, f.name) for f in OVERRIDABLE})
+def fidelity_from_args(args: argparse.Namespace, base: Fidelity | None = None) -> Fidelity:
+    """The named preset, or ``base`` when no ``--fidelity`` was given, with the command line's overrides."""
+    overrides = {f.name: getattr(args, f.name) for f in OVERRIDABLE}
+    if args.fidelity is None and base is not None:
+        return base.replace(**{k: v for k, v in overrides.items() if v is not None})
+    return get_fidelity(args.fidelity or "proxy", **overrides)
 
 
 def _boolean(text: str) -> bool:

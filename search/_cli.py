@@ -19,6 +19,12 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (default 0)")
 
 
+def resources_from_args(args: argparse.Namespace) -> "Resources":
+    from .tune import Resources  # here, so validating arguments does not import Ray
+
+    return Resources(address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
+
+
 def check_cluster_arguments(args: argparse.Namespace) -> None:
     if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
         raise ValueError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")

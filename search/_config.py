@@ -24,10 +24,13 @@ class SearchConfig:
     search_training: bool
     sampler: str
     seed: int
+    train_seed: int
     baseline_blocks: list[str]
+    baseline_seeds: int
     address: str | None
     cpus_per_trial: float
     gpus_per_trial: float
     max_concurrent: int | None
     cache_dir: str | None
     device: str = "auto"
+    confirm_seeds: int = 0

@@ -1,5 +1,6 @@
 """A search, as the story of one run: open the study, settle a previous stop, queue the baselines, run the
-trials, write the report. Each step is one call into the package that owns it."""
+trials, confirm the front (when asked), write the report. Each step is one call into the package that owns
+it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import results, study, tune
+from . import confirmation, results, study, tune
 from ._config import SearchConfig
 
 
@@ -28,14 +29,19 @@ def run_search(config: SearchConfig) -> Outcome:
     the_study = study.open_study(config.study_name, storage, study.make_sampler(config.sampler, config.seed),
                                  must_exist=config.resume)
     study.check_same_settings(the_study, {"data": config.data, "fidelity": dataclasses.asdict(config.fidelity)},
-                              {"sampler": config.sampler, "seed": config.seed, "num_classes": config.num_classes})
+                              {"sampler": config.sampler, "seed": config.seed, "train_seed": config.train_seed,
+                               "num_classes": config.num_classes})
     study.write_study_pointer(study_dir, config.study_name, storage)
 
     study.settle_unfinished(the_study)
     study.enqueue_baselines(the_study, config.baseline_blocks, config.num_classes, config.space,
-                            _searched_training(config))
+                            _searched_training(config), replicates=config.baseline_seeds)
     remaining = config.budget - study.finished_trials(the_study)
     interrupted = tune.run_trials(config, the_study, storage, remaining, study_dir) if remaining > 0 else False
+    if config.confirm_seeds and not interrupted:
+        interrupted = not confirmation.confirm_front(
+            the_study, study_dir, config.confirm_seeds, config.fidelity,
+            tune.Resources(config.address, config.cpus_per_trial, config.gpus_per_trial), config.cache_dir).complete
 
     paths = results.write_report(study.load_existing_study(study_dir, storage, config.study_name), study_dir)
     frame = results.trials_frame(the_study)

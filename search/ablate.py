@@ -22,7 +22,7 @@ from pathlib import Path
 from evaluators.data import default_cache_dir
 from evaluators.presets import add_fidelity_arguments, fidelity_from_args
 
-from ._cli import add_cluster_arguments, check_cluster_arguments, finish, load_data_or_exit
+from ._cli import add_cluster_arguments, check_cluster_arguments, finish, load_data_or_exit, resources_from_args
 from .ablation import FACTORS, AblationConfig, Arm, Factor, get_factor, make_arms, parse_levels, run_ablation
 from .results import markdown_table
 
@@ -35,7 +35,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--show-levels", action="store_true",
                    help="print the arms with genome ids and analytic MACs and exit (at 100 classes, or at the "
                         "classes of --data when given)")
-    p.add_argument("--seeds", type=int, default=1, help="runs per arm, seeds 0..K-1 (default 1)")
+    p.add_argument("--seeds", type=int, default=5,
+                   help="runs per arm, seeds 0..K-1, shared by every arm so changes are paired (default 5; "
+                        "below 3 a warning)")
     p.add_argument("--data", default=None, help="synthetic[:k=v,...] (default synthetic), imagefolder:PATH, "
                                                 "cifar100[:PATH]")
     p.add_argument("--name", default=None, help="names the results folder (default ablation-<factor>)")
@@ -71,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     name = args.name or f"ablation-{factor.name}"
     config = AblationConfig(
         name=name, out_dir=Path(args.results_dir).resolve() / name, factor=factor, arms=arms, seeds=args.seeds,
-        data=args.data or "synthetic", num_classes=data.num_classes, fidelity=fidelity, address=args.address,
-        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        data=args.data or "synthetic", num_classes=data.num_classes, fidelity=fidelity,
+        resources=resources_from_args(args),
         cache_dir=str(default_cache_dir().resolve()),
     )
     try:

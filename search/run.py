@@ -30,7 +30,9 @@ def parser() -> argparse.ArgumentParser:
                    help="Optuna storage URL (default sqlite:///<results-dir>/<study>/study.db); PostgreSQL/MySQL work")
     p.add_argument("--resume", action="store_true", help="continue an existing study; fail if there is none")
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Optuna sampler (default tpe)")
-    p.add_argument("--seed", type=int, default=0, help="sampler and training seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="the sampler's seed (default 0)")
+    p.add_argument("--train-seed", type=int, default=0,
+                   help="training seeds: trial n trains with seed TRAIN_SEED + n (default 0)")
     p.add_argument("--max-concurrent", type=int, default=None,
                    help="trials at once (default: as many as the CPUs allow); results reach the sampler in trial "
                         "order, so a seed gives the same study")
@@ -39,6 +41,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--search-training", action="store_true", help="also search peak LR, weight decay, label smoothing")
     p.add_argument("--baseline-blocks", default="standard",
                    help="comma-separated baseline block types to train as fixed trials (default standard)")
+    p.add_argument("--baseline-seeds", type=int, default=3,
+                   help="trials of each baseline, each with its own training seed, so the reports can give the "
+                        "baseline's mean and SD (default 3)")
+    p.add_argument("--confirm", type=int, default=0, metavar="K",
+                   help="after the search, re-train every Pareto genome and the baseline with K fresh training "
+                        "seeds (as search.confirm does; default 0: no confirmation)")
     add_cluster_arguments(p)
     add_fidelity_arguments(p)
     return p
@@ -53,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         blocks = _baseline_blocks(args.baseline_blocks)
         if args.budget < 1:
             raise ValueError(f"--budget: must be >= 1, got {args.budget}")
+        if args.baseline_seeds < 1:
+            raise ValueError(f"--baseline-seeds: must be >= 1, got {args.baseline_seeds}")
+        if args.confirm < 0 or args.confirm == 1:
+            raise ValueError(f"--confirm: must be 0 (none) or >= 2 seeds, got {args.confirm}")
         check_cluster_arguments(args)
     except ValueError as error:
         p.exit(2, f"error: {error}\n")
@@ -70,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         study_name=args.study_name, study_dir=Path(args.results_dir) / args.study_name, storage=args.storage,
         resume=args.resume, budget=args.budget, data=args.data, num_classes=data.num_classes, fidelity=fidelity,
         space=space, search_training=args.search_training, sampler=args.sampler, seed=args.seed,
-        baseline_blocks=blocks, address=args.address, cpus_per_trial=args.cpus_per_trial,
+        train_seed=args.train_seed, baseline_blocks=blocks, baseline_seeds=args.baseline_seeds,
+        confirm_seeds=args.confirm, address=args.address, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent,
         cache_dir=str(default_cache_dir().resolve()),
     )

@@ -11,8 +11,8 @@ from scipy import stats
 
 from evaluators.presets import get_fidelity
 from search.ablate import main
-from search.ablation import (FACTORS, AblationConfig, ablation_markdown, arm_statistics, load_runs, make_arms,
-                             run_columns, save_run)
+from search.ablation import FACTORS, AblationConfig, ablation_markdown, arm_statistics, make_arms, run_columns
+from search.tune import Resources, load_runs, save_run
 from space import Genome, baseline, cost_of
 
 DATA = "synthetic:classes=3,train=16,val=8"
@@ -61,8 +61,8 @@ def _differences(genome: Genome, reference: Genome) -> set[str]:
 
 def _config(tmp_path, factor="block", seeds=2):
     return AblationConfig(name="t", out_dir=tmp_path, factor=FACTORS[factor], arms=make_arms(FACTORS[factor]),
-                          seeds=seeds, data="fake", num_classes=100, fidelity=get_fidelity("smoke"), address=None,
-                          cpus_per_trial=1, gpus_per_trial=0, cache_dir=None)
+                          seeds=seeds, data="fake", num_classes=100, fidelity=get_fidelity("smoke"),
+                          resources=Resources(address=None, cpus_per_trial=1, gpus_per_trial=0), cache_dir=None)
 
 
 def _record(arm, seed, accuracy, factor="block"):
@@ -173,7 +173,8 @@ def test_bad_factor_or_levels_is_a_one_line_error_before_anything_runs(tmp_path,
 
 
 def test_diverging_run_is_recorded_with_its_reason_and_left_out_of_the_statistics(tmp_path):
-    assert _run(tmp_path, "--factor", "block", "--levels", "standard", "--lr", "1e30", "--momentum", "0") == 0
+    assert _run(tmp_path, "--factor", "block", "--levels", "standard", "--seeds", "1", "--lr", "1e30",
+                "--momentum", "0") == 0
     folder = tmp_path / "ablation-block"
     csv = pd.read_csv(folder / "ablation.csv")
     assert csv["status"].tolist() == ["failed"] and csv["accuracy"].isna().all()
@@ -182,22 +183,33 @@ def test_diverging_run_is_recorded_with_its_reason_and_left_out_of_the_statistic
     assert "| no successful run | 0 |" in markdown and "non-finite loss" in markdown.split("## Failed runs")[1]
 
 
-def test_statistics_use_successful_runs_only_with_a_welch_interval_against_the_baseline(tmp_path):
+def test_statistics_use_successful_runs_only_paired_with_the_baseline_arm(tmp_path):
     config = _config(tmp_path)
     frame = pd.DataFrame([_record("block=standard", 0, 50.0), _record("block=standard", 1, 60.0),
                           _record("block=standard", 2, None), _record("block=se", 0, 70.0),
-                          _record("block=se", 1, 80.0), _record("block=se", 2, 90.0),
+                          _record("block=se", 1, 84.0), _record("block=se", 2, 90.0),
                           _record("block=condconv", 0, 65.0)], columns=run_columns("block"))
     summary = arm_statistics(frame, config.arms).set_index("arm")
     assert summary.loc["block=standard", "n"] == 2 and summary.loc["block=standard", "mean"] == 55.0
     se = summary.loc["block=se"]
-    var_a, var_b = 100 / 3, 50 / 2  # sample variances over n: [70, 80, 90] and [50, 60]
-    df = (var_a + var_b) ** 2 / (var_a ** 2 / 2 + var_b ** 2 / 1)
-    half = stats.t.ppf(0.975, df) * math.sqrt(var_a + var_b)
-    assert se["delta"] == 25.0 and np.allclose([se["ci_low"], se["ci_high"]], [25 - half, 25 + half])
-    assert summary.loc["block=condconv", "n"] == 1 and math.isnan(summary.loc["block=condconv", "ci_low"])
+    # Pairs on seeds 0 and 1 only: differences 20 and 24; condconv's single pair (15) adds no degree of freedom.
+    half = stats.t.ppf(0.975, 1) * math.sqrt(8 / 2)
+    assert se["n_paired"] == 2 and se["delta"] == 22.0
+    assert np.allclose([se["ci_low"], se["ci_high"]], [22 - half, 22 + half])
+    condconv = summary.loc["block=condconv"]
+    assert condconv["n"] == 1 and condconv["delta"] == 15.0
+    assert np.allclose([condconv["ci_low"], condconv["ci_high"]], [15 - stats.t.ppf(0.975, 1) * math.sqrt(8),
+                                                                   15 + stats.t.ppf(0.975, 1) * math.sqrt(8)])
     markdown = ablation_markdown(config, frame, arm_statistics(frame, config.arms))
-    assert "| 80.00 ± 10.00 | 3 | +25.00 [" in markdown and "| 65.00 | 1 | +10.00 [n/a] |" in markdown
+    assert "| 81.33 ± 10.26 | 3 | +22.00 [" in markdown and "| 65.00 | 1 | +15.00 [" in markdown
+    assert "paired t" in markdown and "Holm" in markdown
+
+
+def test_two_seeds_warn_that_the_intervals_say_little(tmp_path):
+    config = _config(tmp_path, seeds=2)
+    frame = pd.DataFrame([_record(arm.name, seed, 60.0 + seed) for arm in config.arms for seed in (0, 1)],
+                         columns=run_columns("block"))
+    assert "intervals are wide and say little" in ablation_markdown(config, frame, arm_statistics(frame, config.arms))
 
 
 def test_one_seed_says_plainly_that_no_interval_can_be_given(tmp_path):
@@ -217,5 +229,5 @@ def test_saved_runs_are_read_back_and_a_half_written_file_is_ignored(tmp_path):
 
 def test_a_relative_results_dir_is_taken_from_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main([*FAST, "--results-dir", "out", "--factor", "block", "--levels", "standard"]) == 0
+    assert main([*FAST, "--results-dir", "out", "--factor", "block", "--levels", "standard", "--seeds", "1"]) == 0
     assert (tmp_path / "out" / "ablation-block" / "ablation.csv").exists()

@@ -18,7 +18,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
 from search.pareto import hypervolume, pareto_mask
-from search.results import trials_frame, write_report
+from search.results import hypervolume_history, trials_frame, write_report
 from space import Stage, baseline, cost_of, load_genome
 from space.sampling import random_genome
 
@@ -172,12 +172,55 @@ def test_summary_states_the_gain_over_the_baseline_and_the_hypervolume_reference
     best = study.trials[study.roles["best_at_baseline_macs"]].user_attrs["genome_id"]
     cheapest = study.trials[study.roles["cheapest_within_a_point"]].user_attrs["genome_id"]
     assert f"best trial at <= baseline MACs: trial 3 (`{best}`, 68.00 % top-1" in summary
-    assert "+1.00 points top-1" in summary
-    assert f"cheapest trial within 1 point of the baseline's accuracy: trial 2 (`{cheapest}`" in summary
-    assert "Reference point: top-1 0 % and MACs = 2 x the standard Table 1 baseline's MACs at 100 classes" \
-           " = 387,796,608 MACs" in summary
+    assert "+1.00 points top-1 vs the baseline's mean" in summary
+    assert f"cheapest trial within 1 point of the baseline's mean: trial 2 (`{cheapest}`" in summary
+    assert "Reference point: chance accuracy 1 % top-1 and MACs = 2 x the standard Table 1 baseline's MACs at " \
+           "100 classes = 387,796,608 MACs" in summary
     assert "- trials: 12 — 8 complete, 2 failed, 2 running or waiting" in summary
     assert "diverged: loss is nan" in summary and "invalid genome from the search space" in summary
+
+
+def test_unconfirmed_headlines_say_single_seed_next_to_the_baselines_spread(study, tmp_path):
+    study.add_trial(_trial(baseline(), accuracy=BASELINE_ACCURACY + 2, baseline_block="standard", train_seed=12))
+    summary = write_report(study, tmp_path)["summary_md"].read_text()
+    assert "baseline (standard): 68.00 ± 1.41 % top-1 over 2 seed(s)" in summary
+    assert "single seed, unconfirmed (the baseline's SD over 2 training seeds is 1.41 points" in summary
+
+
+def test_hypervolume_counts_only_area_above_chance_accuracy(tmp_path):
+    study = optuna.create_study(directions=DIRECTIONS, study_name="chance")
+    macs = cost_of(baseline()).total_macs
+    study.add_trial(_trial(baseline(), accuracy=51.0, baseline_block="standard"))
+    summary = write_report(study, tmp_path)["summary_md"].read_text()
+    # 100 classes: chance is 1 %; the baseline spans (51 - 1) points x (1 - macs / (2 x macs)) of the MACs.
+    assert f"**{50.0 * 0.5:.3f}**" in summary and macs * 2 == 387_796_608
+
+
+def test_hypervolume_history_is_written_per_trial(study, tmp_path):
+    paths = write_report(study, tmp_path)
+    assert Path(paths["hypervolume_html"]).is_file()
+    history = hypervolume_history(trials_frame(study))
+    assert list(history["number"]) == sorted(t.number for t in study.trials)
+    assert (np.diff(history["hypervolume"]) >= -1e-9).all()  # a front only grows
+
+
+def test_confirmed_figures_replace_the_single_seed_headlines(study, tmp_path):
+    best = study.trials[study.roles["best_at_baseline_macs"]]
+    pd.DataFrame([
+        {"genome_id": baseline().id, "arch": "a", "macs": cost_of(baseline()).total_macs, "params": 1,
+         "is_baseline": True, "baseline_block": "standard", "trials": "0", "n": 3, "mean": 66.0, "sd": 1.0,
+         "n_paired": 3, "delta": 0.0, "ci_low": float("nan"), "ci_high": float("nan"), "p": float("nan"),
+         "p_holm": float("nan"), "verdict": "", "seeds": "1000000..1000002", "fidelity": "proxy"},
+        {"genome_id": best.user_attrs["genome_id"], "arch": "b", "macs": best.user_attrs["macs"], "params": 1,
+         "is_baseline": False, "baseline_block": "", "trials": "3", "n": 3, "mean": 66.5, "sd": 2.0,
+         "n_paired": 3, "delta": 0.5, "ci_low": -1.5, "ci_high": 2.5, "p": 0.4, "p_holm": 0.4,
+         "verdict": "within noise", "seeds": "1000000..1000002", "fidelity": "proxy"},
+    ]).to_csv(tmp_path / "confirmed.csv", index=False)
+    summary = write_report(study, tmp_path)["summary_md"].read_text()
+    assert "## Confirmation" in summary and "single seed, unconfirmed" not in summary
+    assert f"best confirmed genome at <= baseline MACs: `{best.user_attrs['genome_id']}` (66.50 ± 2.00 % top-1 " \
+           "over 3 seeds" in summary
+    assert "+0.50 [-1.50, +2.50] points vs the baseline: within noise" in summary
 
 
 def test_summary_without_completed_trials_says_so_instead_of_failing(tmp_path):

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from search.pareto import pareto_mask
+from search.confirm import main as confirm
 from search.run import main
 from space import load_genome
 
@@ -22,7 +23,8 @@ pytestmark = pytest.mark.usefixtures("ray_cluster")
 
 
 def _run(tmp_path, *args, study="s"):
-    return main([*FAST, "--results-dir", str(tmp_path), "--study-name", study, *args])
+    """A tiny search; one baseline seed unless the test asks for more."""
+    return main([*FAST, "--baseline-seeds", "1", "--results-dir", str(tmp_path), "--study-name", study, *args])
 
 
 def _trials(tmp_path, study="s"):
@@ -87,6 +89,47 @@ def test_invalid_genome_from_the_space_is_a_failed_trial_with_its_reason(tmp_pat
     assert "se_ratio" in trials.loc[1, "reason"]
 
 
+def test_the_baseline_trains_with_three_seeds_by_default(tmp_path):
+    assert main([*FAST, "--results-dir", str(tmp_path), "--study-name", "s", "--budget", "4"]) == 0
+    trials = _trials(tmp_path)
+    baselines = trials[trials["is_baseline"]]
+    assert len(baselines) == 3 and baselines["genome_id"].nunique() == 1
+    assert baselines["train_seed"].tolist() == [0, 1, 2]
+    assert "top-1 % (mean ± SD over training seeds)" in (tmp_path / "s" / "summary.md").read_text()
+
+
+def test_training_seed_is_set_apart_from_the_sampler_seed(tmp_path):
+    _run(tmp_path, "--budget", "3", "--train-seed", "0", study="a")
+    _run(tmp_path, "--budget", "3", "--train-seed", "7", study="b")
+    a, b = _trials(tmp_path, "a"), _trials(tmp_path, "b")
+    assert a["genome_id"].tolist() == b["genome_id"].tolist()  # the same sampler seed proposes the same genomes
+    assert a["train_seed"].tolist() == [0, 1, 2] and b["train_seed"].tolist() == [7, 8, 9]
+
+
+def test_confirmation_retrains_the_front_and_the_baseline_with_shared_fresh_seeds(tmp_path):
+    assert _run(tmp_path, "--budget", "4", "--baseline-seeds", "2") == 0
+    assert confirm([str(tmp_path / "s"), "--seeds", "2"]) == 0
+    trials, confirmed = _trials(tmp_path), pd.read_csv(tmp_path / "s" / "confirmed.csv")
+    front = set(trials.loc[trials["is_pareto"] & ~trials["is_baseline"], "genome_id"])
+    assert set(confirmed["genome_id"]) == front | set(trials.loc[trials["is_baseline"], "genome_id"])
+    assert (confirmed["n"] == 2).all() and confirmed["is_baseline"].sum() == 1
+    assert confirmed.loc[~confirmed["is_baseline"], "verdict"].isin(
+        ["more accurate", "within noise", "less accurate", "no interval (too few runs)"]).all()
+    runs = sorted((tmp_path / "s" / "confirm" / "runs").glob("*.json"))
+    assert len(runs) == 2 * len(confirmed) and all("seed100000" in run.name for run in runs)
+    assert "## Confirmation" in (tmp_path / "s" / "summary.md").read_text()
+    before = {run.name: run.stat().st_mtime_ns for run in runs}
+    assert confirm([str(tmp_path / "s"), "--seeds", "2"]) == 0  # a re-run trains nothing again
+    assert {run.name: run.stat().st_mtime_ns for run in runs} == before
+
+
+def test_confirmation_without_a_study_is_a_one_line_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        confirm([str(tmp_path / "nowhere"), "--seeds", "2"])
+    error = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(error.splitlines()) == 1 and "does not exist" in error
+
+
 def test_extra_baseline_blocks_are_fixed_trials(tmp_path):
     _run(tmp_path, "--budget", "2", "--baseline-blocks", "standard,se")
     trials = _trials(tmp_path)
@@ -95,7 +138,7 @@ def test_extra_baseline_blocks_are_fixed_trials(tmp_path):
 
 def test_killed_run_resumes_keeping_completed_trials(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "search.run", *FAST, "--results-dir", str(tmp_path), "--study-name", "k",
+    command = [sys.executable, "-m", "search.run", *FAST, "--baseline-seeds", "1", "--results-dir", str(tmp_path), "--study-name", "k",
                "--budget", "6", "--max-concurrent", "1"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from evaluators.presets import Fidelity
 
+from ..tune import Resources
 from ._levels import Arm, Factor
 
 
@@ -20,9 +21,7 @@ class AblationConfig:
     data: str
     num_classes: int
     fidelity: Fidelity
-    address: str | None
-    cpus_per_trial: float
-    gpus_per_trial: float
+    resources: Resources
     cache_dir: str | None
 
 

@@ -11,9 +11,12 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..results import describe_setting, markdown_table, millions, write_png
+from ..results import CONFIDENCE, TEST, describe_setting, markdown_table, millions, verdict, write_png
 from ._config import AblationConfig
-from ._statistics import CONFIDENCE, arm_statistics
+from ._statistics import arm_statistics
+
+FEW_SEEDS = 3
+"""Below this many seeds per arm an ablation warns that its intervals are too wide to say much."""
 
 
 def write_outputs(config: AblationConfig, frame: pd.DataFrame) -> dict[str, Path | str]:
@@ -42,22 +45,32 @@ def ablation_markdown(config: AblationConfig, frame: pd.DataFrame, summary: pd.D
         f"- fidelity: {config.fidelity.name} ({describe_setting(dataclasses.asdict(config.fidelity))})",
         f"- seeds: {config.seeds} per arm (0..{config.seeds - 1}); runs: {int((frame['status'] == 'ok').sum())} ok, "
         f"{len(failed)} failed (left out of the statistics)",
-        f"- change: mean top-1 of the arm minus that of the baseline arm, in points, with its "
-        f"{CONFIDENCE:.0%} Welch t-interval (scipy.stats.ttest_ind, unequal variances); n/a below 2 runs in an arm",
+        f"- change: mean over the seeds both ran of (arm top-1 - baseline arm top-1), in points, with its "
+        f"{CONFIDENCE:.0%} interval and p-value; test: {TEST}; n/a where no spread can be estimated",
+        f"- verdict: more / less accurate than the baseline arm where the {CONFIDENCE:.0%} interval excludes 0, "
+        "else within noise",
     ]
     if config.seeds == 1:
         lines.append("- With one seed per arm there is no spread: no standard deviation and no confidence interval "
-                     "can be given, so a change may be seed noise. Run with --seeds 2 or more.")
+                     "can be given, so a change may be seed noise. Run with --seeds 3 or more.")
+    elif config.seeds < FEW_SEEDS:
+        lines.append(f"- Only {config.seeds} seeds per arm: the intervals are wide and say little; run with --seeds "
+                     f"{FEW_SEEDS} or more (default 5).")
     return "\n".join([*lines, "", arms_table(summary, factor.name), "", "## Failed runs", "",
                       _failures(failed)]) + "\n"
 
 
 def arms_table(summary: pd.DataFrame, factor: str) -> str:
     rows = [[f"**{r.arm}** (baseline)" if r.is_baseline else r.arm, r.label, millions(r.macs, 2),
-             millions(r.params, 2), _accuracy(r), str(r.n), _change(r), "" if r.n == 0 else f"{r.seconds:.1f}"]
+             millions(r.params, 2), _accuracy(r), str(r.n), _change(r), _p_value(r),
+             "" if r.is_baseline else verdict(r), "" if r.n == 0 else f"{r.seconds:.1f}"]
             for r in summary.itertuples()]
     return markdown_table(["arm", factor, "MACs", "params", "top-1 % (mean ± std)", "n",
-                            f"change vs baseline [{CONFIDENCE:.0%} CI]", "train s (mean)"], rows)
+                           f"change vs baseline [{CONFIDENCE:.0%} CI]", "p (Holm)", "verdict", "train s (mean)"], rows)
+
+
+def _p_value(row: Any) -> str:
+    return "" if row.is_baseline or math.isnan(row.p_holm) else f"{row.p_holm:.3f}"
 
 
 def _accuracy(row: Any) -> str:

@@ -2,8 +2,12 @@
 the small table helpers the ablation reports share."""
 
 from ._plots import baseline_label, pareto_figure
-from ._report import pareto_table, summary_markdown, trials_frame, write_report
+from ._report import (CONFIRMED_CSV, baseline_statistics, confirmation_section, hypervolume_history, pareto_table,
+                      read_confirmed, summary_markdown, trials_frame, write_report)
+from ._statistics import CONFIDENCE, TEST, holm, paired_comparison, verdict
 from ._tables import describe_setting, markdown_table, millions, write_png
 
-__all__ = ["baseline_label", "describe_setting", "markdown_table", "millions", "pareto_figure", "pareto_table",
-           "summary_markdown", "trials_frame", "write_png", "write_report"]
+__all__ = ["CONFIDENCE", "CONFIRMED_CSV", "TEST", "baseline_label", "baseline_statistics", "confirmation_section",
+           "describe_setting", "holm", "hypervolume_history", "markdown_table", "millions", "paired_comparison",
+           "pareto_figure", "pareto_table", "read_confirmed", "summary_markdown", "trials_frame", "verdict",
+           "write_png", "write_report"]

@@ -68,3 +68,13 @@ def _xy(rows: pd.DataFrame) -> dict:
 def baseline_label(block: object) -> str:
     """How the figure and the summary name a baseline trial, e.g. "baseline (se)"."""
     return f"baseline ({block})" if isinstance(block, str) and block else "baseline"
+
+
+def hypervolume_figure(history: pd.DataFrame, title: str) -> go.Figure:
+    """The front's hypervolume after each trial (``search.results._report.hypervolume_history``)."""
+    figure = go.Figure(go.Scatter(x=history["number"], y=history["hypervolume"], mode="lines+markers",
+                                  line_shape="hv", name="hypervolume",
+                                  hovertemplate="after trial %{x}<br>hypervolume %{y:.3f}<extra></extra>"))
+    figure.update_layout(title=title, xaxis_title="trial number", template="plotly_white",
+                         yaxis_title="hypervolume (top-1 points above chance x fraction of reference MACs)")
+    return figure

@@ -1,14 +1,16 @@
 """Results files of a search, rebuilt from its Optuna study alone (``python -m search.report`` runs this).
 
 It writes, in the study folder: ``trials.csv`` (one row per trial, genome flattened), ``pareto/<id>.json``
-(the genome of every Pareto-optimal trial), ``pareto.html`` (and ``pareto.png`` when kaleido can render)
-and ``summary.md``.
+(the genome of every Pareto-optimal trial), ``pareto.html``, ``hypervolume.html`` (the front's hypervolume
+after each trial; PNGs of both when kaleido can render) and ``summary.md``, which also reads the
+confirmation's ``confirmed.csv`` when ``search.confirm`` has written one.
 
-Hypervolume reference: accuracy 0 % and MACs = 2 x the MACs of the standard Table 1 baseline built for the
-study's number of classes (2 x 193,898,304 at 100 classes). MACs are divided by that reference, so the
-hypervolume is in (top-1 points x fraction of the reference MACs): at most 100, comparable between studies
-of the same task whatever they sampled, and independent of whether the baseline trial itself finished.
-Trials above the reference MACs add nothing to it.
+Hypervolume reference: chance accuracy (100 / classes %) and MACs = 2 x the MACs of the standard Table 1
+baseline built for the study's number of classes (2 x 193,898,304 at 100 classes). MACs are divided by that
+reference, so the hypervolume is in (top-1 points above chance x fraction of the reference MACs): at most
+100 - chance, comparable between studies of the same task whatever they sampled, and independent of whether
+the baseline trial itself finished. Trials at or below chance, or above the reference MACs, add nothing:
+a genome that learns nothing earns no area however cheap it is.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from optuna.trial import FrozenTrial, TrialState
 from space import Genome, Stage, baseline, cost_of
 
 from ..pareto import hypervolume, pareto_mask
-from ._plots import baseline_label, pareto_figure
+from ._plots import baseline_label, hypervolume_figure, pareto_figure
+from ._statistics import CONFIDENCE, TEST
 from ._tables import describe_setting, markdown_table, millions, write_png
 
 GENOME_FIELDS = [f.name for f in dataclasses.fields(Genome) if f.name != "stages"]
@@ -32,12 +35,14 @@ STAGE_FIELDS = [f.name for f in dataclasses.fields(Stage)]
 INTEGER_FIELDS = {f.name for f in (*dataclasses.fields(Genome), *dataclasses.fields(Stage)) if f.type == "int"}
 """Genome and stage fields typed ``int``: nullable integer columns, so trials.csv says 16, not 16.0."""
 MEASURED = ["accuracy", "top5", "macs", "params", "seconds"]
-TRAILING = ["is_baseline", "is_pareto", "reason", "baseline_block", "fidelity", "data"]
+TRAILING = ["is_baseline", "is_pareto", "reason", "baseline_block", "train_seed", "fidelity", "data"]
 IN_FLIGHT = ("RUNNING", "WAITING")
 WITHIN_POINTS = 1.0
 """"Cheapest trial within this many top-1 points of the baseline" in the summary."""
 REFERENCE_MACS_FACTOR = 2
 """The hypervolume's MACs reference, in multiples of the standard Table 1 baseline's MACs."""
+CONFIRMED_CSV = "confirmed.csv"
+"""Written by ``search.confirm``: per genome, its accuracy over fresh seeds and its paired change vs the baseline."""
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
@@ -48,25 +53,37 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
 def write_report(study: optuna.Study, out_dir: Path) -> dict[str, Path | str]:
     """Write every results file into ``out_dir``; return their paths by name.
 
-    Keys: ``trials_csv``, ``pareto_dir``, ``pareto_html``, ``summary_md`` and ``pareto_png``, which maps to
-    the image's path or, when it was skipped, to a one-line note saying why: static export needs kaleido
-    (and, from kaleido v1, a Chrome), an optional extra the report must not depend on.
+    Keys: ``trials_csv``, ``pareto_dir``, ``pareto_html``, ``pareto_png``, ``hypervolume_html``,
+    ``hypervolume_png`` and ``summary_md``; a PNG key maps to the image's path or, when it was skipped, to a
+    one-line note saying why: static export needs kaleido and a Chrome, which the report must not depend on.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
     frame = _frame(trials)
     frame.to_csv(out_dir / "trials.csv", index=False)
+    confirmed = read_confirmed(out_dir)
     figure = pareto_figure(frame, f"{study.study_name}: top-1 accuracy vs MACs")
     figure.write_html(out_dir / "pareto.html", include_plotlyjs=True)
-    (out_dir / "summary.md").write_text(summary_markdown(study, frame))
+    history = hypervolume_figure(hypervolume_history(frame),
+                                 f"{study.study_name}: hypervolume of the front after each trial")
+    history.write_html(out_dir / "hypervolume.html", include_plotlyjs=True)
+    (out_dir / "summary.md").write_text(summary_markdown(study, frame, confirmed))
     return {
         "trials_csv": out_dir / "trials.csv",
         "pareto_dir": write_pareto_genomes(trials, frame, out_dir / "pareto"),
         "pareto_html": out_dir / "pareto.html",
         "pareto_png": write_png(figure, out_dir / "pareto.png"),
+        "hypervolume_html": out_dir / "hypervolume.html",
+        "hypervolume_png": write_png(history, out_dir / "hypervolume.png"),
         "summary_md": out_dir / "summary.md",
     }
+
+
+def read_confirmed(study_dir: Path) -> pd.DataFrame | None:
+    """The confirmation's table (``search.confirm``), or None when the front was not confirmed."""
+    path = Path(study_dir) / CONFIRMED_CSV
+    return pd.read_csv(path) if path.is_file() else None
 
 
 def write_pareto_genomes(trials: Sequence[FrozenTrial], frame: pd.DataFrame, folder: Path) -> Path:
@@ -83,11 +100,14 @@ def write_pareto_genomes(trials: Sequence[FrozenTrial], frame: pd.DataFrame, fol
     return folder
 
 
-def summary_markdown(study: optuna.Study, frame: pd.DataFrame) -> str:
+def summary_markdown(study: optuna.Study, frame: pd.DataFrame, confirmed: pd.DataFrame | None = None) -> str:
     """The human-readable account: setup, counts, front, gains over the baseline, hypervolume, failures."""
-    sections = [_header(study, frame), "## Pareto front\n\n" + pareto_table(frame),
-                "## Against the baseline\n\n" + _baseline_lines(frame),
-                "## Hypervolume\n\n" + _hypervolume_line(frame), "## Failed trials\n\n" + _failure_table(frame)]
+    sections = [_header(study, frame), "## Baseline\n\n" + _baseline_table(frame),
+                "## Pareto front\n\n" + pareto_table(frame),
+                "## Against the baseline\n\n" + _baseline_lines(frame, confirmed)]
+    if confirmed is not None:
+        sections.append("## Confirmation\n\n" + confirmation_section(confirmed))
+    sections += ["## Hypervolume\n\n" + _hypervolume_line(frame), "## Failed trials\n\n" + _failure_table(frame)]
     return "\n\n".join(sections) + "\n"
 
 
@@ -108,7 +128,7 @@ def _frame(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
     stage_columns = {f"s{i}_{field}": field for i in range(stages) for field in STAGE_FIELDS}
     columns = ["number", "state", "genome_id", *GENOME_FIELDS, *stage_columns, "arch", *MEASURED, *TRAILING]
     frame = pd.DataFrame([{k: v for k, v in r.items() if k != "genome"} for r in rows], columns=columns)
-    integers = ["macs", "params", *(f for f in GENOME_FIELDS if f in INTEGER_FIELDS),
+    integers = ["macs", "params", "train_seed", *(f for f in GENOME_FIELDS if f in INTEGER_FIELDS),
                 *(column for column, field in stage_columns.items() if field in INTEGER_FIELDS)]
     frame[integers] = frame[integers].astype("Int64")
     frame[["accuracy", "top5", "seconds"]] = frame[["accuracy", "top5", "seconds"]].astype(float)
@@ -125,7 +145,7 @@ def _trial_row(trial: FrozenTrial) -> dict:
            "genome_id": attrs.get("genome_id") or (genome.id if genome else None),
            **{key: attrs.get(key) for key in MEASURED},
            "is_baseline": bool(attrs.get("is_baseline", False)), "reason": attrs.get("reason") or "",
-           **{key: attrs.get(key) for key in ("baseline_block", "fidelity", "data")}}
+           **{key: attrs.get(key) for key in ("baseline_block", "train_seed", "fidelity", "data")}}
     if trial.state == TrialState.COMPLETE and trial.values:
         row["accuracy"], row["macs"] = trial.values  # the objectives the front is defined on
     if genome:
@@ -159,46 +179,161 @@ def _header(study: optuna.Study, frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _baseline_lines(frame: pd.DataFrame) -> str:
-    complete = frame[frame["state"] == "COMPLETE"]
-    baselines = complete[complete["is_baseline"]]
-    if baselines.empty:
+def baseline_statistics(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per baseline block, over its completed trials (one training seed each): n, mean, sd, MACs."""
+    complete = frame[(frame["state"] == "COMPLETE") & frame["is_baseline"]]
+    rows = [{"baseline_block": block, "n": len(group), "mean": group["accuracy"].mean(),
+             "sd": group["accuracy"].std(ddof=1) if len(group) > 1 else float("nan"),
+             "macs": group["macs"].iloc[0], "seeds": ", ".join(str(s) for s in group["train_seed"].dropna())}
+            for block, group in complete.groupby("baseline_block", sort=False)]
+    return pd.DataFrame(rows, columns=["baseline_block", "n", "mean", "sd", "macs", "seeds"])
+
+
+def _baseline_table(frame: pd.DataFrame) -> str:
+    stats = baseline_statistics(frame)
+    if stats.empty:
+        return "No completed baseline trial yet."
+    rows = [[baseline_label(r.baseline_block), _mean_sd(r.mean, r.sd), str(r.n), r.seeds, millions(r.macs)]
+            for r in stats.itertuples()]
+    return markdown_table(["baseline", "top-1 % (mean ± SD over training seeds)", "n", "training seeds", "MACs"],
+                          rows)
+
+
+def _baseline_lines(frame: pd.DataFrame, confirmed: pd.DataFrame | None) -> str:
+    stats = baseline_statistics(frame)
+    if stats.empty:
         return "No completed baseline trial, so no comparison with the baseline."
-    return "\n\n".join(_against(b, complete) for b in baselines.itertuples())
+    if confirmed is not None and confirmed["is_baseline"].any():
+        return _against_confirmed(confirmed)
+    complete = frame[(frame["state"] == "COMPLETE") & ~frame["is_baseline"]]
+    return "\n\n".join(_against(base, complete) for base in stats.itertuples())
 
 
 def _against(base, complete: pd.DataFrame) -> str:
-    """Best trial at no more MACs than this baseline, and the cheapest one within a point of its accuracy."""
+    """Best search trial at no more MACs than this baseline, and the cheapest within a point of its mean.
+
+    Search trials ran one training seed each: their lead over the baseline is read against the baseline's
+    own spread over seeds, and says so, until ``search.confirm`` re-trains them.
+    """
+    spread = (f"the baseline's SD over {base.n} training seeds is {base.sd:.2f} points" if base.n > 1 else
+              "the baseline ran one seed, so its spread is unknown")
+    caveat = f"single seed, unconfirmed ({spread}; run `python -m search.confirm` to re-train the front)"
+    lines = [f"{baseline_label(base.baseline_block)}: {_mean_sd(base.mean, base.sd)} % top-1 over {base.n} "
+             f"seed(s), {millions(base.macs)} MACs"]
     cheaper = complete[complete["macs"] <= base.macs].sort_values(["accuracy", "macs", "number"],
                                                                    ascending=[False, True, True])
-    best = next(cheaper.itertuples())
-    close = complete[complete["accuracy"] >= base.accuracy - WITHIN_POINTS].sort_values(
+    if cheaper.empty:
+        lines.append("- no search trial at <= baseline MACs has completed")
+    else:
+        best = next(cheaper.itertuples())
+        lines.append(f"- best trial at <= baseline MACs: {_trial(best)}, {best.accuracy - base.mean:+.2f} points "
+                     f"top-1 vs the baseline's mean, {_percent_change(best.macs, base.macs)} MACs — {caveat}")
+    close = complete[complete["accuracy"] >= base.mean - WITHIN_POINTS].sort_values(
         ["macs", "accuracy", "number"], ascending=[True, False, True])
-    cheapest = next(close.itertuples())
+    if close.empty:
+        lines.append(f"- no search trial within {WITHIN_POINTS:g} point of the baseline's mean")
+    else:
+        cheapest = next(close.itertuples())
+        lines.append(f"- cheapest trial within {WITHIN_POINTS:g} point of the baseline's mean: {_trial(cheapest)}, "
+                     f"{cheapest.accuracy - base.mean:+.2f} points top-1, saving "
+                     f"{100 * (1 - cheapest.macs / base.macs):.1f} % of the baseline's MACs — {caveat}")
+    return "\n".join(lines)
+
+
+def _against_confirmed(confirmed: pd.DataFrame) -> str:
+    """The same two headlines from the confirmation: means over fresh seeds, paired with the baseline's."""
+    base = confirmed[confirmed["is_baseline"]].iloc[0]
+    genomes = confirmed[~confirmed["is_baseline"] & confirmed["n"].gt(0)]
+    lines = [f"From the confirmation ({int(base['n'])} fresh training seeds shared by every genome): the baseline "
+             f"scores {_mean_sd(base['mean'], base['sd'])} % top-1 at {millions(base['macs'])} MACs"]
+    cheaper = genomes[genomes["macs"] <= base["macs"]].sort_values(["mean", "macs"], ascending=[False, True])
+    if cheaper.empty:
+        lines.append("- no confirmed genome at <= baseline MACs")
+    else:
+        best = cheaper.iloc[0]
+        lines.append(f"- best confirmed genome at <= baseline MACs: {_confirmed(best)}, "
+                     f"{_percent_change(best['macs'], base['macs'])} MACs")
+    close = genomes[genomes["mean"] >= base["mean"] - WITHIN_POINTS].sort_values(["macs", "mean"],
+                                                                                   ascending=[True, False])
+    if close.empty:
+        lines.append(f"- no confirmed genome within {WITHIN_POINTS:g} point of the baseline's mean")
+    else:
+        cheapest = close.iloc[0]
+        lines.append(f"- cheapest confirmed genome within {WITHIN_POINTS:g} point of the baseline's mean: "
+                     f"{_confirmed(cheapest)}, saving {100 * (1 - cheapest['macs'] / base['macs']):.1f} % of the "
+                     "baseline's MACs")
+    return "\n".join(lines)
+
+
+def confirmation_section(confirmed: pd.DataFrame) -> str:
+    """The confirmed table: per genome its mean over the fresh seeds and its paired change vs the baseline."""
+    rows = [[f"`{r.genome_id}`", f"`{r.arch}`", millions(r.macs), _mean_sd(r.mean, r.sd), str(r.n),
+             "baseline" if r.is_baseline else _interval(r.delta, r.ci_low, r.ci_high),
+             "" if r.is_baseline or pd.isna(r.p_holm) else f"{r.p_holm:.3f}", "" if r.is_baseline else r.verdict]
+            for r in confirmed.sort_values("macs").itertuples()]
+    first = confirmed.iloc[0]
     return "\n".join([
-        f"{baseline_label(base.baseline_block)}: {_trial(base)}",
-        f"- best trial at <= baseline MACs: {_trial(best)}, {best.accuracy - base.accuracy:+.2f} points top-1, "
-        f"{_percent_change(best.macs, base.macs)} MACs",
-        f"- cheapest trial within {WITHIN_POINTS:g} point of the baseline's accuracy: {_trial(cheapest)}, "
-        f"{cheapest.accuracy - base.accuracy:+.2f} points top-1, saving "
-        f"{100 * (1 - cheapest.macs / base.macs):.1f} % of the baseline's MACs",
-    ])
+        f"Every Pareto genome and the baseline re-trained with the same {int(confirmed['n'].max())} fresh training "
+        f"seeds ({first['seeds']}) at fidelity {first['fidelity']}. Change: mean over the seeds of (genome top-1 - "
+        f"baseline top-1) with its {CONFIDENCE:.0%} interval; test: {TEST}. Verdict: more / less accurate than the "
+        "baseline where the interval excludes 0, else within noise.", "",
+        markdown_table(["genome_id", "arch", "MACs", "top-1 % (mean ± SD)", "n", "change vs baseline [95% CI]",
+                        "p (Holm)", "verdict"], rows)])
+
+
+def _confirmed(row) -> str:
+    return (f"`{row['genome_id']}` ({_mean_sd(row['mean'], row['sd'])} % top-1 over {int(row['n'])} seeds, "
+            f"{millions(row['macs'])} MACs), {_interval(row['delta'], row['ci_low'], row['ci_high'])} points vs "
+            f"the baseline: {row['verdict']}")
+
+
+def _mean_sd(mean: float, sd: float) -> str:
+    return f"{mean:.2f}" if pd.isna(sd) else f"{mean:.2f} ± {sd:.2f}"
+
+
+def _interval(delta: float, low: float, high: float) -> str:
+    return f"{delta:+.2f} [n/a]" if pd.isna(low) else f"{delta:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
+def hypervolume_reference(frame: pd.DataFrame) -> tuple[float, int] | None:
+    """(chance accuracy, reference MACs) of the study's task, or None before any trial has a genome."""
+    with_genome = frame[frame["num_classes"].notna()]
+    if with_genome.empty:
+        return None
+    classes = int(with_genome["num_classes"].iloc[0])
+    return 100.0 / classes, REFERENCE_MACS_FACTOR * cost_of(baseline().replace(num_classes=classes)).total_macs
+
+
+def front_hypervolume(points: pd.DataFrame, reference: tuple[float, int]) -> float:
+    """Hypervolume of (accuracy, macs) rows in this module's units (see the module docstring)."""
+    values = points[["accuracy", "macs"]].to_numpy(float)
+    values[:, 1] /= reference[1]
+    return hypervolume(values, (reference[0], 1.0))
+
+
+def hypervolume_history(frame: pd.DataFrame) -> pd.DataFrame:
+    """The front's hypervolume once each trial (in trial order) had finished: the search's progress."""
+    reference = hypervolume_reference(frame)
+    ordered = frame.sort_values("number")
+    complete = (ordered["state"] == "COMPLETE") & ordered["accuracy"].notna() & ordered["macs"].notna()
+    values = [front_hypervolume(ordered[complete & (ordered["number"] <= n)], reference) if reference else 0.0
+              for n in ordered["number"]]
+    return pd.DataFrame({"number": ordered["number"].to_numpy(), "hypervolume": values})
 
 
 def _hypervolume_line(frame: pd.DataFrame) -> str:
     complete = frame[frame["state"] == "COMPLETE"]
-    with_genome = complete[complete["num_classes"].notna()]
-    if with_genome.empty:
+    reference = hypervolume_reference(complete)
+    if reference is None:
         return "No completed trials, so no hypervolume."
-    classes = int(with_genome["num_classes"].iloc[0])
-    reference_macs = REFERENCE_MACS_FACTOR * cost_of(baseline().replace(num_classes=classes)).total_macs
-    points = complete[["accuracy", "macs"]].to_numpy(float)
-    points[:, 1] /= reference_macs
-    value = hypervolume(points, (0.0, 1.0))
-    return (f"Hypervolume of the front: **{value:.3f}** (top-1 points x fraction of the reference MACs; "
-            f"at most 100).\n\nReference point: top-1 0 % and MACs = {REFERENCE_MACS_FACTOR} x the standard "
-            f"Table 1 baseline's MACs at {classes} classes = {reference_macs:,} MACs; "
-            f"trials above it add nothing.")
+    chance, reference_macs = reference
+    value = front_hypervolume(complete, reference)
+    return (f"Hypervolume of the front: **{value:.3f}** (top-1 points above chance x fraction of the reference "
+            f"MACs; at most {100 - chance:g}). `hypervolume.html` shows it after each trial.\n\n"
+            f"Reference point: chance accuracy {chance:g} % top-1 and MACs = {REFERENCE_MACS_FACTOR} x the standard "
+            f"Table 1 baseline's MACs at {round(100 / chance)} classes = {reference_macs:,} MACs; trials at or "
+            "below chance or above those MACs add nothing. Each trial is one training seed: compare two studies' "
+            "hypervolumes only over several sampler seeds.")
 
 
 def _failure_table(frame: pd.DataFrame) -> str:

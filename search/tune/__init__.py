@@ -5,7 +5,8 @@ from ._cluster import ensure_ray
 from ._progress import StudyProgress
 from ._runner import run_trials
 from ._searcher import StudySearch, define_by_run
+from ._seeded import Resources, check_settings, load_runs, save_run, train_runs
 from ._trial import RECORDED, TrialSettings, run_trial
 
-__all__ = ["RECORDED", "StudyProgress", "StudySearch", "TrialSettings", "define_by_run", "ensure_ray", "run_trial",
-           "run_trials"]
+__all__ = ["RECORDED", "Resources", "StudyProgress", "StudySearch", "TrialSettings", "check_settings",
+           "define_by_run", "ensure_ray", "load_runs", "run_trial", "run_trials", "save_run", "train_runs"]

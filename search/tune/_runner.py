@@ -29,13 +29,13 @@ def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remainin
     # a seed's study the same whatever order trials finish in.
     window = 2 * concurrent
     searcher = StudySearch(
-        space=define_by_run(config.space, config.num_classes, config.search_training),
+        space=define_by_run(config.space, config.num_classes, config.search_training, config.train_seed),
         metric=METRICS, mode=["max", "min"], sampler=make_sampler(config.sampler, config.seed),
         study_name=config.study_name, storage=optuna.storages.RDBStorage(storage), window=window,
         total=remaining,
     )
-    settings = TrialSettings(data=config.data, fidelity=config.fidelity, seed=config.seed,
-                             cache_dir=config.cache_dir, device=config.device)
+    settings = TrialSettings(data=config.data, fidelity=config.fidelity, cache_dir=config.cache_dir,
+                             device=config.device)
     trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings),
                                     {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial})
     points = [(t.values[0], t.values[1]) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]

@@ -13,15 +13,21 @@ from .._ray_internals import has_optuna_trial, mark_told, optuna_study, optuna_t
 from ._trial import RECORDED
 
 
-def define_by_run(space: SearchSpace, num_classes: int, search_training: bool
+def define_by_run(space: SearchSpace, num_classes: int, search_training: bool, train_seed: int = 0
                   ) -> Callable[[optuna.Trial], dict[str, Any]]:
-    """The search space as Optuna's define-by-run function, as Ray Tune's OptunaSearch expects."""
+    """The search space as Optuna's define-by-run function, as Ray Tune's OptunaSearch expects.
+
+    Trial n trains with seed ``train_seed + n``: its own seed, recorded in its user attrs, independent of
+    the sampler's seed and the same for trial n whatever order trials run in.
+    """
 
     def sample(trial: optuna.Trial) -> dict[str, Any]:
+        seed = train_seed + trial.number
+        trial.set_user_attr("train_seed", seed)
         if trial.user_attrs.get("is_baseline"):
             if trial.user_attrs.get("in_space"):
                 suggest(trial, space, num_classes, trial.user_attrs.get("params_training", False))
-            return {"genome": trial.user_attrs["genome"], "training": {}}
+            return {"genome": trial.user_attrs["genome"], "training": {}, "train_seed": seed}
         try:
             genome, training = suggest(trial, space, num_classes, search_training)
         except ValueError as error:
@@ -30,7 +36,7 @@ def define_by_run(space: SearchSpace, num_classes: int, search_training: bool
         trial.set_user_attr("is_baseline", False)
         trial.set_user_attr("genome", genome.to_dict())
         trial.set_user_attr("genome_id", genome.id)
-        return {"genome": genome.to_dict(), "training": training}
+        return {"genome": genome.to_dict(), "training": training, "train_seed": seed}
 
     return sample
 

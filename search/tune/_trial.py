@@ -18,23 +18,30 @@ from evaluators.trainer import train
 from space import Genome, cost_of
 
 RECORDED = ("status", "reason", "accuracy", "best_accuracy", "top5", "macs", "params", "seconds", "epochs",
-            "fidelity", "data", "precision", "device")
+            "fidelity", "data", "precision", "device", "train_seed")
 """Result keys copied into the Optuna trial's user attrs: the study alone must rebuild every report."""
 
 
 @dataclass(frozen=True)
 class TrialSettings:
-    """What every trial of one study shares (passed once through ``tune.with_parameters``)."""
+    """What every trial of one study shares (passed once through ``tune.with_parameters``).
+
+    Not the training seed: each trial's config carries its own (``train_seed``), so trials of one study do not
+    all draw the same initialisation and batches, and a genome can be re-trained with fresh seeds.
+    """
 
     data: str
     fidelity: Fidelity
-    seed: int
     cache_dir: str | None
     device: str = "auto"
 
 
 def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
-    """Ray Tune function trainable: per-epoch progress reports, then one final report with the objectives."""
+    """Ray Tune function trainable: per-epoch progress reports, then one final report with the objectives.
+
+    ``config``: ``genome`` (a genome dict), ``train_seed``, optionally ``training`` (fidelity overrides);
+    or ``invalid`` (why the sampled params make no genome), reported as a failure.
+    """
     if config.get("invalid"):
         tune.report(_failure(config["invalid"], settings))
         return
@@ -50,13 +57,14 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
 
     try:
         data = load_data(settings.data, cache_dir=settings.cache_dir)
-        result = train(genome, data, fidelity, seed=settings.seed, device=settings.device, threads=threads,
+        result = train(genome, data, fidelity, seed=config["train_seed"], device=settings.device, threads=threads,
                        progress=progress)
     except Exception as error:  # a trial's crash must not stop the study
         line = traceback.format_exception_only(type(error), error)[-1].strip()
         tune.report({**_failure(line, settings), "macs": costs.total_macs, "params": costs.total_params})
         return
     report = {key: value for key, value in result.to_dict(with_history=False).items() if key in RECORDED}
+    report["train_seed"] = config["train_seed"]
     if not result.ok:
         report["accuracy"] = None
     tune.report(report)

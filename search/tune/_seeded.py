@@ -1,0 +1,137 @@
+"""Named genomes trained at given seeds as Ray Tune trials, each run saved as a file the moment it ends.
+
+Ablations (arms x seeds) and the confirmation of a front (genomes x fresh seeds) are both such a set of
+runs. A run is saved from the driver as its trial ends, atomically, so an interrupted set resumes without
+training a finished run again: re-running trains only the runs without a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from ._cluster import ensure_ray
+from ._progress import StudyProgress
+from ._trial import TrialSettings, run_trial
+
+RUN_KEYS = ("arm", "seed", "genome")
+"""What every run dict holds: its arm (what it is compared as: an ablation level, a genome), its training
+seed and its genome dict."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Where and with what the runs train."""
+
+    address: str | None
+    cpus_per_trial: float
+    gpus_per_trial: float
+
+
+def check_settings(folder: Path, filename: str, current: dict[str, Any], rename_hint: str) -> None:
+    """Refuse to add runs of other settings (data, fidelity, ...) to a folder; record them on first use."""
+    path = Path(folder) / filename
+    if path.exists():
+        recorded = json.loads(path.read_text())
+        for key, value in current.items():
+            if recorded.get(key) != value:
+                raise ValueError(f"{folder} holds runs with {key} {recorded.get(key)!r}, not {value!r}; "
+                                 f"{rename_hint}")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(current, indent=2) + "\n")
+
+
+def run_path(runs_dir: Path, arm: str, seed: int) -> Path:
+    return runs_dir / f"{arm}-seed{seed}.json"
+
+
+def save_run(runs_dir: Path, record: dict[str, Any]) -> Path:
+    """Write atomically (temporary file, then rename), so a killed run never leaves a half-written result."""
+    path = run_path(runs_dir, record["arm"], record["seed"])
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(partial, path)
+    return path
+
+
+def load_runs(runs_dir: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """Every saved run by (arm, seed)."""
+    records = (json.loads(path.read_text()) for path in sorted(Path(runs_dir).glob("*.json")))
+    return {(record["arm"], record["seed"]): record for record in records}
+
+
+def run_record(run: dict[str, Any], result: dict[str, Any], columns: list[str]) -> dict[str, Any]:
+    """One run's row: identity and analytic cost from the run, measurements from its trial's last report.
+
+    Only a final ``status: ok`` report counts as a result; anything else (diverged, raised, or a trial that
+    ended after a per-epoch report) is a failure whose accuracy stays out of the statistics.
+    """
+    ok = result.get("status") == "ok"
+    measured = {"accuracy": result.get("accuracy") if ok else None, "top5": result.get("top5") if ok else None,
+                "seconds": result.get("seconds"), "status": "ok" if ok else "failed",
+                "reason": "" if ok else result.get("reason") or "the trial ended without a final result"}
+    return {column: measured[column] if column in measured else run[column] for column in columns}
+
+
+def train_runs(runs: list[dict[str, Any]], runs_dir: Path, columns: list[str], settings: TrialSettings,
+               resources: Resources, label: str, total: int) -> None:
+    """One Ray Tune trial per run; each run's record (``columns`` of it) saved as its trial ends.
+
+    ``total`` counts the finished runs too, for the progress line. A Ctrl-C stops the set with the finished
+    runs saved; the caller reports the rest as missing.
+    """
+    ensure_ray(resources.address)
+    trainable = tune.with_resources(tune.with_parameters(_train_run, settings=settings),
+                                    {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial})
+    recorder = RunRecorder(runs_dir, columns, total=total, already_done=total - len(runs))
+    # Reusing trial workers: a fresh one per run spends seconds importing torch, longer than a proxy run trains.
+    tuner = tune.Tuner(
+        trainable, param_space={"run": tune.grid_search(runs)}, tune_config=tune.TuneConfig(reuse_actors=True),
+        run_config=tune.RunConfig(name=f"{label}-{os.getpid()}", storage_path=str(runs_dir.parent / "ray"),
+                                  verbose=0, callbacks=[recorder], log_to_file=True),
+    )
+    try:
+        tuner.fit()
+    except KeyboardInterrupt:
+        pass  # the runs finished so far are saved
+
+
+def _train_run(config: dict[str, Any], settings: TrialSettings) -> None:
+    run = config["run"]
+    run_trial({"genome": run["genome"], "train_seed": run["seed"]}, settings)
+
+
+class RunRecorder(StudyProgress):
+    """Saves each finished run the moment Ray Tune reports it, then prints it and the progress line."""
+
+    def __init__(self, runs_dir: Path, columns: list[str], total: int, already_done: int):
+        super().__init__(total=total, already_done=already_done)
+        self.runs_dir = runs_dir
+        self.columns = columns
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._record(trial, trial.last_result or {})
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        lines = [line for line in (trial.get_error() or "").splitlines() if line.strip()]
+        reason = f"trial raised {lines[-1].strip()}" if lines else "trial raised (see its Ray log)"
+        self._record(trial, {"status": "failed", "reason": reason})
+
+    def _record(self, trial: Any, result: dict[str, Any]) -> None:
+        record = run_record(trial.config["run"], result, self.columns)
+        save_run(self.runs_dir, record)
+        if record["status"] == "ok":
+            self.points.append((record["accuracy"], record["macs"]))
+            note = (f"{record['arm']} seed {record['seed']}: {record['accuracy']:.2f}% top-1 at "
+                    f"{record['macs'] / 1e6:.1f}M MACs ({record['seconds']:.0f}s)")
+        else:
+            self.failed += 1
+            note = f"{record['arm']} seed {record['seed']} failed: {record['reason']}"
+        self.finish(trial, note)
