@@ -28,7 +28,7 @@ CHANGED_FIELDS = {
 }
 
 
-pytestmark = pytest.mark.usefixtures("ray_cluster")
+pytestmark = pytest.mark.usefixtures("ray_cluster", "shared_chromium")
 
 
 @pytest.fixture(scope="module")

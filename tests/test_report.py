@@ -22,6 +22,8 @@ from search.results import trials_frame, write_report
 from space import Stage, baseline, cost_of, load_genome
 from space.sampling import random_genome
 
+pytestmark = pytest.mark.usefixtures("shared_chromium")
+
 ROOT = Path(__file__).resolve().parents[1]
 DIRECTIONS = ["maximize", "minimize"]
 # Accuracies for six random genomes in increasing MACs (104M ... 212M); the standard baseline (193.9M, 67 %)
@@ -159,12 +161,6 @@ def test_pareto_html_is_self_contained_and_labels_the_baseline(study, tmp_path):
     assert "baseline (standard)" in html
     assert "fake-search" in html
     assert "<script src=" not in html  # plotly.js embedded, so it opens offline
-
-
-def test_png_export_failure_is_a_note_not_an_error(study, tmp_path):
-    note = write_report(study, tmp_path)["pareto_png"]
-    assert isinstance(note, str) and note.startswith("skipped pareto.png: Kaleido")
-    assert not (tmp_path / "pareto.png").exists()
 
 
 def test_summary_states_the_gain_over_the_baseline_and_the_hypervolume_reference(study, tmp_path):

@@ -18,7 +18,7 @@ DATA = "synthetic:classes=3,train=16,val=8"
 FAST = ["--data", DATA, "--fidelity", "smoke", "--crop", "16", "--batch-size", "8", "--data-fraction", "1"]
 
 
-pytestmark = pytest.mark.usefixtures("ray_cluster")
+pytestmark = pytest.mark.usefixtures("ray_cluster", "shared_chromium")
 
 
 def _run(tmp_path, *args, study="s"):
