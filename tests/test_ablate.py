@@ -7,12 +7,14 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from scipy import stats
 
 from evaluators.presets import get_fidelity
 from search.ablate import main
 from search.ablation import (FACTORS, AblationConfig, ablation_markdown, arm_statistics, load_runs, make_arms,
                              run_columns, save_run)
+from search.results import PNG_SIZE
 from space import Genome, baseline, cost_of
 
 DATA = "synthetic:classes=3,train=16,val=8"
@@ -122,6 +124,17 @@ def test_block_ablation_with_two_seeds_writes_csv_markdown_and_figure(block_resu
     assert "plotly" in (folder / "ablation.html").read_text()
 
 
+def test_block_ablation_markdown_shows_the_figure_as_a_png(block_results, chromium):
+    folder = block_results / "ablation-block"
+    markdown = (folder / "ablation.md").read_text()
+    if chromium is None:
+        assert "*No image: skipped ablation.png: " in markdown and not (folder / "ablation.png").exists()
+        return
+    assert "](ablation.png)" in markdown
+    with Image.open(folder / "ablation.png") as image:
+        assert image.size == PNG_SIZE
+
+
 def test_rerun_with_the_same_arguments_trains_nothing(block_results, tmp_path, capsys):
     results = _copy(block_results, tmp_path)
     before = _mtimes(results)
@@ -196,14 +209,14 @@ def test_statistics_use_successful_runs_only_with_a_welch_interval_against_the_b
     half = stats.t.ppf(0.975, df) * math.sqrt(var_a + var_b)
     assert se["delta"] == 25.0 and np.allclose([se["ci_low"], se["ci_high"]], [25 - half, 25 + half])
     assert summary.loc["block=condconv", "n"] == 1 and math.isnan(summary.loc["block=condconv", "ci_low"])
-    markdown = ablation_markdown(config, frame, arm_statistics(frame, config.arms))
+    markdown = ablation_markdown(config, frame, arm_statistics(frame, config.arms), image="")
     assert "| 80.00 ± 10.00 | 3 | +25.00 [" in markdown and "| 65.00 | 1 | +10.00 [n/a] |" in markdown
 
 
 def test_one_seed_says_plainly_that_no_interval_can_be_given(tmp_path):
     config = _config(tmp_path, seeds=1)
     frame = pd.DataFrame([_record(arm.name, 0, 60.0) for arm in config.arms], columns=run_columns("block"))
-    markdown = ablation_markdown(config, frame, arm_statistics(frame, config.arms))
+    markdown = ablation_markdown(config, frame, arm_statistics(frame, config.arms), image="")
     assert "no standard deviation and no confidence interval can be given" in markdown
     assert not re.search(r"\d ± \d", markdown) and "| 60.00 | 1 | +0.00 [n/a] |" in markdown
 

@@ -1,7 +1,7 @@
 """Results files of a search, rebuilt from its Optuna study alone (``python -m search.report`` runs this).
 
 It writes, in the study folder: ``trials.csv`` (one row per trial, genome flattened), ``pareto/<id>.json``
-(the genome of every Pareto-optimal trial), ``pareto.html`` (and ``pareto.png`` when kaleido can render)
+(the genome of every Pareto-optimal trial), ``pareto.html`` and ``pareto.png`` (where a browser can render it)
 and ``summary.md``.
 
 Hypervolume reference: accuracy 0 % and MACs = 2 x the MACs of the standard Table 1 baseline built for the
@@ -25,7 +25,8 @@ from space import Genome, Stage, baseline, cost_of
 
 from ..pareto import hypervolume, pareto_mask
 from ._plots import baseline_label, pareto_figure
-from ._tables import describe_setting, markdown_table, millions, write_png
+from ._figures import image_markdown, write_figure
+from ._tables import block_strings, describe_setting, markdown_table, millions
 
 GENOME_FIELDS = [f.name for f in dataclasses.fields(Genome) if f.name != "stages"]
 STAGE_FIELDS = [f.name for f in dataclasses.fields(Stage)]
@@ -48,23 +49,23 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
 def write_report(study: optuna.Study, out_dir: Path) -> dict[str, Path | str]:
     """Write every results file into ``out_dir``; return their paths by name.
 
-    Keys: ``trials_csv``, ``pareto_dir``, ``pareto_html``, ``summary_md`` and ``pareto_png``, which maps to
-    the image's path or, when it was skipped, to a one-line note saying why: static export needs kaleido
-    (and, from kaleido v1, a Chrome), an optional extra the report must not depend on.
+    Keys: ``trials_csv``, ``pareto_dir``, ``pareto_html``, ``pareto_png`` and ``summary_md``. ``pareto_png``
+    maps to the image's path or, where it was skipped (no browser for plotly's exporter), to the one-line
+    note saying why, which summary.md then carries in the image's place.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
     frame = _frame(trials)
     frame.to_csv(out_dir / "trials.csv", index=False)
-    figure = pareto_figure(frame, f"{study.study_name}: top-1 accuracy vs MACs")
-    figure.write_html(out_dir / "pareto.html", include_plotlyjs=True)
-    (out_dir / "summary.md").write_text(summary_markdown(study, frame))
+    png = write_figure(pareto_figure(frame, f"{study.study_name}: top-1 accuracy vs MACs"), out_dir / "pareto.html")
+    image = image_markdown(png, f"{study.study_name}: top-1 accuracy vs MACs, the Pareto front ringed")
+    (out_dir / "summary.md").write_text(summary_markdown(study, frame, image))
     return {
         "trials_csv": out_dir / "trials.csv",
         "pareto_dir": write_pareto_genomes(trials, frame, out_dir / "pareto"),
         "pareto_html": out_dir / "pareto.html",
-        "pareto_png": write_png(figure, out_dir / "pareto.png"),
+        "pareto_png": png,
         "summary_md": out_dir / "summary.md",
     }
 
@@ -83,9 +84,10 @@ def write_pareto_genomes(trials: Sequence[FrozenTrial], frame: pd.DataFrame, fol
     return folder
 
 
-def summary_markdown(study: optuna.Study, frame: pd.DataFrame) -> str:
-    """The human-readable account: setup, counts, front, gains over the baseline, hypervolume, failures."""
-    sections = [_header(study, frame), "## Pareto front\n\n" + pareto_table(frame),
+def summary_markdown(study: optuna.Study, frame: pd.DataFrame, image: str) -> str:
+    """The human-readable account: setup, counts, front (``image``: the figure's markdown, see
+    ``image_markdown``), gains over the baseline, hypervolume, failures."""
+    sections = [_header(study, frame), "## Pareto front\n\n" + image + "\n\n" + pareto_table(frame),
                 "## Against the baseline\n\n" + _baseline_lines(frame),
                 "## Hypervolume\n\n" + _hypervolume_line(frame), "## Failed trials\n\n" + _failure_table(frame)]
     return "\n\n".join(sections) + "\n"
@@ -132,7 +134,7 @@ def _trial_row(trial: FrozenTrial) -> dict:
         row.update({field: getattr(genome, field) for field in GENOME_FIELDS})
         for index, stage in enumerate(genome.stages):
             row.update({f"s{index}_{field}": getattr(stage, field) for field in STAGE_FIELDS})
-        row["arch"] = " ".join(stage.encode() for stage in genome.stages)
+        row["arch"] = block_strings(genome)
     return row
 
 
