@@ -12,8 +12,8 @@ from scipy import stats
 
 from evaluators.presets import get_fidelity
 from search.ablate import main
-from search.ablation import (FACTORS, AblationConfig, ablation_markdown, arm_statistics, load_runs, make_arms,
-                             run_columns, save_run)
+from search.ablation import (FACTORS, AblationConfig, ablation_figure, ablation_markdown, arm_statistics,
+                             load_runs, make_arms, run_columns, save_run)
 from search.results import PNG_SIZE
 from space import Genome, baseline, cost_of
 
@@ -219,6 +219,26 @@ def test_one_seed_says_plainly_that_no_interval_can_be_given(tmp_path):
     markdown = ablation_markdown(config, frame, arm_statistics(frame, config.arms), image="")
     assert "no standard deviation and no confidence interval can be given" in markdown
     assert not re.search(r"\d ± \d", markdown) and "| 60.00 | 1 | +0.00 [n/a] |" in markdown
+
+
+def test_ablation_figure_draws_a_one_sd_bar_only_where_an_arm_has_two_runs(tmp_path):
+    config = _config(tmp_path)
+    frame = pd.DataFrame([_record("block=standard", 0, 50.0), _record("block=standard", 1, 60.0),
+                          _record("block=se", 0, 70.0)], columns=run_columns("block"))
+    figure = ablation_figure(arm_statistics(frame, config.arms), config.arms, "t")
+    bars = {text: bar for trace in figure.data for text, bar in zip(trace.text, trace.error_y.array)}
+    assert set(bars) == {"standard (n=2)", "se (n=1)"}
+    assert bars["standard (n=2)"] == pytest.approx(np.std([50.0, 60.0], ddof=1)) and math.isnan(bars["se (n=1)"])
+    assert [shape.y0 for shape in figure.layout.shapes] == [55.0]  # the baseline arm's mean, to read changes by
+
+
+def test_ablation_figure_names_the_arms_it_cannot_place(tmp_path):
+    config = _config(tmp_path)
+    frame = pd.DataFrame([_record("block=standard", 0, 50.0), _record("block=se", 0, 70.0),
+                          _record("block=condconv", 0, None)], columns=run_columns("block"))
+    figure = ablation_figure(arm_statistics(frame, config.arms), config.arms, "t")
+    assert [a.text for a in figure.layout.annotations if "no successful run" in a.text] == [
+        "no successful run: block=condconv"]
 
 
 def test_saved_runs_are_read_back_and_a_half_written_file_is_ignored(tmp_path):
