@@ -1,9 +1,15 @@
-"""Shared fixtures: one local Ray cluster for every test that runs trials, and a private data cache."""
+"""Shared fixtures: one local Ray cluster for every test that runs trials, a private data cache, one browser
+for the PNGs a test module writes."""
 
 import os
+import shutil
 
+import kaleido
 import pytest
 import ray
+
+# The names kaleido looks for on PATH (it also knows a few fixed install paths; these cover Debian's package).
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
 
 @pytest.fixture(scope="session")
@@ -12,3 +18,26 @@ def ray_cluster(tmp_path_factory):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str | None:
+    """The browser plotly's PNG export would use, or None where the machine has none."""
+    return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
+
+
+@pytest.fixture(scope="module")
+def shared_chromium(chromium):
+    """One Chromium for every PNG a test module's reports write.
+
+    Plotly's exporter starts a fresh browser per image (seconds each on this machine); kaleido's sync server
+    keeps one open, so a module that writes a dozen reports pays that once. Module-scoped, so a module that
+    tests the one-browser-per-image path or the no-browser path is not affected. Without a browser nothing
+    starts, and every export ends in the run's one-line note.
+    """
+    if chromium is None:
+        yield
+        return
+    kaleido.start_sync_server(silence_warnings=True)
+    yield
+    kaleido.stop_sync_server(silence_warnings=True)

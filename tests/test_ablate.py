@@ -7,11 +7,14 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from scipy import stats
 
 from evaluators.presets import get_fidelity
 from search.ablate import main
-from search.ablation import FACTORS, AblationConfig, ablation_markdown, arm_statistics, make_arms, run_columns
+from search.ablation import (FACTORS, AblationConfig, ablation_figure, ablation_markdown, arm_statistics,
+                             make_arms, run_columns)
+from search.results import PNG_SIZE
 from search.tune import Resources, load_runs, save_run
 from space import Genome, baseline, cost_of
 
@@ -28,7 +31,7 @@ CHANGED_FIELDS = {
 }
 
 
-pytestmark = pytest.mark.usefixtures("ray_cluster")
+pytestmark = pytest.mark.usefixtures("ray_cluster", "shared_chromium")
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +125,17 @@ def test_block_ablation_with_two_seeds_writes_csv_markdown_and_figure(block_resu
     assert "plotly" in (folder / "ablation.html").read_text()
 
 
+def test_block_ablation_markdown_shows_the_figure_as_a_png(block_results, chromium):
+    folder = block_results / "ablation-block"
+    markdown = (folder / "ablation.md").read_text()
+    if chromium is None:
+        assert "*No image: skipped ablation.png: " in markdown and not (folder / "ablation.png").exists()
+        return
+    assert "](ablation.png)" in markdown
+    with Image.open(folder / "ablation.png") as image:
+        assert image.size == PNG_SIZE
+
+
 def test_rerun_with_the_same_arguments_trains_nothing(block_results, tmp_path, capsys):
     results = _copy(block_results, tmp_path)
     before = _mtimes(results)
@@ -200,7 +214,7 @@ def test_statistics_use_successful_runs_only_paired_with_the_baseline_arm(tmp_pa
     assert condconv["n"] == 1 and condconv["delta"] == 15.0
     assert np.allclose([condconv["ci_low"], condconv["ci_high"]], [15 - stats.t.ppf(0.975, 1) * math.sqrt(8),
                                                                    15 + stats.t.ppf(0.975, 1) * math.sqrt(8)])
-    markdown = ablation_markdown(config, frame, arm_statistics(frame, config.arms))
+    markdown = ablation_markdown(config, frame, arm_statistics(frame, config.arms), image="")
     assert "| 81.33 ± 10.26 | 3 | +22.00 [" in markdown and "| 65.00 | 1 | +15.00 [" in markdown
     assert "paired t" in markdown and "Holm" in markdown
 
@@ -209,15 +223,36 @@ def test_two_seeds_warn_that_the_intervals_say_little(tmp_path):
     config = _config(tmp_path, seeds=2)
     frame = pd.DataFrame([_record(arm.name, seed, 60.0 + seed) for arm in config.arms for seed in (0, 1)],
                          columns=run_columns("block"))
-    assert "intervals are wide and say little" in ablation_markdown(config, frame, arm_statistics(frame, config.arms))
+    markdown = ablation_markdown(config, frame, arm_statistics(frame, config.arms), image="")
+    assert "intervals are wide and say little" in markdown
 
 
 def test_one_seed_says_plainly_that_no_interval_can_be_given(tmp_path):
     config = _config(tmp_path, seeds=1)
     frame = pd.DataFrame([_record(arm.name, 0, 60.0) for arm in config.arms], columns=run_columns("block"))
-    markdown = ablation_markdown(config, frame, arm_statistics(frame, config.arms))
+    markdown = ablation_markdown(config, frame, arm_statistics(frame, config.arms), image="")
     assert "no standard deviation and no confidence interval can be given" in markdown
     assert not re.search(r"\d ± \d", markdown) and "| 60.00 | 1 | +0.00 [n/a] |" in markdown
+
+
+def test_ablation_figure_draws_a_one_sd_bar_only_where_an_arm_has_two_runs(tmp_path):
+    config = _config(tmp_path)
+    frame = pd.DataFrame([_record("block=standard", 0, 50.0), _record("block=standard", 1, 60.0),
+                          _record("block=se", 0, 70.0)], columns=run_columns("block"))
+    figure = ablation_figure(arm_statistics(frame, config.arms), config.arms, "t")
+    bars = {text: bar for trace in figure.data for text, bar in zip(trace.text, trace.error_y.array)}
+    assert set(bars) == {"standard (n=2)", "se (n=1)"}
+    assert bars["standard (n=2)"] == pytest.approx(np.std([50.0, 60.0], ddof=1)) and math.isnan(bars["se (n=1)"])
+    assert [shape.y0 for shape in figure.layout.shapes] == [55.0]  # the baseline arm's mean, to read changes by
+
+
+def test_ablation_figure_names_the_arms_it_cannot_place(tmp_path):
+    config = _config(tmp_path)
+    frame = pd.DataFrame([_record("block=standard", 0, 50.0), _record("block=se", 0, 70.0),
+                          _record("block=condconv", 0, None)], columns=run_columns("block"))
+    figure = ablation_figure(arm_statistics(frame, config.arms), config.arms, "t")
+    assert [a.text for a in figure.layout.annotations if "no successful run" in a.text] == [
+        "no successful run: block=condconv"]
 
 
 def test_saved_runs_are_read_back_and_a_half_written_file_is_ignored(tmp_path):

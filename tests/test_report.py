@@ -161,10 +161,12 @@ def test_pareto_html_is_self_contained_and_labels_the_baseline(study, tmp_path):
     assert "<script src=" not in html  # plotly.js embedded, so it opens offline
 
 
-def test_png_export_failure_is_a_note_not_an_error(study, tmp_path):
-    note = write_report(study, tmp_path)["pareto_png"]
-    assert isinstance(note, str) and note.startswith("skipped pareto.png: Kaleido")
+def test_png_export_failure_is_a_note_in_the_summary_and_removes_an_older_png(study, tmp_path):
+    (tmp_path / "pareto.png").write_bytes(b"an earlier run's image")
+    paths = write_report(study, tmp_path)
+    assert paths["pareto_png"] == "skipped pareto.png: Kaleido is not available (stubbed in tests)"
     assert not (tmp_path / "pareto.png").exists()
+    assert f"*No image: {paths['pareto_png']}*" in paths["summary_md"].read_text()
 
 
 def test_summary_states_the_gain_over_the_baseline_and_the_hypervolume_reference(study, tmp_path):

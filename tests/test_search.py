@@ -9,9 +9,11 @@ import time
 import optuna
 import pandas as pd
 import pytest
+from PIL import Image
 
 from search.pareto import pareto_mask
 from search.confirm import main as confirm
+from search.results import PNG_SIZE
 from search.run import main
 from space import load_genome
 
@@ -19,7 +21,7 @@ DATA = "synthetic:classes=3,train=16,val=8"
 FAST = ["--data", DATA, "--fidelity", "smoke", "--crop", "16", "--batch-size", "8", "--data-fraction", "1"]
 
 
-pytestmark = pytest.mark.usefixtures("ray_cluster")
+pytestmark = pytest.mark.usefixtures("ray_cluster", "shared_chromium")
 
 
 def _run(tmp_path, *args, study="s"):
@@ -38,6 +40,17 @@ def test_search_trains_the_baseline_once_as_trial_0_and_writes_results(tmp_path)
     assert trials["is_baseline"].tolist() == [True, False, False]
     for name in ("pareto.html", "summary.md", "study.db", "study.json"):
         assert (tmp_path / "s" / name).exists()
+
+
+def test_summary_shows_the_pareto_png_or_says_why_there_is_none(tmp_path, chromium):
+    _run(tmp_path, "--budget", "2")
+    summary = (tmp_path / "s" / "summary.md").read_text()
+    if chromium is None:
+        assert "*No image: skipped pareto.png: " in summary and not (tmp_path / "s" / "pareto.png").exists()
+        return
+    assert "](pareto.png)" in summary
+    with Image.open(tmp_path / "s" / "pareto.png") as image:
+        assert image.size == PNG_SIZE
 
 
 def test_pareto_flags_and_genome_files_match_the_completed_trials(tmp_path):

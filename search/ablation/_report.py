@@ -7,12 +7,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..results import CONFIDENCE, TEST, describe_setting, markdown_table, millions, verdict, write_png
+from ..results import (CONFIDENCE, TEST, block_strings, describe_setting, image_markdown, markdown_table, millions,
+                       verdict, write_figure)
 from ._config import AblationConfig
+from ._levels import Arm
 from ._statistics import arm_statistics
 
 FEW_SEEDS = 3
@@ -20,19 +21,21 @@ FEW_SEEDS = 3
 
 
 def write_outputs(config: AblationConfig, frame: pd.DataFrame) -> dict[str, Path | str]:
-    """``ablation.csv``, ``ablation.md``, ``ablation.html`` and, when plotly can export images, ``ablation.png``."""
+    """``ablation.csv``, ``ablation.md``, ``ablation.html`` and ``ablation.png``; the last maps to the one-line
+    note saying why, where the PNG was skipped (no browser for plotly's exporter)."""
     out = config.out_dir
     frame.to_csv(out / "ablation.csv", index=False)
     summary = arm_statistics(frame, config.arms)
-    (out / "ablation.md").write_text(ablation_markdown(config, frame, summary))
-    figure = ablation_figure(summary, f"{config.name}: top-1 accuracy vs MACs by {config.factor.name}")
-    figure.write_html(out / "ablation.html", include_plotlyjs=True)
+    title = f"{config.name}: top-1 accuracy vs MACs by {config.factor.name}"
+    png = write_figure(ablation_figure(summary, config.arms, title), out / "ablation.html")
+    (out / "ablation.md").write_text(ablation_markdown(config, frame, summary, image_markdown(png, title)))
     return {"ablation_csv": out / "ablation.csv", "ablation_md": out / "ablation.md",
-            "ablation_html": out / "ablation.html", "ablation_png": write_png(figure, out / "ablation.png")}
+            "ablation_html": out / "ablation.html", "ablation_png": png}
 
 
-def ablation_markdown(config: AblationConfig, frame: pd.DataFrame, summary: pd.DataFrame) -> str:
-    """Table 3 extended: one row per arm, with the change against the baseline arm and its interval."""
+def ablation_markdown(config: AblationConfig, frame: pd.DataFrame, summary: pd.DataFrame, image: str) -> str:
+    """Table 3 extended: one row per arm, with the change against the baseline arm and its interval, under the
+    figure (``image``: its markdown, see ``search.results.image_markdown``)."""
     factor = config.factor
     base = summary[summary["is_baseline"]].iloc[0]
     failed = frame[frame["status"] != "ok"]
@@ -56,7 +59,7 @@ def ablation_markdown(config: AblationConfig, frame: pd.DataFrame, summary: pd.D
     elif config.seeds < FEW_SEEDS:
         lines.append(f"- Only {config.seeds} seeds per arm: the intervals are wide and say little; run with --seeds "
                      f"{FEW_SEEDS} or more (default 5).")
-    return "\n".join([*lines, "", arms_table(summary, factor.name), "", "## Failed runs", "",
+    return "\n".join([*lines, "", image, "", arms_table(summary, factor.name), "", "## Failed runs", "",
                       _failures(failed)]) + "\n"
 
 
@@ -96,21 +99,38 @@ def _failures(failed: pd.DataFrame) -> str:
                             for r in failed.itertuples()])
 
 
-def ablation_figure(summary: pd.DataFrame, title: str) -> go.Figure:
-    """Mean top-1 vs MACs, one point per arm labelled with its level, error bars one std; the baseline a star."""
+def ablation_figure(summary: pd.DataFrame, arms: list[Arm], title: str) -> go.Figure:
+    """Mean top-1 vs MACs, one point per arm labelled with its level and n, a one-SD bar where n >= 2; the
+    baseline arm a star, its mean a dotted line to read each arm's change against; arms without a
+    successful run named above the plot (they cannot be placed)."""
+    arch = {arm.name: block_strings(arm.genome) for arm in arms}
     measured = summary[summary["n"] > 0]
     figure = go.Figure()
     for is_baseline, name, marker in ((False, "arm", dict(size=10, color="#1f77b4")),
                                       (True, "baseline arm", dict(size=16, symbol="star", color="#2ca02c",
                                                                   line=dict(width=1, color="black")))):
         rows = measured[measured["is_baseline"] == is_baseline]
+        custom = pd.DataFrame({"arm": rows["arm"], "arch": rows["arm"].map(arch).str.replace(" ", "<br>"),
+                               "accuracy": [_accuracy(r) for r in rows.itertuples()],
+                               "change": [_change(r) for r in rows.itertuples()],
+                               "params": rows["params"].map(lambda p: millions(p, 2))})
         figure.add_trace(go.Scatter(
             x=rows["macs"] / 1e6, y=rows["mean"], mode="markers+text", name=name, marker=marker,
-            text=rows["label"], textposition="top center",
-            error_y=dict(type="data", array=rows["std"].fillna(0.0), visible=True),
-            customdata=np.stack([rows["arm"], rows["n"], rows["params"] / 1e6], axis=-1) if len(rows) else None,
-            hovertemplate="%{customdata[0]}<br>top-1 %{y:.2f} % (n=%{customdata[1]})<br>MACs %{x:.2f}M<br>"
-                          "params %{customdata[2]:.2f}M<extra></extra>"))
-    figure.update_layout(title=title, xaxis_title="MACs (millions)", yaxis_title="top-1 accuracy (%, mean ± std)",
-                         template="plotly_white", hovermode="closest")
+            text=[f"{r.label} (n={r.n})" for r in rows.itertuples()], textposition="top center",
+            error_y=dict(type="data", array=rows["std"], visible=True),  # NaN (n = 1): no bar
+            customdata=custom.to_numpy(),
+            hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>top-1 %{customdata[2]} %<br>"
+                          f"change vs baseline [{CONFIDENCE:.0%} CI] %{{customdata[3]}}<br>"
+                          "MACs %{x:.2f}M<br>params %{customdata[4]}<extra></extra>"))
+    base = measured[measured["is_baseline"]]
+    if not base.empty:
+        figure.add_hline(y=float(base["mean"].iloc[0]), line=dict(dash="dot", color="#2ca02c", width=1),
+                         annotation_text="baseline arm mean", annotation_position="bottom right")
+    unplaced = summary.loc[summary["n"] == 0, "arm"].tolist()
+    if unplaced:
+        figure.add_annotation(text="no successful run: " + ", ".join(unplaced), xref="paper", yref="paper",
+                              x=0, y=1.0, xanchor="left", yanchor="bottom", showarrow=False)
+    figure.update_layout(title=title, xaxis_title="MACs (millions)",
+                         yaxis_title="top-1 accuracy (%): mean ± SD over seeds", template="plotly_white",
+                         hovermode="closest")
     return figure

@@ -1,9 +1,9 @@
 """Results files of a search, rebuilt from its Optuna study alone (``python -m search.report`` runs this).
 
 It writes, in the study folder: ``trials.csv`` (one row per trial, genome flattened), ``pareto/<id>.json``
-(the genome of every Pareto-optimal trial), ``pareto.html``, ``hypervolume.html`` (the front's hypervolume
-after each trial; PNGs of both when kaleido can render) and ``summary.md``, which also reads the
-confirmation's ``confirmed.csv`` when ``search.confirm`` has written one.
+(the genome of every Pareto-optimal trial), ``pareto.html`` and ``hypervolume.html`` (the front's
+hypervolume after each trial) with a PNG of each (where a browser can render it), and ``summary.md``, which
+also reads the confirmation's ``confirmed.csv`` when ``search.confirm`` has written one.
 
 Hypervolume reference: chance accuracy (100 / classes %) and MACs = 2 x the MACs of the standard Table 1
 baseline built for the study's number of classes (2 x 193,898,304 at 100 classes). MACs are divided by that
@@ -26,9 +26,10 @@ from optuna.trial import FrozenTrial, TrialState
 from space import Genome, Stage, baseline, cost_of
 
 from ..pareto import hypervolume, pareto_mask
+from ._figures import image_markdown, write_figure
 from ._plots import baseline_label, hypervolume_figure, pareto_figure
 from ._statistics import CONFIDENCE, TEST
-from ._tables import describe_setting, markdown_table, millions, write_png
+from ._tables import block_strings, describe_setting, markdown_table, millions
 
 GENOME_FIELDS = [f.name for f in dataclasses.fields(Genome) if f.name != "stages"]
 STAGE_FIELDS = [f.name for f in dataclasses.fields(Stage)]
@@ -54,8 +55,8 @@ def write_report(study: optuna.Study, out_dir: Path) -> dict[str, Path | str]:
     """Write every results file into ``out_dir``; return their paths by name.
 
     Keys: ``trials_csv``, ``pareto_dir``, ``pareto_html``, ``pareto_png``, ``hypervolume_html``,
-    ``hypervolume_png`` and ``summary_md``; a PNG key maps to the image's path or, when it was skipped, to a
-    one-line note saying why: static export needs kaleido and a Chrome, which the report must not depend on.
+    ``hypervolume_png`` and ``summary_md``. A PNG key maps to the image's path or, where it was skipped (no
+    browser for plotly's exporter), to the one-line note saying why, which summary.md then carries instead.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -63,19 +64,21 @@ def write_report(study: optuna.Study, out_dir: Path) -> dict[str, Path | str]:
     frame = _frame(trials)
     frame.to_csv(out_dir / "trials.csv", index=False)
     confirmed = read_confirmed(out_dir)
-    figure = pareto_figure(frame, f"{study.study_name}: top-1 accuracy vs MACs")
-    figure.write_html(out_dir / "pareto.html", include_plotlyjs=True)
-    history = hypervolume_figure(hypervolume_history(frame),
-                                 f"{study.study_name}: hypervolume of the front after each trial")
-    history.write_html(out_dir / "hypervolume.html", include_plotlyjs=True)
-    (out_dir / "summary.md").write_text(summary_markdown(study, frame, confirmed))
+    title = f"{study.study_name}: top-1 accuracy vs MACs"
+    png = write_figure(pareto_figure(frame, title, confirmed), out_dir / "pareto.html")
+    image = image_markdown(png, f"{title}, the Pareto front ringed")
+    history_title = f"{study.study_name}: hypervolume of the front after each trial"
+    history_png = write_figure(hypervolume_figure(hypervolume_history(frame), history_title),
+                               out_dir / "hypervolume.html")
+    (out_dir / "summary.md").write_text(summary_markdown(study, frame, image, confirmed,
+                                                         image_markdown(history_png, history_title)))
     return {
         "trials_csv": out_dir / "trials.csv",
         "pareto_dir": write_pareto_genomes(trials, frame, out_dir / "pareto"),
         "pareto_html": out_dir / "pareto.html",
-        "pareto_png": write_png(figure, out_dir / "pareto.png"),
+        "pareto_png": png,
         "hypervolume_html": out_dir / "hypervolume.html",
-        "hypervolume_png": write_png(history, out_dir / "hypervolume.png"),
+        "hypervolume_png": history_png,
         "summary_md": out_dir / "summary.md",
     }
 
@@ -100,14 +103,17 @@ def write_pareto_genomes(trials: Sequence[FrozenTrial], frame: pd.DataFrame, fol
     return folder
 
 
-def summary_markdown(study: optuna.Study, frame: pd.DataFrame, confirmed: pd.DataFrame | None = None) -> str:
-    """The human-readable account: setup, counts, front, gains over the baseline, hypervolume, failures."""
+def summary_markdown(study: optuna.Study, frame: pd.DataFrame, image: str, confirmed: pd.DataFrame | None = None,
+                     history_image: str = "") -> str:
+    """The human-readable account: setup, the baseline, the front (``image``: the figure's markdown, see
+    ``image_markdown``), gains over the baseline, the confirmation, hypervolume, failures."""
     sections = [_header(study, frame), "## Baseline\n\n" + _baseline_table(frame),
-                "## Pareto front\n\n" + pareto_table(frame),
+                "## Pareto front\n\n" + image + "\n\n" + pareto_table(frame),
                 "## Against the baseline\n\n" + _baseline_lines(frame, confirmed)]
     if confirmed is not None:
         sections.append("## Confirmation\n\n" + confirmation_section(confirmed))
-    sections += ["## Hypervolume\n\n" + _hypervolume_line(frame), "## Failed trials\n\n" + _failure_table(frame)]
+    sections += ["## Hypervolume\n\n" + _hypervolume_line(frame) + ("\n\n" + history_image if history_image else ""),
+                 "## Failed trials\n\n" + _failure_table(frame)]
     return "\n\n".join(sections) + "\n"
 
 
@@ -152,7 +158,7 @@ def _trial_row(trial: FrozenTrial) -> dict:
         row.update({field: getattr(genome, field) for field in GENOME_FIELDS})
         for index, stage in enumerate(genome.stages):
             row.update({f"s{index}_{field}": getattr(stage, field) for field in STAGE_FIELDS})
-        row["arch"] = " ".join(stage.encode() for stage in genome.stages)
+        row["arch"] = block_strings(genome)
     return row
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
-import plotly.graph_objects as go
+
+from space import Genome
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -27,11 +26,6 @@ def describe_setting(value: object) -> str:
     return str(value)
 
 
-def write_png(figure: go.Figure, path: Path) -> Path | str:
-    """The figure as a PNG where plotly's image export works, else a one-line note saying why not."""
-    try:
-        figure.write_image(path, width=1100, height=700)
-    except Exception as error:  # kaleido missing, too old, or without a Chrome: the PNG is optional
-        first_line = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
-        return f"skipped {path.name}: {first_line.strip().rstrip(',:')}"
-    return path
+def block_strings(genome: Genome) -> str:
+    """The genome's stages as block strings (timm's spelling), space-separated: trials.csv's ``arch`` column."""
+    return " ".join(stage.encode() for stage in genome.stages)
