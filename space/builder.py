@@ -15,13 +15,15 @@ Mapping onto timm (so the cost model can count exactly what runs):
 
 from __future__ import annotations
 
+from copy import deepcopy
 from functools import partial
 
 import torch
 from torch import nn
 from timm.layers import BatchNormAct2d, SelectAdaptivePool2d, create_conv2d
 
-from ._timm_internals import CondConvResidual, InvertedResidual, SqueezeExcite, efficientnet_init_weights
+from ._timm_internals import (CondConv2d, CondConvResidual, InvertedResidual, PerExampleCondConv2d, SqueezeExcite,
+                              efficientnet_init_weights)
 from .genome import BlockSpec, Genome
 
 
@@ -57,6 +59,19 @@ class Network(nn.Module):
 def build(genome: Genome) -> Network:
     """The model a genome describes; a batch (N, 3, res, res) gives logits (N, num_classes)."""
     return Network(genome)
+
+
+def exportable(model: Network) -> Network:
+    """A copy of ``model`` for graph export (ONNX): the same class, parameters and outputs, but its CondConv
+    layers mix and apply per-example kernels without timm's grouped-convolution view, whose group count is
+    the batch size and would freeze the batch dimension of an exported graph (see ``PerExampleCondConv2d``).
+    """
+    copy = deepcopy(model)
+    for module in list(copy.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, CondConv2d):
+                setattr(module, name, PerExampleCondConv2d(child))
+    return copy
 
 
 def build_block(spec: BlockSpec) -> nn.Module:

@@ -15,3 +15,7 @@ def test_ray_optuna_search_still_keeps_its_trials_and_study():
 
 def test_timm_private_blocks_still_take_the_arguments_the_builder_passes():
     _timm_internals.check()
+
+
+def test_timm_condconv_still_mixes_experts_per_example_as_its_onnx_form_does():
+    _timm_internals.check_condconv()
