@@ -1,7 +1,8 @@
 """Pure description and arithmetic: the genome, its baseline, the model builder and the exact cost model.
 
-The cost model and builder are exported lazily: ``python -m space.cost`` must not find its own module
-already imported by the package, and cost arithmetic should not pay for importing torch.
+The cost model, builder and weight files are exported lazily: ``python -m space.cost`` must not find its own
+module already imported by the package. Importing the package registers the networks with timm
+(``timm.create_model("effcnn_baseline")``, see ``space._timm_models``), which imports torch and timm.
 """
 
 from importlib import import_module
@@ -10,7 +11,9 @@ from typing import Any
 from .baseline import baseline
 from .genome import BLOCK_TYPES, SE_POSITIONS, Genome, Stage, expanded_channels, load_genome
 
-_LAZY = {"build": "builder", "Network": "builder", "cost_of": "cost", "Cost": "cost", "CostRow": "cost"}
+_LAZY = {"build": "builder", "exportable": "builder", "Network": "builder", "cost_of": "cost", "Cost": "cost",
+         "CostRow": "cost", "save_weights": "weights", "load_weights": "weights", "check_weights": "weights",
+         "WeightsError": "weights"}
 
 __all__ = ["BLOCK_TYPES", "SE_POSITIONS", "Genome", "Stage", "baseline", "expanded_channels", "load_genome", *_LAZY]
 
@@ -19,3 +22,6 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+from . import _timm_models  # noqa: E402,F401 - registers the timm model names; needs the names above
