@@ -1,7 +1,8 @@
-"""``python -m evaluators.train [GENOME] [--block ...] [--data ...] [--fidelity full|proxy|smoke] [overrides] [--json]``
+"""``python -m evaluators.train [GENOME] [--block ...] [--data ...] [--fidelity full|proxy|smoke] [overrides] [--json] [--save DIR]``
 
 Trains one genome and prints per-epoch progress to stderr; with ``--json`` the last stdout line is the
-result record. ``--fidelity full --data imagefolder:PATH`` on a GPU is the paper's Table 3 run.
+result record. ``--fidelity full --data imagefolder:PATH`` on a GPU is the paper's Table 3 run; ``--save DIR``
+keeps its last and best weights (see ``evaluators.saving``) for ``python -m search.export``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from space.cost import resolve_genome
 
 from .data import DataError, load_data
 from .presets import add_fidelity_arguments, fidelity_from_args
+from .saving import SaveDir
 from .trainer import train
 
 
@@ -30,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-dir", default=None,
                         help="where checkpointing presets (full) save and resume (default results/checkpoints)")
     parser.add_argument("--json", action="store_true", help="print the result record as JSON on the last line")
+    parser.add_argument("--save", metavar="DIR", default=None,
+                        help="keep genome.json, last.safetensors, best.safetensors (by val top-1) and result.json here")
     add_fidelity_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -50,12 +54,17 @@ def main(argv: list[str] | None = None) -> int:
               f"top1 {record['top1']:.2f}  top5 {record['top5']:.2f}  lr {record['lr']:.4g}  "
               f"{record['seconds']:.1f}s  {record['images_per_second']:.0f} img/s", file=sys.stderr, flush=True)
 
+    save = SaveDir(args.save, fidelity, data.name, args.seed, data.classes) if args.save else None
     result = train(genome, data, fidelity, seed=args.seed, device=args.device, threads=args.threads,
-                   checkpoint_dir=args.checkpoint_dir, progress=show)
+                   checkpoint_dir=args.checkpoint_dir, progress=show, snapshot=save.snapshot if save else None)
+    if save:
+        save.finish(result, ["python", "-m", "evaluators.train", *(sys.argv[1:] if argv is None else argv)])
     summary = (f"{result.status}: top1 {result.accuracy:.2f}% (best {result.best_accuracy:.2f}% at epoch "
                f"{result.best_epoch + 1}), top5 {result.top5:.2f}%, {result.macs:,} MACs, {result.params:,} params, "
                f"{result.seconds:.1f}s ({result.precision} on {result.device})")
     print(summary + (f" — {result.reason}" if result.reason else ""), file=sys.stderr)
+    if save:
+        print(f"saved {', '.join(str(path) for path in save.files())}", file=sys.stderr)
     if args.json:
         print(json.dumps(result.to_dict(with_history=False)))
     return 0 if result.ok else 1

@@ -24,6 +24,7 @@ from .data import ImageData, eval_batches, load_data, train_batches
 from .presets import Fidelity
 
 ProgressFn = Callable[[dict[str, Any]], None]
+SnapshotFn = Callable[[torch.nn.Module, dict[str, Any]], None]
 
 
 @dataclass
@@ -89,10 +90,12 @@ def precision_name(dtype: torch.dtype | None) -> str:
 
 def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int = 0, device: str = "auto",
           threads: int | None = None, checkpoint_dir: str | Path | None = None,
-          progress: ProgressFn | None = None) -> TrainResult:
+          progress: ProgressFn | None = None, snapshot: SnapshotFn | None = None) -> TrainResult:
     """Train ``genome`` on ``data`` with ``fidelity``; never raises for a diverging run (status ``failed``).
 
     The classifier is sized to the data's classes, and MACs/params are those of the model actually trained.
+    ``snapshot(model, {"epoch", "top1", "best"})`` is called after every evaluation, to keep weights:
+    ``best`` says this evaluation set the run's best top-1 (``result.best_epoch``).
     """
     if isinstance(data, str):
         data = load_data(data)
@@ -160,6 +163,8 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
         result.accuracy, result.top5 = top1, top5
         if top1 > result.best_accuracy or result.best_epoch < 0:
             result.best_accuracy, result.best_epoch = top1, epoch
+        if snapshot:
+            snapshot(model, {"epoch": epoch, "top1": top1, "best": result.best_epoch == epoch})
         result.seconds = time.perf_counter() - started
         result.images_per_second = sum(h["images_per_second"] for h in result.history) / len(result.history)
         if checkpoint:
