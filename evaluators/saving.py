@@ -25,13 +25,18 @@ from .trainer import TrainResult
 GENOME_FILE, LAST_FILE, BEST_FILE, RESULT_FILE = "genome.json", "last.safetensors", "best.safetensors", "result.json"
 
 
+def training_details(fidelity: Fidelity, data: str, seed: int) -> dict[str, Any]:
+    """What a weights file records of the training that made it, besides its epoch and top-1."""
+    return {"fidelity": fidelity.name, "recipe": dataclasses.asdict(fidelity), "data": data, "seed": seed}
+
+
 class SaveDir:
     """Pass :meth:`snapshot` to ``train(snapshot=...)``, then call :meth:`finish` with its result."""
 
     def __init__(self, directory: str | Path, fidelity: Fidelity, data: str, seed: int, classes: list[str]):
         self.directory = Path(directory)
         self.fidelity, self.classes = fidelity, classes
-        self.details = {"fidelity": fidelity.name, "recipe": dataclasses.asdict(fidelity), "data": data, "seed": seed}
+        self.details = training_details(fidelity, data, seed)
 
     def snapshot(self, model: torch.nn.Module, evaluation: dict[str, Any]) -> None:
         genome = model.genome

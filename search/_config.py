@@ -34,3 +34,4 @@ class SearchConfig:
     cache_dir: str | None
     device: str = "auto"
     confirm_seeds: int = 0
+    keep_weights: str = "front"

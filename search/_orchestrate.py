@@ -1,6 +1,6 @@
 """A search, as the story of one run: open the study, settle a previous stop, queue the baselines, run the
-trials, confirm the front (when asked), write the report. Each step is one call into the package that owns
-it."""
+trials, confirm the front (when asked), write the report, keep the weights asked for. Each step is one call
+into the package that owns it."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ def run_search(config: SearchConfig) -> Outcome:
             tune.Resources(config.address, config.cpus_per_trial, config.gpus_per_trial), config.cache_dir).complete
 
     paths = results.write_report(study.load_existing_study(study_dir, storage, config.study_name), study_dir)
+    study.prune_weights(the_study, study_dir, config.keep_weights)
+    if study.weights_folder(study_dir).is_dir():
+        paths["weights"] = study.weights_folder(study_dir)
     frame = results.trials_frame(the_study)
     return Outcome(completed=int((frame["state"] == "COMPLETE").sum()), failed=int((frame["state"] == "FAIL").sum()),
                    pareto_table=results.pareto_table(frame), interrupted=interrupted, paths=paths)

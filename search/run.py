@@ -18,7 +18,7 @@ from evaluators.presets import add_fidelity_arguments, fidelity_from_args
 from space import BLOCK_TYPES
 
 from ._cli import add_cluster_arguments, check_cluster_arguments, finish, load_data_or_exit
-from .study import SAMPLERS, default_space, load_space
+from .study import KEEP_WEIGHTS, SAMPLERS, default_space, load_space
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,6 +47,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--confirm", type=int, default=0, metavar="K",
                    help="after the search, re-train every Pareto genome and the baseline with K fresh training "
                         "seeds (as search.confirm does; default 0: no confirmation)")
+    p.add_argument("--keep-weights", choices=KEEP_WEIGHTS, default="front",
+                   help="trained weights kept in <study>/weights/: front (default: the Pareto front's and the "
+                        "baseline's), all, or none; python -m search.export turns them into a usable model")
     add_cluster_arguments(p)
     add_fidelity_arguments(p)
     return p
@@ -83,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         resume=args.resume, budget=args.budget, data=args.data, num_classes=data.num_classes, fidelity=fidelity,
         space=space, search_training=args.search_training, sampler=args.sampler, seed=args.seed,
         train_seed=args.train_seed, baseline_blocks=blocks, baseline_seeds=args.baseline_seeds,
-        confirm_seeds=args.confirm, address=args.address, cpus_per_trial=args.cpus_per_trial,
-        gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent,
+        confirm_seeds=args.confirm, keep_weights=args.keep_weights, address=args.address,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent,
         cache_dir=str(default_cache_dir().resolve()),
     )
     started = time.monotonic()

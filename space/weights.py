@@ -89,7 +89,8 @@ def check_weights(genome: Genome, model: nn.Module, tensors: Mapping[str, torch.
     """Raise a one-line WeightsError if ``tensors`` (from ``source``) cannot be ``model``'s weights.
 
     First the genome stored in the file (when there is one) against ``genome``, naming the first field
-    that differs between the networks they build (``Genome.canonical``); then the state_dict keys and shapes against ``model``'s, naming the first mismatch.
+    that differs between the networks they build (``Genome.canonical``); then the state_dict keys and
+    shapes against ``model``'s, naming the first mismatch.
     """
     trained_for = stored_genome(metadata)
     if trained_for is not None:

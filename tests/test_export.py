@@ -2,12 +2,15 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
+import optuna
 import pytest
 import timm
 import torch
+from optuna.trial import TrialState
 from safetensors.torch import save_file
 
 import space
@@ -16,13 +19,18 @@ from evaluators.presets import get_fidelity
 from evaluators.saving import SaveDir
 from evaluators.train import main as train_cli
 from evaluators.trainer import train
-from search.export import OPSET, ExportError, export, from_files
+from search.export import OPSET, ExportError, export, from_files, from_study
 from search.export.__main__ import main as export_cli
+from search.run import main as search_run
+from search.study import (DIRECTIONS, default_storage, kept_trials, load_existing_study, prune_weights, trial_weights,
+                          write_study_pointer)
 from space import Genome, Stage, baseline, build, save_weights
-from space.weights import read_metadata
+from space.weights import load_weights, read_metadata
 
 TINY_DATA = "synthetic:classes=3,train=24,val=8"
 SMOKE = get_fidelity("smoke", batch_size=8, data_fraction=1.0, crop=16, epochs=3, bf16="off")
+SEARCH_FAST = ["--data", "synthetic:classes=3,train=16,val=8", "--fidelity", "smoke", "--crop", "16", "--batch-size",
+               "8", "--data-fraction", "1"]
 
 
 def tiny_genome(block: str = "standard") -> Genome:
@@ -105,7 +113,8 @@ def test_train_cli_save_writes_the_folder_export_reads(tmp_path, monkeypatch, ca
     assert sorted(path.name for path in (tmp_path / "run").iterdir()) == ["best.safetensors", "genome.json",
                                                                          "last.safetensors", "result.json"]
     trained = from_files(tmp_path / "run" / "genome.json", tmp_path / "run" / "best.safetensors")
-    assert trained.facts["recipe"]["crop"] == 16 and trained.facts["command"][:3] == ["python", "-m", "evaluators.train"]
+    assert trained.facts["recipe"]["crop"] == 16
+    assert trained.facts["command"][:3] == ["python", "-m", "evaluators.train"]
 
 
 # ------------------------------------------------------------------------------------------------------- timm
@@ -276,3 +285,103 @@ def test_export_error_is_a_value_error_for_library_callers(tmp_path):
     with pytest.raises(ExportError):
         from_files(tmp_path / "nope.json", tmp_path / "nope.safetensors")
     assert issubclass(ExportError, ValueError)
+
+
+# ------------------------------------------------------------------------------------------- a search's weights
+
+
+def study_folder(tmp_path, trials: list[dict]) -> tuple[Path, optuna.Study]:
+    """A study folder as search.run leaves it (storage, study.json), with the trials given as
+    ``dict(state=, values=, seed=, genome=, baseline=, reason=)``."""
+    folder = tmp_path / "study"
+    folder.mkdir()
+    storage = default_storage(folder)
+    study = optuna.create_study(study_name="s", storage=storage, directions=DIRECTIONS)
+    write_study_pointer(folder, "s", storage)
+    for spec in trials:
+        genome = spec.get("genome", tiny_genome())
+        attrs = {"genome": genome.to_dict(), "genome_id": genome.id, "train_seed": spec["seed"],
+                 "is_baseline": spec.get("baseline", False), "fidelity": "smoke", "data": TINY_DATA}
+        if spec.get("values"):
+            attrs.update(status="ok", accuracy=spec["values"][0])
+        if spec.get("reason"):
+            attrs.update(status="failed", reason=spec["reason"])
+        study.add_trial(optuna.trial.create_trial(state=spec.get("state", TrialState.COMPLETE),
+                                                  values=spec.get("values"), user_attrs=attrs))
+    return folder, study
+
+
+def write_trial_weights(folder: Path, study: optuna.Study, number: int) -> Path:
+    trial = study.trials[number]
+    genome = Genome.from_dict(trial.user_attrs["genome"])
+    return save_weights(trial_weights(folder, trial), trained_like(build(genome)), genome, epoch=1, top1=33.0,
+                        seed=trial.user_attrs["train_seed"], recipe=dataclasses.asdict(SMOKE))
+
+
+def test_pruning_keeps_the_weights_of_the_front_and_the_baselines(tmp_path):
+    folder, study = study_folder(tmp_path, [
+        dict(seed=0, values=[20.0, 100], baseline=True),  # a dominated baseline: kept as the yardstick
+        dict(seed=1, values=[30.0, 50]),                   # front
+        dict(seed=2, values=[25.0, 80]),                   # dominated by trial 1
+        dict(seed=3, values=[35.0, 90]),                   # front
+        dict(seed=4, state=TrialState.FAIL, reason="non-finite loss"),
+        dict(seed=5, state=TrialState.RUNNING),            # another process is still training it
+    ])
+    paths = [write_trial_weights(folder, study, n) for n in range(6)]
+    removed = prune_weights(study, folder, "front")
+    assert sorted(removed) == sorted([paths[2], paths[4]])
+    assert [path.exists() for path in paths] == [True, True, False, True, False, True]
+
+
+def test_keep_weights_all_prunes_nothing(tmp_path):
+    folder, study = study_folder(tmp_path, [dict(seed=0, values=[30.0, 50]), dict(seed=1, values=[20.0, 80])])
+    paths = [write_trial_weights(folder, study, n) for n in range(2)]
+    assert prune_weights(study, folder, "all") == [] and all(path.exists() for path in paths)
+
+
+def test_export_of_a_study_trial_carries_its_weights_seed_and_recipe(tmp_path):
+    folder, study = study_folder(tmp_path, [dict(seed=7, values=[33.0, 50])])
+    kept = load_weights(write_trial_weights(folder, study, 0))[0]
+    exported = export(from_study(folder, 0), tmp_path / "out")
+    card = (exported.folder / "model_card.md").read_text()
+    assert "trial 0 of study 's'" in card and "1 seed (7)" in card and "33.00% top-1" in card
+    assert f"crop {SMOKE.crop}" in card
+    written = from_files(exported.folder / "genome.json", exported.folder / "model.safetensors").weights
+    assert sorted(written) == sorted(kept) and all(torch.equal(written[key], kept[key]) for key in kept)
+
+
+@pytest.mark.parametrize("spec, message", [
+    (dict(seed=0, state=TrialState.PRUNED), "trial 0 of study 's' was pruned: the scheduler stopped it before its "
+                                            "training ended, so it has no finished weights"),
+    (dict(seed=0, state=TrialState.FAIL, reason="non-finite loss"),
+     "trial 0 of study 's' failed (non-finite loss): it has no weights"),
+    (dict(seed=0, values=[30.0, 50]), "trial 0 of study 's' has no weights: "),
+], ids=["pruned", "failed", "without-weights"])
+def test_study_trial_without_finished_weights_is_a_one_line_error(tmp_path, capsys, spec, message):
+    folder, _ = study_folder(tmp_path, [spec])
+    assert cli_error(capsys, folder, "--trial", 0).startswith(f"error: {message}")
+
+
+def test_missing_study_and_missing_trial_are_one_line_errors(tmp_path, capsys):
+    assert cli_error(capsys, tmp_path / "nope", "--trial", 0) == \
+        f"error: results folder {tmp_path / 'nope'} does not exist (or pass --storage and --study-name)"
+    folder, _ = study_folder(tmp_path, [dict(seed=0, values=[30.0, 50])])
+    assert cli_error(capsys, folder, "--trial", 5) == "error: study 's' has no trial 5 (trials 0..0)"
+
+
+@pytest.mark.usefixtures("ray_cluster")
+def test_search_keeps_front_and_baseline_weights_across_resumed_runs_and_exports_a_trial(tmp_path):
+    def run(budget):
+        assert search_run([*SEARCH_FAST, "--budget", str(budget), "--baseline-seeds", "1", "--results-dir",
+                           str(tmp_path), "--study-name", "s"]) == 0
+        study = load_existing_study(tmp_path / "s")
+        kept = {trial_weights(tmp_path / "s", t) for t in study.trials if t.number in kept_trials(study, "front")}
+        assert set((tmp_path / "s" / "weights").glob("*.safetensors")) == kept
+        return study, kept
+
+    run(2)
+    study, kept = run(4)  # a resumed study: trials that left the front lose their weights
+    trial = study.trials[max(kept_trials(study, "front"))]
+    exported = export(from_study(tmp_path / "s", trial.number), tmp_path / "export")
+    facts = from_files(exported.folder / "genome.json", exported.folder / "model.safetensors").facts
+    assert facts["top1"] == trial.user_attrs["accuracy"] and facts["seed"] == trial.user_attrs["train_seed"]

@@ -90,9 +90,7 @@ def _accuracy(facts: dict[str, Any]) -> list[str]:
     recipe = facts.get("recipe") or {}
     where = f"on `{facts.get('data', 'unknown data')}`"
     fidelity = facts.get("fidelity", recipe.get("name", "unknown"))
-    seeds = facts.get("seeds") or ([facts["seed"]] if "seed" in facts else [])
-    seed_text = (f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})" if seeds
-                 else "seed not recorded")
+    seed_text = f"1 seed ({facts['seed']})" if "seed" in facts else "seed not recorded"
     lines = []
     if "top1" in facts:
         lines.append(f"- These weights: {facts['top1']:.2f}% top-1 on the validation split after epoch "
@@ -102,7 +100,12 @@ def _accuracy(facts: dict[str, Any]) -> list[str]:
                 if "best_accuracy" in facts and "best_epoch" in facts else "")
         lines.append(f"- The run: {facts['accuracy']:.2f}% top-1 at its end{best}.")
     lines.append(f"- Trained {where} at fidelity `{fidelity}`, {seed_text}"
-                 + ("; one seed is an anecdote, not a comparison." if len(seeds) == 1 else "."))
+                 + ("; one seed is an anecdote, not a comparison." if "seed" in facts else "."))
+    confirmed = facts.get("confirmed")
+    if confirmed:
+        lines.append(f"- Confirmed: {confirmed['mean']:.2f}% ± {confirmed['sd']:.2f} (mean ± SD) top-1 over "
+                     f"{confirmed['n']} fresh seeds ({confirmed['seeds']}) at fidelity `{confirmed['fidelity']}` "
+                     "(`search.confirm`).")
     if recipe:
         lines.append("- Recipe: " + ", ".join(f"{key} {value}" for key, value in recipe.items() if key != "name") + ".")
     if fidelity != "full":

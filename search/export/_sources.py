@@ -60,6 +60,71 @@ RECORD_FACTS = ("accuracy", "best_accuracy", "best_epoch", "top5", "epochs", "se
                 "classes", "precision", "device", "seconds", "command")
 
 
+TRIAL_FACTS = ("accuracy", "best_accuracy", "top5", "epochs", "fidelity", "data", "precision", "device", "seconds")
+
+
+def from_study(study_dir: str | Path, number: int) -> Trained:
+    """Trial ``number`` of the study a results folder points at (``study.json``), with its kept weights.
+
+    The facts come from the trial's record in the study, its weights' metadata and, when the front was
+    confirmed (``search.confirm``), the genome's accuracy over the confirmation's seeds.
+    """
+    from optuna.trial import TrialState
+
+    from ..study import StudyError, load_existing_study, trial_weights
+
+    try:
+        study = load_existing_study(Path(study_dir))
+    except StudyError as error:
+        raise ExportError(str(error)) from None
+    trials = study.get_trials(deepcopy=False)
+    trial = next((t for t in trials if t.number == number), None)
+    name = f"trial {number} of study '{study.study_name}'"
+    if trial is None:
+        raise ExportError(f"study '{study.study_name}' has no trial {number} "
+                          f"({f'trials 0..{len(trials) - 1}' if trials else 'no trials yet'})")
+    if trial.state == TrialState.PRUNED:
+        raise ExportError(f"{name} was pruned: the scheduler stopped it before its training ended, so it has no "
+                          "finished weights")
+    if trial.state == TrialState.FAIL:
+        raise ExportError(f"{name} failed ({trial.user_attrs.get('reason') or 'no reason recorded'}): it has no "
+                          "weights")
+    if trial.state != TrialState.COMPLETE:
+        raise ExportError(f"{name} has not finished (state {trial.state.name})")
+    path = trial_weights(Path(study_dir), trial)
+    if path is None or not path.is_file():
+        raise ExportError(f"{name} has no weights: {path} does not exist (a search keeps the Pareto front's and "
+                          "the baseline's; search.run --keep-weights all keeps every trial's)")
+    genome = Genome.from_dict(trial.user_attrs["genome"])
+    weights, metadata = _checked_weights(genome, path)
+    attrs = trial.user_attrs
+    facts = {key: attrs[key] for key in TRIAL_FACTS if attrs.get(key) is not None}
+    facts.update({key: value for key, value in attrs.items() if key.startswith("latency")})
+    if "train_seed" in attrs:
+        facts["seed"] = attrs["train_seed"]
+    facts.update(facts_from_metadata(metadata))
+    confirmed = _confirmed(Path(study_dir), genome.id)
+    if confirmed:
+        facts["confirmed"] = confirmed
+    role = "a baseline" if attrs.get("is_baseline") else "a search trial"
+    return Trained(genome=genome, weights=weights, origin=f"{name} ({role})", facts=facts)
+
+
+def _confirmed(study_dir: Path, genome_id: str) -> dict[str, Any] | None:
+    """The genome's row of the front's confirmation (mean, SD and n over fresh seeds), if it was confirmed."""
+    from ..results import read_confirmed
+
+    table = read_confirmed(study_dir)
+    if table is None:
+        return None
+    rows = table[table["genome_id"] == genome_id]
+    if rows.empty or not rows.iloc[0]["n"]:
+        return None
+    row = rows.iloc[0]
+    return {"n": int(row["n"]), "mean": float(row["mean"]), "sd": float(row["sd"]), "seeds": str(row["seeds"]),
+            "fidelity": str(row["fidelity"])}
+
+
 def facts_from_metadata(metadata: dict[str, str]) -> dict[str, Any]:
     """A weights file's metadata as values (numbers and the recipe are stored as JSON text)."""
     facts: dict[str, Any] = {}

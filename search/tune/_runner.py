@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from ray import tune
 
 from .._config import SearchConfig
-from ..study import METRICS, finished_trials, make_sampler, settle_unfinished
+from ..study import METRICS, finished_trials, make_sampler, settle_unfinished, weights_folder
 from ._cluster import ensure_ray
 from ._progress import StudyProgress
 from ._searcher import StudySearch, define_by_run
@@ -35,7 +35,8 @@ def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remainin
         total=remaining,
     )
     settings = TrialSettings(data=config.data, fidelity=config.fidelity, cache_dir=config.cache_dir,
-                             device=config.device)
+                             device=config.device,
+                             weights_dir=None if config.keep_weights == "none" else str(weights_folder(study_dir)))
     trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings),
                                     {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial})
     points = [(t.values[0], t.values[1]) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]

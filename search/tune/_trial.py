@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ray import tune
 
 from evaluators.data import load_data
 from evaluators.presets import Fidelity
-from evaluators.trainer import train
-from space import Genome, cost_of
+from evaluators.saving import training_details
+from evaluators.trainer import SnapshotFn, train
+from space import Genome, cost_of, save_weights
+
+from ..study import weights_name
 
 RECORDED = ("status", "reason", "accuracy", "best_accuracy", "top5", "macs", "params", "seconds", "epochs",
             "fidelity", "data", "precision", "device", "train_seed")
@@ -34,6 +38,8 @@ class TrialSettings:
     fidelity: Fidelity
     cache_dir: str | None
     device: str = "auto"
+    weights_dir: str | None = None
+    """Where the trial writes its weights (``search.study.weights_name``) after each evaluation; None: nowhere."""
 
 
 def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
@@ -58,7 +64,7 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     try:
         data = load_data(settings.data, cache_dir=settings.cache_dir)
         result = train(genome, data, fidelity, seed=config["train_seed"], device=settings.device, threads=threads,
-                       progress=progress)
+                       progress=progress, snapshot=_weights_writer(genome, fidelity, config["train_seed"], settings))
     except Exception as error:  # a trial's crash must not stop the study
         line = traceback.format_exception_only(type(error), error)[-1].strip()
         tune.report({**_failure(line, settings), "macs": costs.total_macs, "params": costs.total_params})
@@ -68,6 +74,20 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     if not result.ok:
         report["accuracy"] = None
     tune.report(report)
+
+
+def _weights_writer(genome: Genome, fidelity: Fidelity, seed: int, settings: TrialSettings) -> SnapshotFn | None:
+    """The trainer's snapshot callback that keeps the latest weights: the last ones are those the trial's
+    accuracy was measured on. Written atomically, so a stopped trial never leaves half a file."""
+    if not settings.weights_dir:
+        return None
+    path = Path(settings.weights_dir) / weights_name(genome.id, seed)
+    details = training_details(fidelity, settings.data, seed)
+
+    def write(model: Any, evaluation: dict[str, Any]) -> None:
+        save_weights(path, model, model.genome, epoch=evaluation["epoch"], top1=evaluation["top1"], **details)
+
+    return write
 
 
 def _failure(reason: str, settings: TrialSettings) -> dict[str, Any]:
