@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m search.export", description=__doc__.splitlines()[0])
     parser.add_argument("study", nargs="?", default=None, help="a search's results folder (results/<study>)")
     parser.add_argument("--trial", type=int, default=None, help="the study's trial number to export")
+    parser.add_argument("--storage", help="the study's Optuna storage URL (default: from study.json)")
+    parser.add_argument("--study-name", help="the study's name in the storage (default: from study.json)")
     parser.add_argument("--genome", metavar="FILE", default=None, help="a genome JSON file (with --weights)")
     parser.add_argument("--weights", metavar="FILE", default=None, help="safetensors weights of that genome")
     parser.add_argument("--out", metavar="DIR", default=None,
@@ -32,11 +34,12 @@ def main(argv: list[str] | None = None) -> int:
                        "(--genome FILE --weights FILE)\n")
     if from_a_study and args.trial is None:
         parser.exit(2, f"error: --trial: which trial of {args.study} to export (its number in trials.csv)\n")
-    if from_files_given and (args.genome is None or args.weights is None or args.trial is not None):
-        parser.exit(2, "error: --genome and --weights go together, without --trial\n")
+    if from_files_given and (args.genome is None or args.weights is None or args.trial is not None
+                             or args.storage or args.study_name):
+        parser.exit(2, "error: --genome and --weights go together, without --trial, --storage or --study-name\n")
     try:
         if from_a_study:
-            trained = from_study(args.study, args.trial)
+            trained = from_study(args.study, args.trial, args.storage, args.study_name)
             out = Path(args.out) if args.out else Path(args.study) / "export" / f"trial-{args.trial}"
         else:
             trained = from_files(args.genome, args.weights)

@@ -23,7 +23,8 @@ class Trained:
 
     ``facts`` holds what is known, any of: ``top1`` and ``epoch`` (of these weights), ``accuracy``,
     ``best_accuracy``, ``best_epoch``, ``epochs``, ``seed``, ``fidelity``, ``recipe`` (every setting),
-    ``data``, ``classes``, ``precision``, ``device``, ``latency_*``, ``command``.
+    ``data``, ``classes``, ``precision``, ``device``, ``latency_*``, ``command``, ``confirmed`` (mean, SD
+    and n over a confirmation's fresh seeds).
     """
 
     genome: Genome
@@ -34,6 +35,11 @@ class Trained:
 
 RESULT_BESIDE_WEIGHTS = "result.json"
 """``python -m evaluators.train --save DIR`` writes the run's record next to its weights under this name."""
+RECORD_FACTS = ("accuracy", "best_accuracy", "best_epoch", "top5", "epochs", "seed", "fidelity", "recipe", "data",
+                "classes", "precision", "device", "seconds", "command")
+"""What an export takes from that record."""
+TRIAL_FACTS = ("accuracy", "best_accuracy", "top5", "epochs", "fidelity", "data", "precision", "device", "seconds")
+"""What an export takes from a study trial's user attrs (its measurements as the search recorded them)."""
 
 
 def from_files(genome_path: str | Path, weights_path: str | Path) -> Trained:
@@ -56,25 +62,20 @@ def from_files(genome_path: str | Path, weights_path: str | Path) -> Trained:
     return Trained(genome=genome, weights=weights, origin=str(weights_path), facts=facts)
 
 
-RECORD_FACTS = ("accuracy", "best_accuracy", "best_epoch", "top5", "epochs", "seed", "fidelity", "recipe", "data",
-                "classes", "precision", "device", "seconds", "command")
-
-
-TRIAL_FACTS = ("accuracy", "best_accuracy", "top5", "epochs", "fidelity", "data", "precision", "device", "seconds")
-
-
-def from_study(study_dir: str | Path, number: int) -> Trained:
-    """Trial ``number`` of the study a results folder points at (``study.json``), with its kept weights.
+def from_study(study_dir: str | Path, number: int, storage: str | None = None,
+               study_name: str | None = None) -> Trained:
+    """Trial ``number`` of the study a results folder points at (``study.json``, or ``storage`` and
+    ``study_name``), with the weights the folder kept for it.
 
     The facts come from the trial's record in the study, its weights' metadata and, when the front was
     confirmed (``search.confirm``), the genome's accuracy over the confirmation's seeds.
     """
     from optuna.trial import TrialState
 
-    from ..study import StudyError, load_existing_study, trial_weights
+    from ..study import StudyError, kept_trials, load_existing_study, trial_weights
 
     try:
-        study = load_existing_study(Path(study_dir))
+        study = load_existing_study(Path(study_dir), storage, study_name)
     except StudyError as error:
         raise ExportError(str(error)) from None
     trials = study.get_trials(deepcopy=False)
@@ -106,7 +107,8 @@ def from_study(study_dir: str | Path, number: int) -> Trained:
     confirmed = _confirmed(Path(study_dir), genome.id)
     if confirmed:
         facts["confirmed"] = confirmed
-    role = "a baseline" if attrs.get("is_baseline") else "a search trial"
+    role = ("a baseline" if attrs.get("is_baseline") else
+            "on the Pareto front" if number in kept_trials(study, "front") else "a search trial off the front")
     return Trained(genome=genome, weights=weights, origin=f"{name} ({role})", facts=facts)
 
 
