@@ -10,8 +10,8 @@ import random
 import numpy as np
 import pytest
 
-from search._pareto_nd import minimise_form, nondominated_ranks
-from search._rungs import CONTINUE, PENDING, STOP, Ladder, Standing, promoted, promotion_order, rung_units
+from search.pareto import minimise_form, nondominated_ranks
+from search.study import CONTINUE, PENDING, STOP, Ladder, Standing, promoted, promotion_order, rung_units
 
 DIRECTIONS = ("maximize", "minimize")
 

@@ -28,13 +28,46 @@ from typing import Hashable, Mapping, Sequence
 
 import numpy as np
 
-from ._pareto_nd import hypervolume_contributions, minimise_form, nondominated_ranks
+from ..pareto import hypervolume_contributions, minimise_form, nondominated_ranks
 
 CONTINUE = "continue"
 STOP = "stop"
 PENDING = "pending"
+SCHEDULERS = ("fifo", "moasha")
+RUNG_ACCURACY = "rung_accuracy_{}"
+"""User attr of a trial's accuracy at rung k (from 1): the records a resumed search rebuilds its ladder from."""
 TIE_BREAK_MARGIN = 0.1
 """The tie-break's hypervolume reference lies this fraction of the front's span beyond its worst point."""
+
+
+@dataclass(frozen=True)
+class Halving:
+    """How a search spends training (``--scheduler``, ``--grace``, ``--eta``, ``--max-units``).
+
+    Every trial trains the preset cut into ``max_units`` units and is evaluated at the rungs. With ``moasha``
+    a trial stops at a rung where the rule says so; with ``fifo`` every trial trains to the top, and its
+    rung records measure how well the first rung predicts the top.
+    """
+
+    scheduler: str = "fifo"
+    grace: int = 1
+    eta: int = 3
+    max_units: int = 9
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler: must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
+        rung_units(self.grace, self.eta, self.max_units)
+
+    @property
+    def rungs(self) -> tuple[int, ...]:
+        """Units of training at each rung, the top (``max_units``) last."""
+        return rung_units(self.grace, self.eta, self.max_units)
+
+    @property
+    def stops(self) -> bool:
+        """Whether trials may stop below the top."""
+        return self.scheduler == "moasha"
 
 
 def rung_units(grace: int, eta: int, max_units: int) -> tuple[int, ...]:
@@ -118,6 +151,9 @@ class Ladder:
     @property
     def top(self) -> int:
         return len(self.rungs)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._climbers
 
     def rung_at(self, units: int) -> int | None:
         """The rung (from 1) that ends after ``units`` units of training, or None between rungs."""
