@@ -271,7 +271,8 @@ def test_a_study_keeps_its_scheduler_settings(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--eta", "1"], "eta: must be an integer >= 2, got 1"),
     (["--grace", "5", "--max-units", "4"], "grace: must be <= max_units (4), got 5"),
-    (["--max-units", "7"], "--max-units: 7 units need at least as many optimizer steps, but fidelity smoke trains 6 on this data"),
+    (["--max-units", "7"],
+     "--max-units: 7 units need at least as many optimizer steps, but fidelity smoke trains 6 on this data"),
 ])
 def test_bad_halving_settings_are_one_line_errors(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as exit_info:

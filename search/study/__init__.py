@@ -10,8 +10,8 @@ from ._space import SearchSpace, default_space, genome_params, load_space, sugge
 from ._storage import (DIRECTIONS, METRICS, StudyError, check_same_settings, default_storage, load_existing_study,
                        open_study, write_study_pointer)
 
-__all__ = ["CONTINUE", "DIRECTIONS", "ENDED", "INTERRUPTED", "METRICS", "PENDING", "RUNG_ACCURACY", "SAMPLERS", "SCHEDULERS",
-           "STOP", "Halving", "Ladder", "SearchSpace", "Standing", "StudyError", "check_same_settings", "conclude",
-           "default_space", "default_storage", "enqueue_baselines", "finished_trials", "genome_params",
+__all__ = ["CONTINUE", "DIRECTIONS", "ENDED", "INTERRUPTED", "METRICS", "PENDING", "RUNG_ACCURACY", "SAMPLERS",
+           "SCHEDULERS", "STOP", "Halving", "Ladder", "SearchSpace", "Standing", "StudyError", "check_same_settings",
+           "conclude", "default_space", "default_storage", "enqueue_baselines", "finished_trials", "genome_params",
            "load_existing_study", "load_ladder", "load_space", "make_sampler", "open_study", "promoted",
            "promotion_order", "rung_units", "settle_unfinished", "suggest", "write_study_pointer"]
