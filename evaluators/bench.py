@@ -113,6 +113,16 @@ def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
     return 2 * size ** 3 * repeats / (time.perf_counter() - started)
 
 
+def instruction_sets() -> str:
+    """The vector instruction sets torch's kernels use here: ATen's dispatch level and oneDNN's cap, each set
+    by an environment variable when emulating an older CPU (``ATEN_CPU_CAPABILITY=avx2
+    ONEDNN_MAX_CPU_ISA=AVX2`` on an AVX-512 machine), and whether the CPU itself has AVX-512."""
+    flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []
+    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA", "the best the CPU has")
+    return (f"instruction set: ATen {torch.backends.cpu.get_cpu_capability()}, oneDNN up to {onednn}; "
+            f"this CPU has AVX-512: {'yes' if 'avx512f' in flags else 'no'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluators.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--images-per-class", type=int, default=200)
@@ -131,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     proxy = PRESETS["proxy"]
     print(f"baseline genome {baseline().id}, proxy settings: crop {proxy.crop}, batch {proxy.batch_size}, "
           f"{args.threads} threads, torch {torch.__version__}", flush=True)
+    print(instruction_sets(), flush=True)
     with tempfile.TemporaryDirectory() as temp:
         tree = write_jpeg_tree(Path(temp) / "images", args.images_per_class, args.classes)
         cache = Path(temp) / "cache"

@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +25,34 @@ from .presets import Fidelity
 
 ProgressFn = Callable[[dict[str, Any]], None]
 SnapshotFn = Callable[[torch.nn.Module, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Units:
+    """The preset's whole training cut into ``count`` equal units of optimizer steps, for successive halving.
+
+    Unit ``u`` ends after ``u * total_steps // count`` steps (``total_steps`` = epochs x steps per epoch): a
+    unit is a fixed fraction of the preset, whatever the preset. The learning-rate schedule stays the
+    preset's, defined over all ``count`` units, so a run stopped after ``u`` units is exactly the first ``u``
+    units of the whole run, and accuracies after ``u`` units are comparable across genomes (each saw the same
+    schedule up to there). The model is evaluated on the validation split after each unit in ``evaluate``
+    and after the last one, and at no other time (not at epoch ends), so cheap units cost no evaluation.
+    """
+
+    count: int
+    evaluate: Collection[int] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 1:
+            raise ValueError(f"units: must be an integer >= 1, got {self.count!r}")
+        outside = sorted(u for u in self.evaluate if not 1 <= u <= self.count)
+        if outside:
+            raise ValueError(f"units: evaluation after unit(s) {outside} outside 1..{self.count}")
+        object.__setattr__(self, "evaluate", frozenset(self.evaluate) | {self.count})
+
+    def end(self, unit: int, total_steps: int) -> int:
+        """The optimizer step after which ``unit`` ends."""
+        return unit * total_steps // self.count
 
 
 @dataclass
@@ -44,6 +72,8 @@ class TrainResult:
     best_epoch: int = -1
     top5: float = 0.0
     epochs: int = 0
+    steps: int = 0
+    units: int = 0
     seconds: float = 0.0
     images_per_second: float = 0.0
     device: str = "cpu"
@@ -59,6 +89,12 @@ class TrainResult:
         if not with_history:
             data.pop("history")
         return data
+
+
+def optimizer_steps(fidelity: Fidelity, train_images: int) -> int:
+    """Optimizer steps of a whole run over ``train_images`` images: full batches only, and one short batch
+    per epoch when the epoch's subset is smaller than a batch."""
+    return fidelity.epochs * max(1, int(train_images * fidelity.data_fraction) // fidelity.batch_size)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -90,10 +126,15 @@ def precision_name(dtype: torch.dtype | None) -> str:
 
 def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int = 0, device: str = "auto",
           threads: int | None = None, checkpoint_dir: str | Path | None = None,
-          progress: ProgressFn | None = None, snapshot: SnapshotFn | None = None) -> TrainResult:
+          progress: ProgressFn | None = None, units: Units | None = None,
+          snapshot: SnapshotFn | None = None) -> TrainResult:
     """Train ``genome`` on ``data`` with ``fidelity``; never raises for a diverging run (status ``failed``).
 
     The classifier is sized to the data's classes, and MACs/params are those of the model actually trained.
+    ``progress`` is called after every epoch, or, with ``units``, after every unit instead: then its record
+    has ``unit``, ``units`` and ``steps``, and ``top1``/``top5`` are None after units not evaluated. To stop
+    early, raise from ``progress``. A checkpointing preset saves at epoch ends; on resume, units that ended
+    before the checkpoint are not reported again.
     ``snapshot(model, {"epoch", "top1", "best"})`` is called after every evaluation, to keep weights:
     ``best`` says this evaluation set the run's best top-1 (``result.best_epoch``).
     """
@@ -123,10 +164,37 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
     # A subset smaller than one batch still trains (one short batch) rather than silently not at all.
     drop_last = epoch_images >= fidelity.batch_size
     steps_per_epoch = max(1, epoch_images // fidelity.batch_size)
+    total_steps = optimizer_steps(fidelity, len(data.train_labels))
+    if units and units.count > total_steps:
+        raise ValueError(f"units: {units.count} units need at least as many optimizer steps, but fidelity "
+                         f"{fidelity.name} trains {total_steps}")
 
-    checkpoint = _checkpoint_path(checkpoint_dir, genome, fidelity, data, seed) if fidelity.checkpoint else None
+    checkpoint = (_checkpoint_path(checkpoint_dir, genome, fidelity, data, seed, units) if fidelity.checkpoint
+                  else None)
     start_epoch = _resume(checkpoint, model, optimizer, scaler, generator, result)
     started = time.perf_counter() - result.seconds
+    step_count = start_epoch * steps_per_epoch
+    clock = _UnitClock(units, total_steps, step_count) if units else None
+
+    def end_unit(lr: float) -> None:
+        """Report the unit that just ended, evaluating first if it is one to evaluate after."""
+        unit, lap = clock.next_unit, clock.lap()
+        top1 = top5 = None
+        if unit in units.evaluate:
+            top1, top5 = evaluate(model, data, fidelity, run_device, autocast_dtype)
+            model.train()
+            _note_evaluation(result, top1, top5, (step_count - 1) // steps_per_epoch, model, snapshot)
+        record = {"unit": unit, "units": units.count, "steps": step_count, "epochs": fidelity.epochs, "lr": lr,
+                  "top1": top1, "top5": top5, **lap}
+        if top1 is not None:
+            result.history.append(record)
+        result.units, result.steps = unit, step_count
+        result.seconds = time.perf_counter() - started
+        result.images_per_second = clock.images_per_second
+        clock.next_unit += 1
+        if progress:
+            progress({**record, "genome_id": genome.id})
+        clock.restart()  # a unit's seconds are training seconds, not the evaluation's
 
     for epoch in range(start_epoch, fidelity.epochs):
         model.train()
@@ -151,20 +219,29 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            loss_sum += loss.item() * len(labels)
+            loss_value = loss.item()
+            loss_sum += loss_value * len(labels)
             seen += len(labels)
+            step_count += 1
+            if clock:
+                clock.count(loss_value, len(labels))
+                # The last unit ends with the last epoch, however many batches the epochs really held.
+                while clock.next_unit < units.count and step_count >= units.end(clock.next_unit, total_steps):
+                    end_unit(lr)
+        result.epochs, result.steps = epoch + 1, step_count
+        if clock:
+            if epoch == fidelity.epochs - 1:
+                end_unit(lr)
+            if checkpoint:
+                _save(checkpoint, model, optimizer, scaler, generator, result)
+            continue
         train_seconds = time.perf_counter() - epoch_start
         top1, top5 = evaluate(model, data, fidelity, run_device, autocast_dtype)
         record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "top1": top1, "top5": top5,
                   "lr": lr, "seconds": time.perf_counter() - epoch_start,
                   "images_per_second": seen / train_seconds if train_seconds > 0 else 0.0}
         result.history.append(record)
-        result.epochs = epoch + 1
-        result.accuracy, result.top5 = top1, top5
-        if top1 > result.best_accuracy or result.best_epoch < 0:
-            result.best_accuracy, result.best_epoch = top1, epoch
-        if snapshot:
-            snapshot(model, {"epoch": epoch, "top1": top1, "best": result.best_epoch == epoch})
+        _note_evaluation(result, top1, top5, epoch, model, snapshot)
         result.seconds = time.perf_counter() - started
         result.images_per_second = sum(h["images_per_second"] for h in result.history) / len(result.history)
         if checkpoint:
@@ -172,6 +249,47 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
         if progress:
             progress({**record, "genome_id": genome.id, "epochs": fidelity.epochs})
     return result
+
+
+def _note_evaluation(result: TrainResult, top1: float, top5: float, epoch: int, model: torch.nn.Module,
+                     snapshot: SnapshotFn | None) -> None:
+    """Record an evaluation's accuracy (and the best so far); hand the model to ``snapshot`` to keep weights."""
+    result.accuracy, result.top5 = top1, top5
+    if top1 > result.best_accuracy or result.best_epoch < 0:
+        result.best_accuracy, result.best_epoch = top1, epoch
+    if snapshot:
+        snapshot(model, {"epoch": epoch, "top1": top1, "best": result.best_epoch == epoch})
+
+
+class _UnitClock:
+    """Which unit ends next, and the loss, images and training seconds since the last one ended."""
+
+    def __init__(self, units: Units, total_steps: int, steps_done: int):
+        self.next_unit = next((u for u in range(1, units.count + 1) if units.end(u, total_steps) > steps_done),
+                              units.count)
+        self._images = self._seconds = 0.0
+        self._lap_loss = self._lap_images = 0.0
+        self._since = time.perf_counter()
+
+    def count(self, loss: float, images: int) -> None:
+        self._lap_loss += loss * images
+        self._lap_images += images
+
+    def lap(self) -> dict[str, float]:
+        seconds = time.perf_counter() - self._since
+        self._images += self._lap_images
+        self._seconds += seconds
+        lap = {"train_loss": self._lap_loss / max(self._lap_images, 1), "seconds": seconds,
+               "images_per_second": self._lap_images / seconds if seconds > 0 else 0.0}
+        self._lap_loss = self._lap_images = 0.0
+        return lap
+
+    def restart(self) -> None:
+        self._since = time.perf_counter()
+
+    @property
+    def images_per_second(self) -> float:
+        return self._images / self._seconds if self._seconds > 0 else 0.0
 
 
 @torch.no_grad()
@@ -193,9 +311,11 @@ def evaluate(model: torch.nn.Module, data: ImageData, fidelity: Fidelity, device
 
 
 def _checkpoint_path(directory: str | Path | None, genome: Genome, fidelity: Fidelity, data: ImageData,
-                     seed: int) -> Path:
+                     seed: int, units: Units | None = None) -> Path:
     directory = Path(directory or os.environ.get("EFFCNN_CHECKPOINTS", "results/checkpoints"))
-    key = json.dumps([genome.id, dataclasses.asdict(fidelity), data.name, seed], sort_keys=True)
+    # A unit run keeps another history (per evaluated unit), so it resumes only from its own kind of run.
+    plan = [[units.count, sorted(units.evaluate)]] if units else []
+    key = json.dumps([genome.id, dataclasses.asdict(fidelity), data.name, seed, *plan], sort_keys=True)
     return directory / f"{genome.id}-{fidelity.name}-s{seed}-{hashlib.sha256(key.encode()).hexdigest()[:8]}.pt"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from evaluators.presets import Fidelity
 
-from .study import SearchSpace
+from .study import Halving, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class SearchConfig:
     gpus_per_trial: float
     max_concurrent: int | None
     cache_dir: str | None
+    halving: Halving = Halving()
     device: str = "auto"
     confirm_seeds: int = 0
     keep_weights: str = "front"

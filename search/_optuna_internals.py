@@ -1,9 +1,13 @@
 """Every use of Optuna's private API, in one place.
 
 Optuna has no public way to write user attrs onto a trial it handed out as a ``FrozenTrial`` (one that a
-stopped run left RUNNING) and then fail it: ``Study.tell`` fails it but cannot attach the reason. The
-storage can, through ``Study._storage`` and ``FrozenTrial._trial_id``. ``check()`` says plainly when an
-Optuna upgrade removes either; tests/test_private_apis.py calls it.
+stopped run left RUNNING) and then fail it: ``Study.tell`` fails it but cannot attach the reason. Nor
+can a RUNNING trial go back to the queue: a successive-halving search retrains a trial cut mid-climb under
+its own number, so that its rung records and its place in the sampling order stay. The storage can do
+both, through ``Study._storage`` and ``FrozenTrial._trial_id``: it lets a RUNNING trial become WAITING,
+and ``Study.ask`` then hands that trial out again with its params and user attrs (an already suggested
+param is returned as it is). ``check()`` says plainly when an Optuna upgrade removes any of this;
+tests/test_private_apis.py calls it.
 """
 
 from __future__ import annotations
@@ -14,12 +18,21 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 
+def set_user_attrs(study: optuna.Study, trial: FrozenTrial, attrs: dict[str, Any]) -> None:
+    """Write ``attrs`` onto an unfinished trial, through the study's storage."""
+    for key, value in attrs.items():
+        study._storage.set_trial_user_attr(trial._trial_id, key, value)
+
+
 def fail_trial(study: optuna.Study, trial: FrozenTrial, attrs: dict[str, Any]) -> None:
     """Write ``attrs`` onto a RUNNING trial and fail it, through the study's storage."""
-    storage = study._storage
-    for key, value in attrs.items():
-        storage.set_trial_user_attr(trial._trial_id, key, value)
-    storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    set_user_attrs(study, trial, attrs)
+    study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+
+
+def requeue_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Put a RUNNING trial back in the queue: the next ``Study.ask`` hands it out again, params and attrs kept."""
+    study._storage.set_trial_state_values(trial._trial_id, TrialState.WAITING)
 
 
 def check() -> None:
@@ -35,3 +48,10 @@ def check() -> None:
     if trial.state != TrialState.FAIL or trial.user_attrs.get("reason") != "check":
         raise RuntimeError(f"optuna {optuna.__version__}: failing a trial through its storage no longer sticks; "
                            "update search/_optuna_internals.py")
+    asked = study.ask()
+    value = asked.suggest_float("x", 0.0, 1.0)
+    requeue_trial(study, study.get_trials(deepcopy=False)[asked.number])
+    again = study.ask()
+    if again.number != asked.number or again.suggest_float("x", 0.0, 1.0) != value:
+        raise RuntimeError(f"optuna {optuna.__version__}: a trial put back in the queue through its storage is no "
+                           "longer handed out again with its params; update search/_optuna_internals.py")

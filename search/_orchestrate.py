@@ -19,6 +19,8 @@ class Outcome:
     pareto_table: str
     interrupted: bool
     paths: dict[str, Path | str] = field(default_factory=dict)
+    stopped: int = 0
+    rung_correlation: str = ""
 
 
 def run_search(config: SearchConfig) -> Outcome:
@@ -28,12 +30,13 @@ def run_search(config: SearchConfig) -> Outcome:
     storage = config.storage or study.default_storage(study_dir)
     the_study = study.open_study(config.study_name, storage, study.make_sampler(config.sampler, config.seed),
                                  must_exist=config.resume)
-    study.check_same_settings(the_study, {"data": config.data, "fidelity": dataclasses.asdict(config.fidelity)},
+    study.check_same_settings(the_study, {"data": config.data, "fidelity": dataclasses.asdict(config.fidelity),
+                                          "halving": dataclasses.asdict(config.halving)},
                               {"sampler": config.sampler, "seed": config.seed, "train_seed": config.train_seed,
                                "num_classes": config.num_classes})
     study.write_study_pointer(study_dir, config.study_name, storage)
 
-    study.settle_unfinished(the_study)
+    study.settle_unfinished(the_study, config.halving)
     study.enqueue_baselines(the_study, config.baseline_blocks, config.num_classes, config.space,
                             _searched_training(config), replicates=config.baseline_seeds)
     remaining = config.budget - study.finished_trials(the_study)
@@ -49,7 +52,9 @@ def run_search(config: SearchConfig) -> Outcome:
         paths["weights"] = study.weights_folder(study_dir)
     frame = results.trials_frame(the_study)
     return Outcome(completed=int((frame["state"] == "COMPLETE").sum()), failed=int((frame["state"] == "FAIL").sum()),
-                   pareto_table=results.pareto_table(frame), interrupted=interrupted, paths=paths)
+                   pareto_table=results.pareto_table(frame), interrupted=interrupted, paths=paths,
+                   stopped=int((frame["state"] == "PRUNED").sum()),
+                   rung_correlation=results.rung_correlation_line(frame))
 
 
 def _searched_training(config: SearchConfig) -> dict[str, float] | None:

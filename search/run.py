@@ -14,11 +14,15 @@ import time
 from pathlib import Path
 
 from evaluators.data import default_cache_dir
-from evaluators.presets import add_fidelity_arguments, fidelity_from_args
+from evaluators.presets import Fidelity, add_fidelity_arguments, fidelity_from_args
+from evaluators.trainer import optimizer_steps
 from space import BLOCK_TYPES
 
 from ._cli import add_cluster_arguments, check_cluster_arguments, finish, load_data_or_exit
-from .study import KEEP_WEIGHTS, SAMPLERS, default_space, load_space
+from .study import KEEP_WEIGHTS, SAMPLERS, SCHEDULERS, Halving, default_space, load_space
+
+DEFAULT_MAX_UNITS = 9
+"""Units the preset is cut into unless ``--max-units`` says otherwise (fewer if it has fewer steps)."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,6 +54,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-weights", choices=KEEP_WEIGHTS, default="front",
                    help="trained weights kept in <study>/weights/: front (default: the Pareto front's and the "
                         "baseline's), all, or none; python -m search.export turns them into a usable model")
+    halving = p.add_argument_group("successive halving (each trial trains the fidelity's run cut into units)")
+    halving.add_argument("--scheduler", choices=SCHEDULERS, default="fifo",
+                         help="fifo: every trial trains to the top rung; moasha: multi-objective asynchronous "
+                              "successive halving stops trials at rungs (default fifo)")
+    halving.add_argument("--grace", type=int, default=1, help="units to the first rung (default 1)")
+    halving.add_argument("--eta", type=int, default=3,
+                         help="rungs at grace * eta^k units; 1 in eta of a rung's trials go on (default 3)")
+    halving.add_argument("--max-units", type=int, default=None,
+                         help=f"units the fidelity's whole run is cut into, the top rung (default {DEFAULT_MAX_UNITS}, "
+                              "or the run's optimizer steps if fewer)")
     add_cluster_arguments(p)
     add_fidelity_arguments(p)
     return p
@@ -78,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         print(fidelity.describe())
         return 0
     data = load_data_or_exit(p, args.data)
+    try:
+        halving = _halving(args, fidelity, len(data.train_labels))
+    except ValueError as error:
+        p.exit(2, f"error: {error}\n")
 
     from . import SearchConfig, run_search  # Ray loads only for a real run
 
@@ -88,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         train_seed=args.train_seed, baseline_blocks=blocks, baseline_seeds=args.baseline_seeds,
         confirm_seeds=args.confirm, keep_weights=args.keep_weights, address=args.address,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent,
-        cache_dir=str(default_cache_dir().resolve()),
+        cache_dir=str(default_cache_dir().resolve()), halving=halving,
     )
     started = time.monotonic()
     try:
@@ -96,9 +114,20 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:  # StudyError among them: resuming a missing study, other data or fidelity
         p.exit(2, f"error: {error}\n")
     print(outcome.pareto_table)
-    print(f"\n{outcome.completed} completed, {outcome.failed} failed trials in study '{args.study_name}' "
-          f"({time.monotonic() - started:.0f}s this run)")
+    print(f"\n{outcome.completed} completed, {outcome.stopped} stopped at a rung, {outcome.failed} failed trials in "
+          f"study '{args.study_name}' ({time.monotonic() - started:.0f}s this run)")
+    print(outcome.rung_correlation)
     return finish(outcome.paths, outcome.interrupted, "continue the study")
+
+
+def _halving(args: argparse.Namespace, fidelity: Fidelity, train_images: int) -> Halving:
+    """The rungs, with units no finer than one optimizer step of the fidelity's run on this data."""
+    steps = optimizer_steps(fidelity, train_images)
+    max_units = args.max_units if args.max_units is not None else min(DEFAULT_MAX_UNITS, steps)
+    if max_units > steps:
+        raise ValueError(f"--max-units: {max_units} units need at least as many optimizer steps, but fidelity "
+                         f"{fidelity.name} trains {steps} on this data")
+    return Halving(args.scheduler, args.grace, args.eta, max_units)
 
 
 def _baseline_blocks(text: str) -> list[str]:

@@ -19,6 +19,17 @@ def test_bench_ends_with_the_speedup_line(tmp_path):
     assert any("fp32 matmul peak" in line for line in lines)
 
 
+def test_bench_names_the_instruction_set_in_use_and_follows_an_emulated_one():
+    from evaluators.bench import instruction_sets
+
+    assert re.match(r"instruction set: ATen \w+, oneDNN up to the best the CPU has; this CPU has AVX-512: (yes|no)$",
+                    instruction_sets())
+    env = {"PATH": "/usr/bin:/bin", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    out = subprocess.run([sys.executable, "-c", "from evaluators.bench import instruction_sets as i; print(i())"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.startswith("instruction set: ATen AVX2, oneDNN up to AVX2;"), out.stderr
+
+
 def test_bench_refuses_an_image_set_smaller_than_a_batch(tmp_path):
     env = {"EFFCNN_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-m", "evaluators.bench", "--images-per-class", "8", "--classes", "3"],

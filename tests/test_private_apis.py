@@ -5,7 +5,7 @@ from search import _optuna_internals, _ray_internals
 from space import _timm_internals
 
 
-def test_optuna_private_api_still_fails_a_trial_with_its_reason():
+def test_optuna_private_api_still_fails_a_trial_with_its_reason_and_requeues_a_running_one():
     _optuna_internals.check()
 
 

@@ -26,3 +26,11 @@ def test_a_failed_trial_shows_its_reason_and_counts_as_failed(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == "trial ab12cd34 failed: loss is nan at epoch 1"
     assert "failed 1" in lines[1]
+
+
+def test_a_trial_stopped_at_a_rung_counts_as_stopped_not_failed(capsys):
+    progress = StudyProgress(total=2)
+    progress.on_trial_complete(0, [], _trial({}, {"status": "running", "accuracy": 12.0, "units": 3}))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "trial ab12cd34 stopped after 3 units"
+    assert "stopped 1  failed 0" in lines[1]

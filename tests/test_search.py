@@ -225,3 +225,89 @@ def test_a_relative_results_dir_is_taken_from_the_working_directory(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     assert main([*FAST, "--results-dir", "out", "--study-name", "s", "--budget", "1"]) == 0
     assert (tmp_path / "out" / "s" / "trials.csv").exists()
+
+
+MOASHA = ["--scheduler", "moasha", "--max-units", "4", "--grace", "1", "--eta", "2"]
+
+
+def test_fifo_trials_all_reach_the_top_rung_and_keep_their_rung_accuracies(tmp_path):
+    _run(tmp_path, "--budget", "2", "--max-units", "4", "--grace", "1", "--eta", "2")
+    trials = _trials(tmp_path)
+    assert (trials["state"] == "COMPLETE").all()
+    assert trials["rung"].tolist() == [3, 3] and trials["units"].tolist() == [4, 4]
+    assert trials[["rung_accuracy_1", "rung_accuracy_2", "rung_accuracy_3"]].notna().all().all()
+    assert (trials["rung_accuracy_3"] == trials["accuracy"]).all()
+
+
+def test_moasha_stops_trials_at_rungs_as_pruned_and_never_puts_them_on_the_front(tmp_path):
+    assert _run(tmp_path, "--budget", "8", *MOASHA) == 0
+    trials = _trials(tmp_path)
+    assert set(trials["state"]) == {"COMPLETE", "PRUNED"}
+    stopped = trials[trials["state"] == "PRUNED"]
+    assert stopped["rung"].between(1, 2).all() and stopped["accuracy"].notna().all()
+    assert (stopped["units"] >= stopped["rung"].map({1: 1, 2: 2})).all()
+    assert not stopped["is_pareto"].any()
+    complete = trials[trials["state"] == "COMPLETE"]
+    assert complete["is_pareto"].tolist() == pareto_mask(complete["accuracy"], complete["macs"]).tolist()
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    assert {t.number for t in study.best_trials} == set(complete.loc[complete["is_pareto"], "number"])
+    assert "Scheduler moasha: rungs at 1, 2, 4 of 4 units" in (tmp_path / "s" / "summary.md").read_text()
+
+
+def test_moasha_trains_the_baseline_to_the_top_rung_however_it_ranks(tmp_path):
+    _run(tmp_path, "--budget", "4", *MOASHA, "--lr", "1e-9")  # nothing learns: the baseline's MACs rank it last
+    trials = _trials(tmp_path)
+    baseline = trials[trials["is_baseline"]].iloc[0]
+    assert baseline["state"] == "COMPLETE" and baseline["rung"] == 3 and baseline["units"] == 4
+
+
+def test_a_study_keeps_its_scheduler_settings(tmp_path, capsys):
+    _run(tmp_path, "--budget", "1", *MOASHA)
+    with pytest.raises(SystemExit):
+        _run(tmp_path, "--budget", "2")
+    assert "was run with halving" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--eta", "1"], "eta: must be an integer >= 2, got 1"),
+    (["--grace", "5", "--max-units", "4"], "grace: must be <= max_units (4), got 5"),
+    (["--max-units", "7"],
+     "--max-units: 7 units need at least as many optimizer steps, but fidelity smoke trains 6 on this data"),
+])
+def test_bad_halving_settings_are_one_line_errors(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        _run(tmp_path, "--budget", "2", *args)
+    error = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and error == f"error: {message}"
+
+
+def test_moasha_resumed_in_the_middle_of_a_bracket_decides_as_an_uninterrupted_run(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "search.run", *FAST, "--results-dir", str(tmp_path), "--budget", "6",
+               "--max-concurrent", "1", "--epochs", "4", *MOASHA]
+    subprocess.run([*command, "--study-name", "whole"], env=env, check=True, capture_output=True, timeout=600)
+    process = subprocess.Popen([*command, "--study-name", "cut"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    storage = f"sqlite:///{tmp_path / 'cut' / 'study.db'}"
+    deadline, cut = time.monotonic() + 300, None
+    while time.monotonic() < deadline and cut is None:
+        time.sleep(0.2)
+        try:
+            trials = optuna.load_study(study_name="cut", storage=storage).trials
+        except Exception:
+            continue
+        decided = any(t.state.is_finished() for t in trials)
+        climbing = [t for t in trials if t.state.name == "RUNNING" and "rung_accuracy_1" in t.user_attrs
+                    and t.user_attrs.get("status") not in ("ok", "failed")]
+        cut = climbing[0] if decided and climbing else None
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert cut is not None, "no trial was caught between two rungs"
+    sampled_before = len(trials)
+
+    subprocess.run([*command, "--study-name", "cut"], env=env, check=True, capture_output=True, timeout=600)
+    whole, resumed = _trials(tmp_path, "whole"), _trials(tmp_path, "cut")
+    columns = ["number", "genome_id", "state", "rung", "accuracy", "rung_accuracy_1"]
+    pd.testing.assert_frame_equal(resumed.iloc[:sampled_before][columns], whole.iloc[:sampled_before][columns])
+    assert resumed.loc[cut.number, "rung_accuracy_1"] == cut.user_attrs["rung_accuracy_1"]
+    assert set(resumed["state"]) <= {"COMPLETE", "PRUNED"} and len(resumed) == 6

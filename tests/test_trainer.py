@@ -9,7 +9,7 @@ import torch
 
 from evaluators.data import load_data
 from evaluators.presets import get_fidelity
-from evaluators.trainer import precision_for, train
+from evaluators.trainer import Units, precision_for, train
 from space import Genome, Stage, cost_of
 
 TINY_DATA = "synthetic:classes=3,train=24,val=8"
@@ -139,3 +139,65 @@ def test_cli_bad_data_spec_is_a_one_line_error(tmp_path):
 def test_cuda_run_uses_fp16_amp(data, genome):
     result = train(genome, data, SMOKE, device="cuda")
     assert result.ok and result.precision == "fp16" and result.device.startswith("cuda")
+
+
+def _unit_records(genome, data, fidelity, units, **kwargs):
+    records = []
+    result = train(genome, data, fidelity, threads=1, progress=records.append, units=units, **kwargs)
+    return result, records
+
+
+def test_units_report_after_every_unit_and_evaluate_only_where_asked(data, genome):
+    result, records = _unit_records(genome, data, SMOKE, Units(4, evaluate={2}))
+    total = result.steps
+    assert [r["unit"] for r in records] == [1, 2, 3, 4] and result.units == 4
+    assert [r["steps"] for r in records] == [u * total // 4 for u in (1, 2, 3, 4)]
+    assert [r["top1"] is not None for r in records] == [False, True, False, True]  # the last unit always
+    assert [h["unit"] for h in result.history] == [2, 4]
+    assert result.accuracy == records[-1]["top1"] and result.epochs == SMOKE.epochs
+
+
+def test_units_do_not_change_the_training(data, genome):
+    whole = train(genome, data, SMOKE, seed=4, threads=1)
+    cut, _ = _unit_records(genome, data, SMOKE, Units(5, evaluate={1, 2, 3}), seed=4)
+    assert (cut.accuracy, cut.top5, cut.steps) == (whole.accuracy, whole.top5, whole.steps)
+
+
+def test_the_learning_rate_schedule_spans_all_units(data, genome):
+    # A trial stopped after unit u trained exactly the first u units of the whole schedule, so accuracies
+    # after u units are comparable between trials.
+    result, records = _unit_records(genome, data, SMOKE, Units(3))
+    per_epoch = result.steps // SMOKE.epochs
+    for record in records:
+        last_step = record["steps"] - 1
+        assert record["lr"] == SMOKE.learning_rate(last_step // per_epoch + last_step % per_epoch / per_epoch)
+    assert records[0]["lr"] > records[-1]["lr"]
+
+
+def test_more_units_than_optimizer_steps_is_a_one_line_error(data, genome):
+    with pytest.raises(ValueError, match=r"units: 1000 units need at least as many optimizer steps, but fidelity "
+                                         r"smoke trains \d+"):
+        train(genome, data, SMOKE, threads=1, units=Units(1000))
+
+
+def test_evaluating_after_a_unit_that_does_not_exist_is_refused():
+    with pytest.raises(ValueError, match=r"units: evaluation after unit\(s\) \[0, 5\] outside 1..4"):
+        Units(4, evaluate={0, 2, 5})
+
+
+def test_a_unit_run_resumes_from_its_checkpoint_and_reports_the_units_after_it(data, genome, tmp_path):
+    fidelity = SMOKE.replace(epochs=3, checkpoint=True)
+    units = Units(6, evaluate={2, 4})
+    uninterrupted, _ = _unit_records(genome, data, fidelity, units, checkpoint_dir=tmp_path / "a")
+
+    def stop_in_the_second_epoch(record):
+        if record["steps"] > uninterrupted.steps // 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(genome, data, fidelity, threads=1, checkpoint_dir=tmp_path / "b", units=units,
+              progress=stop_in_the_second_epoch)
+    resumed, records = _unit_records(genome, data, fidelity, units, checkpoint_dir=tmp_path / "b")
+    # Six units over three epochs: units 1-2 end in the first epoch, the checkpoint; 3-6 are trained again.
+    assert [r["unit"] for r in records] == [3, 4, 5, 6]
+    assert (resumed.accuracy, resumed.steps) == (uninterrupted.accuracy, uninterrupted.steps)

@@ -7,7 +7,8 @@ holds. What a reader must tell apart, in the HTML and in the PNG (which has no h
   reachable within each MACs budget, drawn on to the largest MACs plotted (so a one-trial front is a line);
 - the baseline: a labelled star;
 - trials a multi-fidelity scheduler stopped early (state PRUNED): faded, at the top-1 of their last rung,
-  which is after fewer epochs than the others'; the ``rung`` and ``units`` columns, when present, in the hover;
+  which is after fewer units of training than the others'; the ``rung`` and ``units`` columns, when present,
+  in the hover;
 - confirmed genomes (``confirmed``: genome_id, mean, sd, n over seeds): a black diamond at the mean with a
   one-SD bar;
 - failed trials that have MACs: grey crosses along the bottom edge at their MACs (their height means nothing).
@@ -36,7 +37,7 @@ def pareto_figure(frame: pd.DataFrame, title: str, confirmed: pd.DataFrame | Non
     figure = go.Figure()
     figure.add_trace(_points(others, f"trial ({len(others)})", dict(size=7, color=TRIAL_COLOUR, opacity=0.6)))
     if not stopped.empty:
-        figure.add_trace(_points(stopped, f"stopped early ({len(stopped)}; top-1 after fewer epochs)",
+        figure.add_trace(_points(stopped, f"stopped early ({len(stopped)}; top-1 at the rung it stopped at)",
                                  dict(size=7, color=TRIAL_COLOUR, opacity=0.2), _stopped_text(stopped)))
     if not front.empty:
         figure.add_trace(go.Scatter(**_staircase(front, float(frame["macs"].max())), mode="lines", line_shape="hv",

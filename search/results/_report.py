@@ -5,6 +5,10 @@ It writes, in the study folder: ``trials.csv`` (one row per trial, genome flatte
 hypervolume after each trial) with a PNG of each (where a browser can render it), and ``summary.md``, which
 also reads the confirmation's ``confirmed.csv`` when ``search.confirm`` has written one.
 
+The front, the hypervolume and every "best" figure use COMPLETE trials only, which are the trials that
+reached the top rung: a trial stopped at a lower rung is PRUNED, with its accuracy there, and is listed but
+never compared with them.
+
 Hypervolume reference: chance accuracy (100 / classes %) and MACs = 2 x the MACs of the standard Table 1
 baseline built for the study's number of classes (2 x 193,898,304 at 100 classes). MACs are divided by that
 reference, so the hypervolume is in (top-1 points above chance x fraction of the reference MACs): at most
@@ -22,10 +26,12 @@ from typing import Sequence
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
+from scipy import stats
 
 from space import Genome, Stage, baseline, cost_of
 
 from ..pareto import hypervolume, pareto_mask
+from ..study import RUNG_ACCURACY, Halving
 from ._figures import image_markdown, write_figure
 from ._plots import baseline_label, hypervolume_figure, pareto_figure
 from ._statistics import CONFIDENCE, TEST
@@ -35,7 +41,9 @@ GENOME_FIELDS = [f.name for f in dataclasses.fields(Genome) if f.name != "stages
 STAGE_FIELDS = [f.name for f in dataclasses.fields(Stage)]
 INTEGER_FIELDS = {f.name for f in (*dataclasses.fields(Genome), *dataclasses.fields(Stage)) if f.type == "int"}
 """Genome and stage fields typed ``int``: nullable integer columns, so trials.csv says 16, not 16.0."""
-MEASURED = ["accuracy", "top5", "macs", "params", "seconds"]
+MEASURED = ["accuracy", "top5", "macs", "params", "seconds", "rung", "units"]
+"""Per trial; for a trial stopped at a rung, its accuracy is the one at that rung, ``rung`` counts from 1
+(the first rung) and ``units`` are the units it trained."""
 TRAILING = ["is_baseline", "is_pareto", "reason", "baseline_block", "train_seed", "fidelity", "data"]
 IN_FLIGHT = ("RUNNING", "WAITING")
 WITHIN_POINTS = 1.0
@@ -106,13 +114,14 @@ def write_pareto_genomes(trials: Sequence[FrozenTrial], frame: pd.DataFrame, fol
 def summary_markdown(study: optuna.Study, frame: pd.DataFrame, image: str, confirmed: pd.DataFrame | None = None,
                      history_image: str = "") -> str:
     """The human-readable account: setup, the baseline, the front (``image``: the figure's markdown, see
-    ``image_markdown``), gains over the baseline, the confirmation, hypervolume, failures."""
+    ``image_markdown``), gains over the baseline, the confirmation, hypervolume, rungs, failures."""
     sections = [_header(study, frame), "## Baseline\n\n" + _baseline_table(frame),
                 "## Pareto front\n\n" + image + "\n\n" + pareto_table(frame),
                 "## Against the baseline\n\n" + _baseline_lines(frame, confirmed)]
     if confirmed is not None:
         sections.append("## Confirmation\n\n" + confirmation_section(confirmed))
     sections += ["## Hypervolume\n\n" + _hypervolume_line(frame) + ("\n\n" + history_image if history_image else ""),
+                 "## Rungs\n\n" + rungs_summary(study.user_attrs.get("halving"), frame),
                  "## Failed trials\n\n" + _failure_table(frame)]
     return "\n\n".join(sections) + "\n"
 
@@ -128,13 +137,50 @@ def pareto_table(frame: pd.DataFrame) -> str:
     return markdown_table(["trial", "genome_id", "arch", "top-1 %", "MACs", "params", "baseline"], rows)
 
 
+def rungs_summary(halving: dict | None, frame: pd.DataFrame) -> str:
+    """Where trials stopped, and how well the first rung's accuracy ranks the trials that reached the top
+    (Spearman over those trials: the scheduler's premise; with moasha they are a selected few)."""
+    if not halving:
+        return "No rungs recorded (the study predates training in units)."
+    rungs = Halving(**halving).rungs
+    lines = [f"Scheduler {halving['scheduler']}: rungs at {', '.join(map(str, rungs))} of {halving['max_units']} "
+             f"units (grace {halving['grace']}, eta {halving['eta']}); the top rung is the fidelity's whole run."]
+    stopped = frame[frame["state"] == "PRUNED"]["rung"].value_counts()
+    if not stopped.empty:
+        lines.append("- stopped at rung " + ", ".join(f"{int(r)}: {stopped[r]}" for r in sorted(stopped.index))
+                     + f"; reached the top: {int((frame['state'] == 'COMPLETE').sum())}")
+    lines.append("- " + rung_correlation_line(frame))
+    return "\n".join(lines)
+
+
+def rung_correlation_line(frame: pd.DataFrame) -> str:
+    """Spearman's rank correlation of rung-1 and top-rung accuracy over the trials that reached the top."""
+    first = RUNG_ACCURACY.format(1)
+    top = frame[(frame["state"] == "COMPLETE") & frame["accuracy"].notna()]
+    if first not in frame:
+        return "rank correlation of rung-1 and top-rung accuracy: no rung-1 records"
+    top = top[top[first].notna()]
+    if len(top) < 3:
+        return f"rank correlation of rung-1 and top-rung accuracy: too few trials reached the top ({len(top)})"
+    if top[first].nunique() < 2 or top["accuracy"].nunique() < 2:
+        value = "undefined (all equal at one of the two rungs)"
+    else:
+        value = f"{stats.spearmanr(top[first], top['accuracy']).statistic:.3f}"
+    return f"rank correlation (Spearman) of rung-1 and top-rung accuracy over the {len(top)} trials that reached " \
+           f"the top: {value}"
+
+
 def _frame(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
     rows = [_trial_row(t) for t in trials]
     stages = max((len(r["genome"].stages) for r in rows if r["genome"]), default=len(baseline().stages))
     stage_columns = {f"s{i}_{field}": field for i in range(stages) for field in STAGE_FIELDS}
-    columns = ["number", "state", "genome_id", *GENOME_FIELDS, *stage_columns, "arch", *MEASURED, *TRAILING]
+    rung_columns = sorted({key for r in rows for key in r if key.startswith(RUNG_ACCURACY.format(""))},
+                          key=lambda key: int(key.rsplit("_", 1)[1]))
+    columns = ["number", "state", "genome_id", *GENOME_FIELDS, *stage_columns, "arch", *MEASURED, *TRAILING,
+               *rung_columns]
     frame = pd.DataFrame([{k: v for k, v in r.items() if k != "genome"} for r in rows], columns=columns)
-    integers = ["macs", "params", "train_seed", *(f for f in GENOME_FIELDS if f in INTEGER_FIELDS),
+    integers = ["macs", "params", "train_seed", "rung", "units",
+                *(f for f in GENOME_FIELDS if f in INTEGER_FIELDS),
                 *(column for column, field in stage_columns.items() if field in INTEGER_FIELDS)]
     frame[integers] = frame[integers].astype("Int64")
     frame[["accuracy", "top5", "seconds"]] = frame[["accuracy", "top5", "seconds"]].astype(float)
@@ -151,7 +197,8 @@ def _trial_row(trial: FrozenTrial) -> dict:
            "genome_id": attrs.get("genome_id") or (genome.id if genome else None),
            **{key: attrs.get(key) for key in MEASURED},
            "is_baseline": bool(attrs.get("is_baseline", False)), "reason": attrs.get("reason") or "",
-           **{key: attrs.get(key) for key in ("baseline_block", "train_seed", "fidelity", "data")}}
+           **{key: attrs.get(key) for key in ("baseline_block", "train_seed", "fidelity", "data")},
+           **{key: value for key, value in attrs.items() if key.startswith(RUNG_ACCURACY.format(""))}}
     if trial.state == TrialState.COMPLETE and trial.values:
         row["accuracy"], row["macs"] = trial.values  # the objectives the front is defined on
     if genome:
@@ -174,14 +221,15 @@ def _pareto_flags(frame: pd.DataFrame) -> pd.Series:
 def _header(study: optuna.Study, frame: pd.DataFrame) -> str:
     counts = frame["state"].value_counts()
     lines = [f"# Study `{study.study_name}`", ""]
-    for key in ("data", "fidelity", "sampler", "seed", "budget"):
+    for key in ("data", "fidelity", "halving", "sampler", "seed", "budget"):
         value = study.user_attrs.get(key)
         if value is None and key in frame:
             value = ", ".join(sorted(str(v) for v in frame[key].dropna().unique())) or None
         if value is not None or key in ("data", "fidelity"):
             lines.append(f"- {key}: {describe_setting(value)}")
     lines.append(f"- trials: {len(frame)} — {counts.get('COMPLETE', 0)} complete, {counts.get('FAIL', 0)} failed, "
-                 f"{sum(counts.get(s, 0) for s in IN_FLIGHT)} running or waiting, {counts.get('PRUNED', 0)} pruned")
+                 f"{sum(counts.get(s, 0) for s in IN_FLIGHT)} running or waiting, {counts.get('PRUNED', 0)} pruned "
+                 "(stopped at a rung)")
     return "\n".join(lines)
 
 

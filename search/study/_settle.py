@@ -2,34 +2,105 @@
 
 from __future__ import annotations
 
-import optuna
-from optuna.trial import TrialState
+from typing import Mapping
 
-from .._optuna_internals import fail_trial
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from .._optuna_internals import fail_trial, requeue_trial, set_user_attrs
+from ._rungs import RUNG_ACCURACY, Halving, Ladder, Standing
+from ._storage import DIRECTIONS, METRICS
 
 INTERRUPTED = "interrupted before it finished (re-run to resume the study)"
+ENDED = ("ok", "failed")
+"""A trial's ``status`` once its training ended: it will report nothing more."""
 
 
-def settle_unfinished(study: optuna.Study) -> int:
-    """Close the trials a stopped run left RUNNING; returns how many were failed as interrupted.
+def settle_unfinished(study: optuna.Study, halving: Halving) -> int:
+    """Close the trials a stopped run left RUNNING; returns how many were interrupted mid-training.
 
-    A trial whose measurements reached its user attrs finished training: it is completed with them (the
-    ordered searcher may hold a finished trial back from the sampler for a while). Any other can never
-    finish and is failed as interrupted, so it does not count against the budget.
+    A trial whose training ended (its measurements reached its user attrs) is told as it ended: the ordered
+    searcher may hold a finished trial back from the sampler for a while. With ``fifo``, any other trial
+    can never finish: it is failed as interrupted, so it does not count against the budget. With ``moasha``,
+    a trial's fate is what the rung records say (rebuilt from the user attrs): stopped at a rung (PRUNED),
+    at the top (COMPLETE) or failed; one whose training ended but whose fate waits on an elder stays RUNNING
+    until the elder is settled; one cut mid-climb is queued to be retrained under its own number, keeping
+    its rung records, so no decision about it or its juniors changes.
     """
+    if not halving.stops:
+        return _settle_fifo(study, halving)
+    ladder = load_ladder(study, halving)
+    count = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        standing = ladder.standing(trial.number)
+        if standing is None:
+            if trial.user_attrs.get("status") not in ENDED:
+                requeue_trial(study, trial)
+                count += 1
+        elif standing.outcome == "ended":
+            fail_trial(study, trial, {"status": "failed"})
+        else:
+            conclude(study, trial, standing, halving)
+    return count
+
+
+def _settle_fifo(study: optuna.Study, halving: Halving) -> int:
     count = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = trial.user_attrs
         if attrs.get("status") == "ok" and attrs.get("accuracy") is not None and attrs.get("macs") is not None:
-            study.tell(trial.number, [attrs["accuracy"], attrs["macs"]])
+            conclude(study, trial, Standing("top", len(halving.rungs)), halving)
             continue
         fail_trial(study, trial, {"status": "failed", "reason": INTERRUPTED})
         count += 1
     return count
 
 
+def conclude(study: optuna.Study, trial: FrozenTrial, standing: Standing, halving: Halving) -> None:
+    """Tell Optuna where a trial's climb ended: PRUNED at the rung that stopped it, or COMPLETE at the top.
+
+    A PRUNED trial carries no objective values (Optuna's rule), so its accuracy at that rung, the rung and
+    the units it trained (more than the rung's when it trained on while its decision waited) go into its
+    user attrs; Optuna's ``best_trials`` and the reports' front never see it.
+    """
+    attrs = trial.user_attrs
+    units = max(int(attrs.get("units") or 0), halving.rungs[standing.rung - 1])
+    if standing.outcome == "stopped":
+        set_user_attrs(study, trial, {"status": "stopped", "rung": standing.rung, "units": units,
+                                      "accuracy": attrs[RUNG_ACCURACY.format(standing.rung)]})
+        study.tell(trial.number, state=TrialState.PRUNED)
+        return
+    set_user_attrs(study, trial, {"rung": standing.rung, "units": units})
+    study.tell(trial.number, [attrs["accuracy"], *(attrs[metric] for metric in METRICS[1:])])
+
+
+def load_ladder(study: optuna.Study, halving: Halving) -> Ladder:
+    """The ladder of every trial's rung records as the study's storage holds them, in trial-number order.
+
+    A trial is settled when it is finished or its training ended; a RUNNING one without an ended status and
+    a WAITING one (queued to be retrained) may still record. The baselines always continue.
+    """
+    ladder = Ladder(halving.rungs, halving.eta, DIRECTIONS)
+    for trial in study.get_trials(deepcopy=False):
+        attrs = trial.user_attrs
+        settled = trial.state.is_finished() or (trial.state == TrialState.RUNNING and attrs.get("status") in ENDED)
+        ladder.add(trial.number, order=trial.number, exempt=bool(attrs.get("is_baseline")),
+                   records=stored_records(attrs, len(halving.rungs)), settled=settled)
+    return ladder
+
+
+def stored_records(attrs: Mapping, top: int) -> dict[int, tuple[float, ...]]:
+    """A trial's objectives at each rung it recorded: its accuracy there and its (fixed) other objectives."""
+    if any(attrs.get(metric) is None for metric in METRICS[1:]):
+        return {}
+    return {rung: (attrs[RUNG_ACCURACY.format(rung)], *(attrs[metric] for metric in METRICS[1:]))
+            for rung in range(1, top + 1) if RUNG_ACCURACY.format(rung) in attrs}
+
+
 def finished_trials(study: optuna.Study) -> int:
-    """Trials that count against ``--budget``: completed ones and real failures, not interruptions."""
+    """Trials that count against ``--budget``: completed, stopped at a rung, real failures, and trials whose
+    training ended while their fate waits on an elder; not interruptions."""
     return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state == TrialState.COMPLETE
-               or (t.state == TrialState.FAIL and t.user_attrs.get("reason") != INTERRUPTED))
+               if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               or (t.state == TrialState.FAIL and t.user_attrs.get("reason") != INTERRUPTED)
+               or (t.state == TrialState.RUNNING and t.user_attrs.get("status") in ENDED))

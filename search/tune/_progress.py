@@ -23,6 +23,7 @@ class StudyProgress(Callback):
         self.total = total
         self.done = already_done
         self.failed = 0
+        self.stopped = 0
         self.running: set[str] = set()
         self.points = list(points or [])
         self.started = time.monotonic()
@@ -37,6 +38,9 @@ class StudyProgress(Callback):
         if result.get("status") == "ok" and result.get("accuracy") is not None:
             self.points.append((float(result["accuracy"]), int(result["macs"])))
             note = f"{_name(trial)}: {result['accuracy']:.2f}% at {result['macs'] / 1e6:.1f}M MACs"
+        elif result.get("status") == "running":  # stopped at a rung by the scheduler
+            self.stopped += 1
+            note = f"{_name(trial)} stopped after {result.get('units')} units"
         else:
             self.failed += 1
             note = f"{_name(trial)} failed: {result.get('reason', 'crashed')}"
@@ -61,7 +65,8 @@ class StudyProgress(Callback):
             if self.points else 0
         left = max(self.total - self.done, 0)
         eta = elapsed / self.finished_here * left if self.finished_here else None
-        print(f"[{self.done}/{self.total}] running {len(self.running)}  failed {self.failed}  "
+        stopped = f"stopped {self.stopped}  " if self.stopped else ""
+        print(f"[{self.done}/{self.total}] running {len(self.running)}  {stopped}failed {self.failed}  "
               f"best {'-' if best is None else f'{best:.2f}%'}  pareto {front}  "
               f"elapsed {_clock(elapsed)}  left {'?' if eta is None else '~' + _clock(eta)}",
               file=sys.stderr, flush=True)

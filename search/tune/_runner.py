@@ -11,9 +11,12 @@ import ray
 from optuna.trial import TrialState
 from ray import tune
 
+from evaluators.trainer import Units
+
 from .._config import SearchConfig
-from ..study import METRICS, finished_trials, make_sampler, settle_unfinished, weights_folder
+from ..study import METRICS, finished_trials, load_ladder, make_sampler, settle_unfinished, weights_folder
 from ._cluster import ensure_ray
+from ._moasha import MultiObjectiveASHA
 from ._progress import StudyProgress
 from ._searcher import StudySearch, define_by_run
 from ._trial import TrialSettings, run_trial
@@ -28,14 +31,18 @@ def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remainin
     # next trial while a slow one (a CondConv net trains ~3x longer on a CPU) is still running, yet keeps
     # a seed's study the same whatever order trials finish in.
     window = 2 * concurrent
+    halving = config.halving
+    # Rebuilt from the storage, so decisions after a stop are the ones an unstopped run would make.
+    ladder = load_ladder(study, halving) if halving.stops else None
     searcher = StudySearch(
         space=define_by_run(config.space, config.num_classes, config.search_training, config.train_seed),
         metric=METRICS, mode=["max", "min"], sampler=make_sampler(config.sampler, config.seed),
         study_name=config.study_name, storage=optuna.storages.RDBStorage(storage), window=window,
-        total=remaining,
+        total=remaining, halving=halving, ladder=ladder,
     )
+    scheduler = MultiObjectiveASHA(ladder, searcher) if ladder is not None else None
     settings = TrialSettings(data=config.data, fidelity=config.fidelity, cache_dir=config.cache_dir,
-                             device=config.device,
+                             device=config.device, units=Units(halving.max_units, evaluate=halving.rungs),
                              weights_dir=None if config.keep_weights == "none" else str(weights_folder(study_dir)))
     trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings),
                                     {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial})
@@ -43,8 +50,8 @@ def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remainin
     progress = StudyProgress(total=config.budget, already_done=finished_trials(study), points=points)
     tuner = tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=remaining, max_concurrent_trials=concurrent,
-                                    reuse_actors=True),
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=remaining,
+                                    max_concurrent_trials=concurrent, reuse_actors=True),
         run_config=tune.RunConfig(name=f"{config.study_name}-{os.getpid()}", storage_path=str(study_dir / "ray"),
                                   verbose=0, callbacks=[progress], log_to_file=True),
     )
@@ -55,7 +62,7 @@ def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remainin
             warnings.filterwarnings("ignore", message="Define-by-run function passed in the `space`")
             tuner.fit()
     except KeyboardInterrupt:
-        settle_unfinished(study)
+        settle_unfinished(study, halving)
         return True
     # Ray Tune stops gracefully on Ctrl-C and returns: trials it cut short are still RUNNING in the study.
-    return settle_unfinished(study) > 0
+    return settle_unfinished(study, halving) > 0

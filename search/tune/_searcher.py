@@ -8,7 +8,7 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from ..study import SearchSpace, suggest
+from ..study import ENDED, RUNG_ACCURACY, STOP, Halving, Ladder, SearchSpace, Standing, conclude, suggest
 from .._ray_internals import has_optuna_trial, mark_told, optuna_study, optuna_trial
 from ._trial import RECORDED
 
@@ -42,7 +42,7 @@ def define_by_run(space: SearchSpace, num_classes: int, search_training: bool, t
 
 
 class StudySearch(OptunaSearch):
-    """Ray Tune's OptunaSearch, deterministic under concurrency, recording measurements and failures.
+    """Ray Tune's OptunaSearch, deterministic under concurrency, recording measurements, rungs and failures.
 
     Determinism: trial k is sampled when trials 0..k-window have been told to Optuna and no later one has,
     whatever order Ray finishes them in: results are told in sampling order and a finished trial waits for
@@ -52,16 +52,27 @@ class StudySearch(OptunaSearch):
 
     Records: the stock searcher tells Optuna only the objective values and cannot fail a trial that reported
     a reason; here every measurement is written to the trial's user attrs the moment Ray reports it (so a
-    stop loses nothing, see ``search.study.settle_unfinished``) and a ``status = failed`` result becomes an
-    Optuna FAIL with the reason kept. Its pickled state is not checkpointed: the study's storage already is.
+    stop loses nothing, see ``search.study.settle_unfinished``), each rung's accuracy as
+    ``rung_accuracy_<k>``, and a ``status = failed`` result becomes an Optuna FAIL with the reason kept. Its
+    pickled state is not checkpointed: the study's storage already is.
+
+    Successive halving (``ladder``, shared with ``MultiObjectiveASHA``): when Ray stops a trial at a rung it
+    calls ``on_trial_complete`` with the last result, which the stock searcher would tell as COMPLETE with
+    its low-fidelity values, putting it on the front. Here a trial is told as the ladder decides: PRUNED
+    at the rung that stopped it (its accuracy, rung and units in user attrs), COMPLETE only at the top. Its
+    turn also waits until that is decided, which needs only its elders, told before it anyway.
     """
 
-    def __init__(self, *args: Any, window: int, total: int, **kwargs: Any):
+    def __init__(self, *args: Any, window: int, total: int, halving: Halving, ladder: Ladder | None = None,
+                 **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._window = max(1, window)
         self._total = total
+        self._halving = halving
+        self._ladder = ladder
         self._sampled: list[str] = []
         self._finished: dict[str, tuple[dict, bool]] = {}
+        self._recorded: set[tuple[str, int]] = set()
         self._told = 0
 
     def suggest(self, trial_id: str) -> dict | None:
@@ -71,17 +82,57 @@ class StudySearch(OptunaSearch):
         params = super().suggest(trial_id)
         if trial_id not in self._sampled:
             self._sampled.append(trial_id)
+            ot_trial = optuna_trial(self, trial_id)
+            # A trial queued again after a stop is on the ladder already, with the records it made.
+            if self._ladder is not None and ot_trial.number not in self._ladder:
+                self._ladder.add(ot_trial.number, order=ot_trial.number,
+                                 exempt=bool(ot_trial.user_attrs.get("is_baseline")))
             self._tell_in_order()
         return params
+
+    def ladder_key(self, trial_id: str) -> int | None:
+        """The trial's key on the ladder (its Optuna number), for the scheduler."""
+        ot_trial = optuna_trial(self, trial_id)
+        return ot_trial.number if ot_trial is not None and self._ladder is not None else None
+
+    def record_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        """Record a result that ends a rung: on the ladder, and in the trial's user attrs. A rung recorded
+        before (by the scheduler, or before a stop and retraining) keeps its first record; a trial decided
+        to stop records nothing more (its climb ended at that rung)."""
+        ot_trial = optuna_trial(self, trial_id)
+        units = result.get("units")
+        if ot_trial is None or units not in self._halving.rungs or result.get("accuracy") is None:
+            return
+        if self._ladder is not None and self._ladder.action(ot_trial.number) == STOP:
+            return
+        rung = self._halving.rungs.index(units) + 1
+        if (trial_id, rung) in self._recorded:
+            return
+        self._recorded.add((trial_id, rung))
+        values = [result[metric] for metric in self.metric]
+        if self._ladder is not None and not self._ladder.record(ot_trial.number, rung, values):
+            return
+        for metric in self.metric[1:]:
+            ot_trial.set_user_attr(metric, result[metric])
+        ot_trial.set_user_attr(RUNG_ACCURACY.format(rung), result["accuracy"])
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self.record_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         ot_trial = optuna_trial(self, trial_id)
         if ot_trial is None or trial_id in self._finished:
             return
         result = result or {}
+        self.record_result(trial_id, result)
         for key in RECORDED:
             if result.get(key) is not None:
                 ot_trial.set_user_attr(key, result[key])
+        if self._ladder is not None:
+            number = ot_trial.number
+            if not (error or result.get("status") in ENDED or self._ladder.action(number) == STOP):
+                return  # stopped by Ray itself, not by the rule: settle_unfinished queues it to be retrained
+            self._ladder.settle(number)
         self._finished[trial_id] = (result, error)
         self._tell_in_order()
 
@@ -92,23 +143,31 @@ class StudySearch(OptunaSearch):
         return max(0, len(self._sampled) - self._window + 1)
 
     def _tell_in_order(self) -> None:
-        while self._told < self._tell_limit() and self._sampled[self._told] in self._finished:
+        while (self._told < self._tell_limit() and self._sampled[self._told] in self._finished
+               and self._decided(self._sampled[self._told])):
             trial_id = self._sampled[self._told]
             self._tell(trial_id, *self._finished[trial_id])
             self._told += 1
 
+    def _decided(self, trial_id: str) -> bool:
+        return self._ladder is None or self._ladder.standing(optuna_trial(self, trial_id).number) is not None
+
     def _tell(self, trial_id: str, result: dict, error: bool) -> None:
         ot_trial = optuna_trial(self, trial_id)
+        study = optuna_study(self)
         failed = error or result.get("status") != "ok" or result.get("accuracy") is None
-        if not failed:
-            super().on_trial_complete(trial_id, result, error)
-            return
-        if not result.get("reason"):
-            ot_trial.set_user_attr("status", "failed")
-            ot_trial.set_user_attr("reason", "the trial process crashed (see the Ray trial logs)")
-        optuna_study(self).tell(ot_trial, state=TrialState.FAIL)
+        if self._ladder is not None:
+            standing = self._ladder.standing(ot_trial.number)
+        else:
+            standing = Standing("ended", 0) if failed else Standing("top", len(self._halving.rungs))
+        if standing.outcome == "ended":
+            if not result.get("reason"):
+                ot_trial.set_user_attr("status", "failed")
+                ot_trial.set_user_attr("reason", "the trial process crashed (see the Ray trial logs)")
+            study.tell(ot_trial, state=TrialState.FAIL)
+        else:
+            conclude(study, study.get_trials(deepcopy=False)[ot_trial.number], standing, self._halving)
         mark_told(self, trial_id)
-
     def save(self, checkpoint_path: str) -> None:
         return None
 

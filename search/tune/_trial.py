@@ -16,13 +16,13 @@ from ray import tune
 from evaluators.data import load_data
 from evaluators.presets import Fidelity
 from evaluators.saving import training_details
-from evaluators.trainer import SnapshotFn, train
+from evaluators.trainer import SnapshotFn, Units, train
 from space import Genome, cost_of, save_weights
 
 from ..study import weights_name
 
 RECORDED = ("status", "reason", "accuracy", "best_accuracy", "top5", "macs", "params", "seconds", "epochs",
-            "fidelity", "data", "precision", "device", "train_seed")
+            "steps", "units", "fidelity", "data", "precision", "device", "train_seed")
 """Result keys copied into the Optuna trial's user attrs: the study alone must rebuild every report."""
 
 
@@ -40,10 +40,14 @@ class TrialSettings:
     device: str = "auto"
     weights_dir: str | None = None
     """Where the trial writes its weights (``search.study.weights_name``) after each evaluation; None: nowhere."""
+    units: Units | None = None
+    """Train in these units (a search's rungs), reporting after each; else report after each epoch."""
 
 
 def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
-    """Ray Tune function trainable: per-epoch progress reports, then one final report with the objectives.
+    """Ray Tune function trainable: progress reports after every unit (or epoch), then one final report with
+    the objectives. A report after a unit carries ``units`` (trained so far) and the accuracy when the unit
+    ends a rung (else None); the last unit's report is the final one, so the top rung is recorded once.
 
     ``config``: ``genome`` (a genome dict), ``train_seed``, optionally ``training`` (fidelity overrides);
     or ``invalid`` (why the sampled params make no genome), reported as a failure.
@@ -58,13 +62,17 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
 
     def progress(record: dict[str, Any]) -> None:
         # Ray Tune wants the objectives in every report; the final report's values are the trial's.
-        tune.report({"accuracy": record["top1"], "macs": costs.total_macs, "epoch": record["epoch"],
-                     "status": "running"})
+        report = {"accuracy": record["top1"], "macs": costs.total_macs, "status": "running"}
+        if "unit" not in record:
+            tune.report({**report, "epoch": record["epoch"]})
+        elif record["unit"] < record["units"]:
+            tune.report({**report, "units": record["unit"]})
 
     try:
         data = load_data(settings.data, cache_dir=settings.cache_dir)
         result = train(genome, data, fidelity, seed=config["train_seed"], device=settings.device, threads=threads,
-                       progress=progress, snapshot=_weights_writer(genome, fidelity, config["train_seed"], settings))
+                       progress=progress, units=settings.units,
+                       snapshot=_weights_writer(genome, fidelity, config["train_seed"], settings))
     except Exception as error:  # a trial's crash must not stop the study
         line = traceback.format_exception_only(type(error), error)[-1].strip()
         tune.report({**_failure(line, settings), "macs": costs.total_macs, "params": costs.total_params})

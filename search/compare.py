@@ -1,0 +1,36 @@
+"""``python -m search.compare results/a results/b ...``: runs of a search side by side, at equal wall time.
+
+For each run: genomes screened (sampled and finished) per CPU-hour and the hypervolume of its front after
+the same wall time T (default: the shortest run's), and per scheduler the mean +- SD over its runs (sampler
+seeds). The runs must have run one at a time on one machine; ``--cpus`` is what each had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .results import comparison_markdown
+from .study import StudyError, load_existing_study
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m search.compare", description=__doc__.split("\n\n")[0])
+    parser.add_argument("study_dirs", type=Path, nargs="+", help="results folders of the runs (each holds study.json)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="the equal wall time T, in seconds (default: the shortest run's)")
+    parser.add_argument("--cpus", type=float, default=2, help="CPUs each run had (default 2)")
+    args = parser.parse_args(argv)
+    if args.cpus <= 0 or (args.seconds is not None and args.seconds <= 0):
+        parser.exit(2, "error: --cpus and --seconds must be > 0\n")
+    try:
+        studies = [load_existing_study(folder) for folder in args.study_dirs]
+    except StudyError as error:
+        parser.exit(2, f"error: {error}\n")
+    print(comparison_markdown(studies, args.seconds, args.cpus))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Runs of a search side by side at equal wall time (``search.compare``), on studies with made-up timings.
+
+The fake studies follow the search's data contract: real genomes with their real MACs, made-up accuracies
+and made-up times at which Optuna was told each trial's outcome.
+"""
+
+import datetime
+import random
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.compare import main
+from search.results import comparison_markdown, run_figures
+from space import baseline, cost_of
+from space.sampling import random_genome
+
+START = datetime.datetime(2026, 1, 1, 12, 0, 0)
+GENOMES = [baseline().replace(num_classes=10), *(random_genome(random.Random(s)).replace(num_classes=10)
+                                                  for s in range(3))]
+
+
+def _trial(genome, told_after: float, state=TrialState.COMPLETE, accuracy=50.0, rung=3):
+    macs = cost_of(genome).total_macs
+    trial = optuna.trial.create_trial(
+        state=state, values=[accuracy, macs] if state == TrialState.COMPLETE else None,
+        user_attrs={"genome": genome.to_dict(), "genome_id": genome.id, "accuracy": accuracy, "macs": macs,
+                    "rung": rung, "status": "ok" if state == TrialState.COMPLETE else "stopped"})
+    trial.datetime_start = START
+    trial.datetime_complete = START + datetime.timedelta(seconds=told_after)
+    return trial
+
+
+def _study(tmp_path, name: str, scheduler: str, trials: list) -> optuna.Study:
+    study = optuna.create_study(study_name=name, storage=f"sqlite:///{tmp_path / 'runs.db'}",
+                                directions=["maximize", "minimize"])
+    study.set_user_attr("halving", {"scheduler": scheduler, "grace": 1, "eta": 3, "max_units": 9})
+    study.set_user_attr("sampler", "tpe")
+    study.set_user_attr("seed", int(name[-1]))
+    for trial in trials:
+        study.add_trial(trial)
+    return study
+
+
+def test_the_front_at_t_holds_only_the_trials_told_by_t(tmp_path):
+    study = _study(tmp_path, "moasha-0", "moasha", [
+        _trial(GENOMES[0], 100, accuracy=40.0), _trial(GENOMES[1], 150, TrialState.PRUNED, accuracy=30.0, rung=1),
+        _trial(GENOMES[2], 300, accuracy=70.0)])
+    early, late = run_figures(study, seconds=200), run_figures(study, seconds=400)
+    assert (early.screened_at, late.screened_at) == (2, 3)
+    assert (early.complete, early.stopped, early.wall_seconds) == (2, 1, 300)
+    alone = run_figures(_study(tmp_path, "alone-0", "fifo", [_trial(GENOMES[0], 100, accuracy=40.0)]), 200)
+    assert early.hypervolume_at == pytest.approx(alone.hypervolume_at) and early.hypervolume_at > 0
+    assert late.hypervolume_at > early.hypervolume_at
+
+
+def test_runs_are_summed_up_per_scheduler_with_their_spread_and_count(tmp_path):
+    fifo = [_study(tmp_path, f"fifo-{seed}", "fifo", [_trial(GENOMES[0], 100, accuracy=40.0 + seed),
+                                                      _trial(GENOMES[1], 400, accuracy=60.0)]) for seed in (0, 1)]
+    moasha = _study(tmp_path, "moasha-0", "moasha", [_trial(GENOMES[2], 50, accuracy=55.0)])
+    text = comparison_markdown([*fifo, moasha], seconds=None, cpus=2)
+    assert text.startswith("Equal wall time T = 50 s of each run, 2 CPUs")  # the shortest run
+    assert "- fifo, n = 2 run(s): hypervolume at T 0.000 +- 0.000, genomes per CPU-hour 0.000 +- 0.000" in text
+    assert "- moasha, n = 1 run(s): hypervolume at T" in text and "(one run: no spread measured)" in text
+    assert "| moasha-0 | moasha | tpe | 0 | 50 | 1 (1 complete, 0 stopped) | 1 | 36.0 |" in text
+
+
+def test_cli_names_a_missing_results_folder_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path / "nowhere")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: results folder {tmp_path / 'nowhere'} does not exist (or pass --storage and --study-name)"]
