@@ -33,13 +33,9 @@ class Network(nn.Module):
     def __init__(self, genome: Genome):
         super().__init__()
         self.genome = genome
-        self.conv_stem = create_conv2d(3, genome.stem_channels, genome.stem_kernel, stride=genome.stem_stride)
-        self.bn1 = BatchNormAct2d(genome.stem_channels, act_layer=nn.ReLU)
+        self.conv_stem, self.bn1 = build_stem(genome)
         self.blocks = nn.Sequential(*(build_block(spec) for spec in genome.blocks()))
-        self.conv_head = create_conv2d(genome.stages[-1].out_channels, genome.head_channels, 1)
-        self.bn2 = BatchNormAct2d(genome.head_channels, act_layer=nn.ReLU)
-        self.global_pool = SelectAdaptivePool2d(pool_type="avg", flatten=True)
-        self.classifier = nn.Linear(genome.head_channels, genome.num_classes)
+        self.conv_head, self.bn2, self.global_pool, self.classifier = build_head(genome)
         # timm's EfficientNet initialisation (TF-style fan-out normal, CondConv experts included), with a
         # zero classifier so training starts at the uniform prediction (loss ln C) instead of confident noise:
         # both matter most in the few hundred steps of a CPU proxy.
@@ -72,6 +68,20 @@ def exportable(model: Network) -> Network:
             if isinstance(child, CondConv2d):
                 setattr(module, name, PerExampleCondConv2d(child))
     return copy
+
+
+def build_stem(genome: Genome) -> tuple[nn.Module, nn.Module]:
+    """The stem's conv and BN+ReLU, in forward order (also what a latency table times as the stem)."""
+    return (create_conv2d(3, genome.stem_channels, genome.stem_kernel, stride=genome.stem_stride),
+            BatchNormAct2d(genome.stem_channels, act_layer=nn.ReLU))
+
+
+def build_head(genome: Genome) -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
+    """Head conv, BN+ReLU, global average pool and classifier, in forward order."""
+    return (create_conv2d(genome.stages[-1].out_channels, genome.head_channels, 1),
+            BatchNormAct2d(genome.head_channels, act_layer=nn.ReLU),
+            SelectAdaptivePool2d(pool_type="avg", flatten=True),
+            nn.Linear(genome.head_channels, genome.num_classes))
 
 
 def build_block(spec: BlockSpec) -> nn.Module:

@@ -1,0 +1,64 @@
+"""What a piece of a network costs, in the terms a CPU's latency is roughly linear in.
+
+A search space of the default size holds about 300,000 distinct blocks (every width pair times kernel,
+expansion, block type, R, M and input layout), far more than a lookup table can measure before a search
+starts (about a second each). The pieces a search samples that the table lacks are therefore estimated by a
+linear model fitted on the pieces it has (``_latency_fit``), on these features: a constant per kind of
+piece (the calls and their fixed costs), multiply-accumulates split by the kind of kernel that does them
+(dense and depthwise convolutions are different kernels on a CPU, and CondConv's grouped per-example
+convolutions and expert mixing are different again), and the activation elements read and written (memory
+traffic, which dominates at batch 1 on small maps), with extra terms where the layout is contiguous
+(reorders) and for the SE and the residual add. A 1x1 depthwise convolution gets a term per channel of its
+own: torch 2.14 on an AVX-512 Xeon runs it ~70x slower than a 3x3 one of the same width (10 ms against
+0.14 ms at 768 channels and 7x7), a cost that follows the channel (group) count, not the MACs.
+"""
+
+from __future__ import annotations
+
+from space import Genome
+from space.genome import BlockSpec
+
+FEATURES = ("stem", "ir_block", "condconv_block", "head", "se", "dense_macs", "depthwise_macs", "condconv_macs",
+            "condconv_depthwise_macs", "expert_mixing_macs", "activations", "contiguous_activations",
+            "se_activations", "skip_activations", "depthwise_1x1_groups")
+
+
+def stem_features(genome: Genome) -> dict[str, float]:
+    size, channels, kernel = genome.stem_output_size, genome.stem_channels, genome.stem_kernel
+    return {"stem": 1.0, "dense_macs": 3.0 * channels * kernel ** 2 * size ** 2,
+            "activations": 3.0 * genome.resolution ** 2 + 2.0 * channels * size ** 2}
+
+
+def block_features(spec: BlockSpec, input_layout: str) -> dict[str, float]:
+    stage = spec.stage
+    ni, ne, no, k = spec.in_channels, spec.mid_channels, spec.out_channels, stage.kernel
+    area_in, area_out = spec.input_size ** 2, spec.output_size ** 2
+    pointwise = ni * ne * area_in + ne * no * area_out
+    depthwise = ne * k * k * area_out
+    # Read the input, write and re-read the expanded map twice (conv, BN+ReLU), write the output.
+    features = {"activations": float(ni * area_in + 2 * ne * area_in + 2 * ne * area_out + no * area_out)}
+    if stage.block == "condconv":
+        weights = ni * ne + ne * k * k + ne * no
+        features.update(condconv_block=1.0, condconv_macs=float(pointwise), condconv_depthwise_macs=float(depthwise),
+                        expert_mixing_macs=float(stage.experts * weights + ni * stage.experts))
+    else:
+        features.update(ir_block=1.0, dense_macs=float(pointwise), depthwise_macs=float(depthwise))
+    if input_layout == "contiguous":
+        features["contiguous_activations"] = float(ni * area_in)
+    if spec.has_se:
+        features["se"] = 1.0
+        features["se_activations"] = float(2 * spec.se_channels_in * area_out)
+    if spec.has_skip:
+        features["skip_activations"] = float(no * area_out)
+    if k == 1:
+        features["depthwise_1x1_groups"] = float(ne)
+    return features
+
+
+def head_features(genome: Genome, input_layout: str) -> dict[str, float]:
+    area, channels, head = genome.final_size ** 2, genome.stages[-1].out_channels, genome.head_channels
+    features = {"head": 1.0, "dense_macs": float(channels * head * area + head * genome.num_classes),
+                "activations": float(channels * area + 3 * head * area)}
+    if input_layout == "contiguous":
+        features["contiguous_activations"] = float(channels * area)
+    return features

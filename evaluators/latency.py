@@ -1,0 +1,192 @@
+"""``python -m evaluators.latency [GENOME] [--device cpu|cuda] [--batch 1] [--threads 1] [--json]``
+
+Inference latency of a genome's built model (eval mode, ``torch.inference_mode``, channels_last, at the genome's
+resolution): warm-up, then 3 repeats of >= 50 timed calls; the median of the repeats' medians is reported with
+the IQR, the machine (CPU model, the instruction set torch dispatches to, threads, batch, torch version) and
+the latency the per-block lookup table predicts. It also reports what a search trial pays: the training cost
+per image at the proxy fidelity (forward, backward and SGD step at its batch, crop and precision), which can
+rank genomes differently from inference (CondConv's per-example expert mixing costs more in training).
+
+``--validate N`` measures N random genomes whole and compares them with the table's predictions: the share
+within +-10%, the Spearman rank correlation, and the MACs-vs-latency Spearman for comparison. With
+``--fit-genomes K`` it also predicts them the way a search does for genomes the table has not measured: from a
+fit on the pieces of K other random genomes only (see ``_latency_fit``).
+
+Python API: ``machine_fingerprint()``, ``LatencyTable.for_machine(machine)``, ``predict_latency(genome, table)``,
+``measure_network(genome, machine)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+from typing import Any
+
+from scipy import stats
+
+from space import BLOCK_TYPES, Genome, cost_of
+from space.cost import resolve_genome
+from space.sampling import random_genome
+
+from ._latency_fit import LatencyPredictor, MissingRows, Prediction
+from ._latency_measure import measure_network, measure_training_step
+from ._latency_pieces import pieces
+from ._latency_table import LatencyTable, predict_latency
+from ._latency_timing import Machine, Timing, machine_fingerprint, time_call
+from .presets import PRESETS
+
+__all__ = ["LatencyPredictor", "LatencyTable", "Machine", "MissingRows", "Prediction", "Timing",
+           "machine_fingerprint", "measure_network", "measure_training_step", "pieces", "predict_latency",
+           "time_call"]
+
+TOLERANCE = 0.10
+"""--validate's target: the share of genomes whose predicted latency is within +-10% of the measured one."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evaluators.latency", description=__doc__.splitlines()[0])
+    parser.add_argument("genome", nargs="?", default="baseline", help="'baseline' (default) or a genome JSON file")
+    parser.add_argument("--block", choices=BLOCK_TYPES, help="use this block type in every stage")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    parser.add_argument("--batch", default="1", help="inference batch size (default 1)")
+    parser.add_argument("--threads", default="1", help="torch CPU threads (default 1)")
+    parser.add_argument("--clock", default="wall", help="wall (default: latency) or cpu (the thread's CPU time; "
+                                                        "steadier on a shared machine; 1 CPU thread only)")
+    parser.add_argument("--runs", default="50", help="timed calls per repeat (default 50, at least 50)")
+    parser.add_argument("--validate", metavar="N", help="compare predicted and measured latency on N random genomes")
+    parser.add_argument("--fit-genomes", metavar="K", default="0",
+                        help="with --validate: also predict from a fit on K other random genomes' pieces")
+    parser.add_argument("--seed", default="0", help="seed of --validate's random genomes (default 0)")
+    parser.add_argument("--no-train", action="store_true", help="skip the training cost per image")
+    parser.add_argument("--cache-dir", help="where the lookup tables live (default: $EFFCNN_CACHE or "
+                                            "~/.cache/effcnn-nas, under latency/)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    args = parser.parse_args(argv)
+    try:
+        batch = _integer("--batch", args.batch, 1)
+        threads = _integer("--threads", args.threads, 1)
+        runs = _integer("--runs", args.runs, 50)
+        seed = _integer("--seed", args.seed, 0)
+        count = _integer("--validate", args.validate, 2) if args.validate is not None else None
+        fit_genomes = _integer("--fit-genomes", args.fit_genomes, 0)
+        if args.device.split(":")[0] not in ("cpu", "cuda"):
+            raise ValueError(f"--device: must be cpu or cuda[:N], got {args.device!r}")
+        machine = machine_fingerprint(args.device, threads=threads, batch=batch, clock=args.clock)
+        genome = resolve_genome(args.genome, args.block)
+        table = LatencyTable.for_machine(machine, args.cache_dir)
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
+    print(f"machine: {machine.describe()}", file=sys.stderr, flush=True)
+    if count is not None:
+        return _validate(table, count, seed, runs, fit_genomes, args.json)
+    record = _measure_one(genome, table, runs, train=not args.no_train)
+    print(_describe(record))
+    if args.json:
+        print(json.dumps(record))
+    return 0
+
+
+def _measure_one(genome: Genome, table: LatencyTable, runs: int, train: bool) -> dict[str, Any]:
+    machine = table.machine
+    cost = cost_of(genome)
+    measured = measure_network(genome, machine, runs=runs)
+    predicted = predict_latency(genome, table)
+    record: dict[str, Any] = {
+        "genome_id": genome.id, "resolution": genome.resolution, "macs": cost.total_macs,
+        "params": cost.total_params, "latency_ms": measured.median_ms, "latency_iqr_ms": measured.iqr_ms,
+        "latency_repeat_medians_ms": list(measured.repeat_medians_ms), "runs": measured.runs,
+        "predicted_latency_ms": predicted, "machine": machine.to_dict(), "table": str(table.path),
+    }
+    if train:
+        proxy = PRESETS["proxy"]
+        step = measure_training_step(genome, machine, proxy)
+        record["train"] = {"fidelity": proxy.name, "batch": proxy.batch_size, "crop": proxy.crop,
+                           "ms_per_image": step.median_ms / proxy.batch_size,
+                           "iqr_ms_per_image": step.iqr_ms / proxy.batch_size, "runs": step.runs,
+                           "repeat_medians_ms_per_step": list(step.repeat_medians_ms)}
+    return record
+
+
+def _describe(record: dict[str, Any]) -> str:
+    error = record["predicted_latency_ms"] / record["latency_ms"] - 1
+    lines = [
+        f"genome {record['genome_id']} at {record['resolution']} px: {record['macs'] / 1e6:.2f}M MACs, "
+        f"{record['params'] / 1e6:.2f}M params",
+        f"inference: {record['latency_ms']:.3f} ms median (IQR {record['latency_iqr_ms']:.3f} ms; repeat medians "
+        f"{' / '.join(f'{v:.3f}' for v in record['latency_repeat_medians_ms'])} ms; "
+        f"{len(record['latency_repeat_medians_ms'])} x {record['runs']} runs)",
+        f"predicted by the block table: {record['predicted_latency_ms']:.3f} ms ({error:+.1%})",
+    ]
+    if "train" in record:
+        train = record["train"]
+        lines.append(f"training at the {train['fidelity']} fidelity (batch {train['batch']}, {train['crop']} px, "
+                     f"forward + backward + SGD step): {train['ms_per_image']:.3f} ms per image "
+                     f"(IQR {train['iqr_ms_per_image']:.3f})")
+    return "\n".join(lines)
+
+
+def _validate(table: LatencyTable, count: int, seed: int, runs: int, fit_genomes: int, as_json: bool) -> int:
+    """Measure ``count`` random genomes whole beside their predictions, one genome at a time, so that a table
+    row and the network it is compared with are measured close together in time. The fit's genomes come from
+    another seed's stream, so no validation genome's pieces are in the fit unless two genomes share them."""
+    rng = random.Random(seed)
+    genomes = [random_genome(rng) for _ in range(count)]
+    fit_rng = random.Random(f"fit-{seed}")
+    fitted = [random_genome(fit_rng) for _ in range(fit_genomes)]
+    predictor = None
+    if fitted:
+        table.build(fitted)
+        predictor = table.predictor(fitted)
+        print(f"fit on {fit_genomes} other genomes: {predictor.describe()}", flush=True)
+    columns: dict[str, list[float]] = {"measured": [], "table": [], "fit": [], "macs": []}
+    for index, genome in enumerate(genomes):
+        columns["table"].append(predict_latency(genome, table))
+        if predictor:
+            columns["fit"].append(_fitted(predictor, genome))
+        columns["measured"].append(measure_network(genome, table.machine, runs=runs).median_ms)
+        columns["macs"].append(cost_of(genome).total_macs)
+        measured = columns["measured"][-1]
+        line = (f"{index + 1}/{count} genome {genome.id}: {columns['macs'][-1] / 1e6:7.1f}M MACs  measured "
+                f"{measured:8.3f} ms  table {columns['table'][-1]:8.3f} ms ({columns['table'][-1] / measured - 1:+.1%})")
+        if predictor:
+            line += f"  fit {columns['fit'][-1]:8.3f} ms ({columns['fit'][-1] / measured - 1:+.1%})" \
+                if math.isfinite(columns["fit"][-1]) else "  fit n/a (a kind of piece the fit has too few of)"
+        print(line, flush=True)
+    summary = {"genomes": count, "seed": seed, "fit_genomes": fit_genomes, "machine": table.machine.to_dict(),
+               "spearman_macs": float(stats.spearmanr(columns["macs"], columns["measured"]).statistic)}
+    for name in ("table", "fit") if predictor else ("table",):
+        # A genome the fit cannot predict counts as a miss; the rank correlation is over those it can.
+        within = sum(abs(p / m - 1) <= TOLERANCE for p, m in zip(columns[name], columns["measured"]))
+        pairs = [(p, m) for p, m in zip(columns[name], columns["measured"]) if math.isfinite(p)]
+        summary[f"{name}_within_10pct"] = within / count
+        summary[f"{name}_spearman"] = float(stats.spearmanr(*zip(*pairs)).statistic) if len(pairs) > 1 else math.nan
+        print(f"{name}: within +-10%: {within}/{count} ({within / count:.0%}, target >= 90%)  "
+              f"spearman(predicted, measured): {summary[f'{name}_spearman']:.3f}")
+    print(f"spearman(MACs, measured): {summary['spearman_macs']:.3f}")
+    if as_json:
+        print(json.dumps(summary))
+    return 0
+
+
+def _fitted(predictor: LatencyPredictor, genome: Genome) -> float:
+    try:
+        return predictor.predict(genome).ms
+    except MissingRows:
+        return math.nan
+
+
+def _integer(name: str, text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise ValueError(f"{name}: must be an integer >= {minimum}, got {text!r}")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
