@@ -12,7 +12,8 @@ if [ -n "${WHEELS:-}" ]; then
 fi
 python3 -c "import torch, timm, plotly, scipy; print('torch', torch.__version__, 'timm', timm.__version__, 'gpu', torch.cuda.get_device_name() if torch.cuda.is_available() else None)"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $(nproc) cores, avx512f: $(grep -c -m1 avx512f /proc/cpuinfo)"
-ARGS=(--genomes "${GENOMES:-20}" --out "$OUT/fidelity" --reference-device "${REFERENCE_DEVICE:-cuda}")
+# Extra arguments go to evaluators.fidelity (a tiny local check: --proxy smoke --reference smoke --data ...).
+ARGS=(--genomes "${GENOMES:-20}" --out "$OUT/fidelity" --reference-device "${REFERENCE_DEVICE:-cuda}" "$@")
 # Cut at TIME_LIMIT seconds so that a slow machine still reports on the genomes it finished: every finished
 # training is already in runs.jsonl, and --from-journal reports on those.
 timeout -k 10 "${TIME_LIMIT:-360}" python3 -m evaluators.fidelity "${ARGS[@]}" --jobs "${JOBS:-8}" \

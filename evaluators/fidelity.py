@@ -31,6 +31,7 @@ import random
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -69,11 +70,17 @@ class Estimate:
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    return float(stats.spearmanr(x, y).statistic)
+    """Spearman's rank correlation; nan, quietly, when either side is constant (as a bootstrap resample can be)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.spearmanr(x, y).statistic)
 
 
 def kendall(x: Sequence[float], y: Sequence[float]) -> float:
-    return float(stats.kendalltau(x, y).statistic)
+    """Kendall's tau-b; nan, quietly, when either side is constant."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.kendalltau(x, y).statistic)
 
 
 def bootstrap(statistic: Callable[[np.ndarray, np.ndarray], float], x: Sequence[float], y: Sequence[float],
@@ -334,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wall time: {time.monotonic() - started:.0f}s")
     level = f"{CONFIDENCE:.0%} bootstrap CI over genomes"
     print(f"MACs alone vs {reference.name} ({level}): spearman {bootstrap(spearman, macs, long, args.bootstrap)}")
-    print(f"top-{TOP_K} overlap: {top_overlap(short, long)}/{TOP_K}")
+    k = min(TOP_K, len(rows))
+    print(f"top-{k} overlap: {top_overlap(short, long, k)}/{k}")
     print(f"{proxy.name} vs {reference.name} ({level}): spearman {bootstrap(spearman, short, long, args.bootstrap)} "
           f"kendall {bootstrap(kendall, short, long, args.bootstrap)}")
     return 0

@@ -13,8 +13,9 @@ import pytest
 
 from evaluators.fidelity import CSV_COLUMNS, bootstrap, kendall, main, mean_sd, spearman, top_overlap, write_csv
 from evaluators.presets import PRESETS
+from space import baseline
 
-TINY = ["--genomes", "3", "--data", "synthetic:classes=3,train=16,val=8", "--proxy", "smoke",
+TINY = ["--genomes", "4", "--data", "synthetic:classes=3,train=16,val=8", "--proxy", "smoke",
         "--reference", "smoke32", "--baseline-seeds", "2", "--jobs", "1", "--reference-device", "cpu",
         "--bootstrap", "200"]
 
@@ -96,14 +97,14 @@ def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsy
     interval = r"(nan|-?\d\.\d{3}) \[(nan|-?\d\.\d{3}), (nan|-?\d\.\d{3})\]"
     assert re.fullmatch(rf"smoke vs smoke32 \(90% bootstrap CI over genomes\): spearman {interval} "
                         rf"kendall {interval}", lines[-1])
-    assert any(re.fullmatch(r"top-5 overlap: \d/5", line) for line in lines)
+    assert any(re.fullmatch(r"top-4 overlap: \d/4", line) for line in lines)
     assert any(line.startswith("MACs alone vs smoke32") for line in lines)
     for name in ("smoke", "smoke32"):
         assert any(re.match(rf"baseline at {name}, 2 training seeds: \d+\.\d\d \+- \d+\.\d\d % \(n = 2\)", line)
                    for line in lines)
     with (tmp_path / "out" / "fidelity.csv").open() as file:
         rows = list(csv.DictReader(file))
-    assert [row["is_baseline"] for row in rows] == ["True", "False", "False"]
+    assert [row["is_baseline"] for row in rows] == ["True", "False", "False", "False"]
     assert all(row["blocks"].count("_c") == 6 and float(row["reference_seconds"]) > 0 for row in rows)
     assert "baseline" in (tmp_path / "out" / "fidelity.html").read_text()
 
@@ -113,10 +114,24 @@ def test_cli_rerun_trains_nothing_already_in_the_journal(tiny_presets, capsys, t
     assert run_cli(capsys, *args)[0] == 0
     journal = tmp_path / "out" / "runs.jsonl"
     first = journal.read_text().splitlines()
-    assert len(first) == 2 * (3 + 1)  # 3 genomes and 1 more baseline seed, at both fidelities
+    assert len(first) == 2 * (4 + 1)  # 4 genomes and 1 more baseline seed, at both fidelities
     assert {json.loads(line)["status"] for line in first} == {"ok"}
     assert run_cli(capsys, *args)[0] == 0
     assert journal.read_text().splitlines() == first
+
+
+def test_from_journal_reports_on_the_genomes_trained_at_both_fidelities(tiny_presets, capsys, tmp_path) -> None:
+    args = [*TINY, "--out", str(tmp_path / "out")]
+    assert run_cli(capsys, *args)[0] == 0
+    journal = tmp_path / "out" / "runs.jsonl"
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    baseline_id = baseline().replace(num_classes=3).id
+    dropped = next(r for r in records if r["fidelity"] == "smoke32" and r["genome_id"] != baseline_id)
+    journal.write_text("".join(json.dumps(r) + "\n" for r in records if r is not dropped) + '{"torn')
+    code, out, _ = run_cli(capsys, *args, "--from-journal")
+    assert code == 0 and "note: 1 of 4 genomes left out" in out
+    with (tmp_path / "out" / "fidelity.csv").open() as file:
+        assert dropped["genome_id"] not in {row["genome_id"] for row in csv.DictReader(file)}
 
 
 @pytest.mark.parametrize("args, message", [
