@@ -1,83 +1,350 @@
-"""``python -m evaluators.fidelity --genomes N``: does the cheap proxy rank genomes like longer training does?
+"""``python -m evaluators.fidelity``: does the CPU proxy rank genomes like training at the paper's resolution?
 
-Trains the baseline and N-1 random genomes at the proxy preset and at a longer fidelity (the proxy with
-``--factor`` times the epochs, 4 by default) on the same data, prints both accuracies per genome and, last,
-the rank correlations ``spearman: <float> kendall: <float>``. Genomes train in parallel processes, one
-torch thread each, so the figure is reproducible for a seed on one machine.
+Trains the baseline and ``--genomes - 1`` random valid genomes twice on the same data: at the ``proxy`` preset
+(the fidelity the search judges its front by, on a CPU with one torch thread, exactly as a search trial runs)
+and at the ``reference`` preset (the paper's 56 px crops, test resize 64 / centre crop 56, with 4x the
+proxy's optimizer steps; on a GPU when there is one). It prints, per genome, both accuracies and, last:
+
+- Spearman and Kendall rank correlations between proxy and reference accuracy, each with a percentile
+  bootstrap 90% confidence interval (genomes resampled with replacement);
+- how many of the reference's top 5 genomes the proxy also puts in its top 5;
+- for comparison, the Spearman correlation of MACs alone with the reference accuracy (what a cost-only
+  guess would achieve);
+- the baseline's mean +- SD over ``--baseline-seeds`` training seeds at both fidelities.
+
+Files, in ``--out``: ``runs.jsonl`` (one line per finished training, appended as each finishes, so an
+interrupted run resumes where it stopped), ``fidelity.csv`` (genome id, block strings, MACs, both accuracies,
+seconds) and ``fidelity.html`` (a plotly scatter of reference against proxy accuracy; hover shows the block
+strings, accuracies and MACs; the baseline is a star).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
+import json
+import math
 import multiprocessing
 import os
 import random
+import statistics
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 from scipy import stats
 
 from space import Genome, baseline, cost_of
 from space.sampling import random_genome
 
-from .data import load_data
+from .data import DataError, load_data
 from .presets import Fidelity, get_fidelity
-from .trainer import train
+from .trainer import resolve_device, train
+
+CSV_COLUMNS = ["genome_id", "is_baseline", "blocks", "macs", "proxy_top1", "reference_top1", "proxy_seconds",
+               "reference_seconds", "proxy_status", "reference_status"]
+CONFIDENCE = 0.90
+TOP_K = 5
+
+
+# --------------------------------------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A statistic with a percentile bootstrap interval (``low``/``high`` are nan when it cannot be formed)."""
+
+    value: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation; nan, quietly, when either side is constant (as a bootstrap resample can be)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.spearmanr(x, y).statistic)
+
+
+def kendall(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall's tau-b; nan, quietly, when either side is constant."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.kendalltau(x, y).statistic)
+
+
+def bootstrap(statistic: Callable[[np.ndarray, np.ndarray], float], x: Sequence[float], y: Sequence[float],
+              samples: int = 2000, confidence: float = CONFIDENCE, seed: int = 0) -> Estimate:
+    """``statistic(x, y)`` and its percentile bootstrap interval over pairs resampled with replacement.
+
+    Resamples on which the statistic is undefined (all values tied, so a rank correlation is nan) are left
+    out; with fewer than half of them defined, the interval is reported as unknown (nan) rather than
+    built from a biased remainder.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1 or len(x) < 3:
+        raise ValueError(f"bootstrap needs two equally long series of at least 3 values, got {len(x)} and {len(y)}")
+    value = statistic(x, y)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(x), size=(samples, len(x)))
+    values = np.array([statistic(x[index], y[index]) for index in draws])
+    values = values[np.isfinite(values)]
+    if len(values) < samples / 2:
+        return Estimate(value, math.nan, math.nan)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(values, [tail, 1 - tail])
+    return Estimate(value, float(low), float(high))
+
+
+def top_overlap(proxy: Sequence[float], reference: Sequence[float], k: int = TOP_K) -> int:
+    """How many of the reference's ``k`` best genomes are also among the proxy's ``k`` best (ties by order)."""
+    best = lambda values: set(sorted(range(len(values)), key=lambda i: -values[i])[:k])  # noqa: E731
+    return len(best(proxy) & best(reference))
+
+
+def mean_sd(values: Sequence[float]) -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else math.nan
+    return f"{statistics.fmean(values):.2f} +- {sd:.2f} % (n = {len(values)})"
+
+
+# --------------------------------------------------------------------------------------------- trainings
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training: what it trains, how, and on which device; ``key`` identifies it in ``runs.jsonl``."""
+
+    genome: Genome
+    fidelity: Fidelity
+    data: str
+    seed: int
+    device: str
+
+    @property
+    def key(self) -> str:
+        return json.dumps([self.genome.id, dataclasses.asdict(self.fidelity), self.data, self.seed], sort_keys=True)
+
+    def work(self) -> float:
+        """Relative cost, to start the longest trainings first."""
+        return cost_of(self.genome).total_macs * self.fidelity.epochs * self.fidelity.crop ** 2
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Train in a worker process with one torch thread, as a search trial does."""
+    result = train(job.genome, load_data(job.data), job.fidelity, seed=job.seed, device=job.device, threads=1)
+    return {"key": job.key, "genome_id": job.genome.id, "fidelity": job.fidelity.name, "seed": job.seed,
+            "top1": result.accuracy, "seconds": result.seconds, "status": result.status, "reason": result.reason,
+            "device": result.device, "precision": result.precision}
+
+
+def read_journal(path: Path) -> dict[str, dict[str, Any]]:
+    """Finished trainings by key; a torn last line (a kill mid-write) is ignored."""
+    if not path.exists():
+        return {}
+    done = {}
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        done[record["key"]] = record
+    return done
+
+
+def run_jobs(jobs: list[Job], journal: Path, workers: dict[str, int],
+             report: Callable[[Job, dict[str, Any]], None]) -> dict[str, dict[str, Any]]:
+    """Every job's record, training only those not yet in ``journal``; one process pool per device kind.
+
+    Spawned workers, since a forked child cannot initialise CUDA. Lowest seed first, then longest first,
+    so the slowest training does not start last.
+    """
+    done = read_journal(journal)
+    todo = sorted((job for job in jobs if job.key not in done), key=lambda job: (job.seed, -job.work()))
+    context = multiprocessing.get_context("spawn")
+    pools = {kind: ProcessPoolExecutor(max_workers=count, mp_context=context) for kind, count in workers.items()}
+    try:
+        futures: dict[Future, Job] = {pools[_kind(job.device)].submit(run_job, job): job for job in todo}
+        with journal.open("a") as out:
+            for future in as_completed(futures):
+                record = future.result()
+                out.write(json.dumps(record) + "\n")
+                out.flush()
+                done[record["key"]] = record
+                report(futures[future], record)
+    finally:
+        for pool in pools.values():
+            pool.shutdown(cancel_futures=True)
+    return done
+
+
+def _kind(device: str) -> str:
+    return "cpu" if device == "cpu" else "gpu"
 
 
 def genomes_for(count: int, num_classes: int, seed: int) -> list[Genome]:
-    """The baseline first, then ``count - 1`` random genomes (SE placement kept as in the papers)."""
+    """The baseline first, then ``count - 1`` random valid genomes (SE placement kept as in the papers)."""
     rng = random.Random(seed)
     others = [random_genome(rng, num_classes=num_classes, se_positions=("dw",)) for _ in range(count - 1)]
     return [baseline().replace(num_classes=num_classes), *others]
 
 
-def _accuracy(job: tuple[Genome, str, Fidelity, int, str]) -> float:
-    genome, data, fidelity, seed, device = job
-    return train(genome, load_data(data), fidelity, seed=seed, device=device, threads=1).accuracy
+def block_strings(genome: Genome) -> str:
+    return " ".join(stage.encode() for stage in genome.stages)
+
+
+# --------------------------------------------------------------------------------------------- files
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_scatter(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    """Reference against proxy accuracy, one point per genome; hover: id, block strings, accuracies, MACs."""
+    import plotly.graph_objects as go  # only here: the training workers never need it
+
+    figure = go.Figure()
+    for is_baseline, name, marker in ((False, "genome", dict(size=9, color="#1f77b4", opacity=0.7)),
+                                      (True, "baseline", dict(size=16, symbol="star", color="#2ca02c",
+                                                              line=dict(width=1, color="black")))):
+        chosen = [row for row in rows if row["is_baseline"] == is_baseline]
+        figure.add_trace(go.Scatter(
+            x=[row["proxy_top1"] for row in chosen], y=[row["reference_top1"] for row in chosen],
+            mode="markers", name=name, marker=marker,
+            customdata=[[row["genome_id"], row["blocks"].replace(" ", "<br>"), f"{row['macs'] / 1e6:.1f}M"]
+                        for row in chosen],
+            hovertemplate=("genome %{customdata[0]}<br>%{customdata[1]}<br>proxy %{x:.2f} %<br>"
+                           "reference %{y:.2f} %<br>MACs %{customdata[2]}<extra>%{fullData.name}</extra>")))
+    figure.update_layout(title=title, xaxis_title="proxy top-1 (%)", yaxis_title="reference top-1 (%)",
+                         template="plotly_white", hovermode="closest")
+    figure.write_html(path, include_plotlyjs=True)
+
+
+# --------------------------------------------------------------------------------------------- CLI
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m evaluators.fidelity", description=__doc__.splitlines()[0])
+    parser.add_argument("--genomes", type=int, default=20, help="genomes to rank, baseline included (default 20)")
+    parser.add_argument("--data", default="synthetic")
+    parser.add_argument("--proxy", default="proxy", help="the cheap preset (default proxy)")
+    parser.add_argument("--reference", default="reference", help="the preset judged against (default reference)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random genomes (default 0)")
+    parser.add_argument("--train-seed", type=int, default=0, help="training seed of every genome (default 0)")
+    parser.add_argument("--baseline-seeds", type=int, default=3,
+                        help="training seeds of the baseline at both fidelities, for its mean +- SD (default 3)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="parallel CPU trainings, one torch thread each (default: cores)")
+    parser.add_argument("--reference-device", default="auto",
+                        help="where the reference trains: auto (default: cuda if there is one), cpu, cuda")
+    parser.add_argument("--reference-jobs", type=int, default=4,
+                        help="parallel reference trainings when they share a GPU (default 4)")
+    parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    parser.add_argument("--out", default="results/fidelity", help="folder for the CSV, plot and journal")
+    parser.add_argument("--from-journal", action="store_true",
+                        help="train nothing: report on the genomes --out's runs.jsonl holds at both fidelities")
+    args = parser.parse_args(argv)
+    problems = [f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}"
+                for name, low in (("genomes", 3), ("baseline_seeds", 1), ("jobs", 1), ("reference_jobs", 1),
+                                  ("bootstrap", 100)) if getattr(args, name) < low]
+    try:
+        args.proxy_fidelity = get_fidelity(args.proxy)
+        args.reference_fidelity = get_fidelity(args.reference)
+        args.reference_device = str(resolve_device(args.reference_device))
+    except ValueError as error:
+        problems.append(str(error))
+    if problems:
+        parser.exit(2, f"error: {problems[0]}\n")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evaluators.fidelity", description=__doc__.splitlines()[0])
-    parser.add_argument("--genomes", type=int, default=10, help="genomes to rank, baseline included (default 10)")
-    parser.add_argument("--data", default="synthetic")
-    parser.add_argument("--fidelity", default="proxy", help="the cheap preset (default proxy)")
-    parser.add_argument("--factor", type=int, default=4, help="epochs multiplier of the long fidelity (default 4)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel trainings (default: cores)")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto; jobs share one GPU")
-    args = parser.parse_args(argv)
-    if args.genomes < 3 or args.factor < 2:
-        parser.exit(2, "error: --genomes must be >= 3 and --factor >= 2\n")
+    args = parse_args(argv)
     started = time.monotonic()
-    data = load_data(args.data)
-    cheap = get_fidelity(args.fidelity)
-    long = cheap.replace(name=f"{cheap.name}x{args.factor}", epochs=cheap.epochs * args.factor,
-                         warmup_epochs=cheap.warmup_epochs * args.factor)
+    try:
+        data = load_data(args.data)  # decoded (and cached) once here, before the workers read the cache
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    proxy, reference = args.proxy_fidelity, args.reference_fidelity
+    images = len(data.train_labels)
     genomes = genomes_for(args.genomes, data.num_classes, args.seed)
-    print(f"{len(genomes)} genomes on {data.name}: {cheap.name} ({cheap.epochs} epochs, {cheap.crop} px) vs "
-          f"{long.name} ({long.epochs} epochs), {args.jobs} jobs on {args.device}", flush=True)
-    jobs = [(g, args.data, f, args.seed, args.device) for f in (cheap, long) for g in genomes]
-    # Longest first, so the slowest training does not start last; spawned workers, since a forked child
-    # cannot initialise CUDA.
-    order = sorted(range(len(jobs)), key=lambda i: -jobs[i][2].epochs * cost_of(jobs[i][0]).total_macs)
-    accuracies = [0.0] * len(jobs)
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_accuracy, jobs[i]): i for i in order}
-        for done, future in enumerate(as_completed(futures), 1):
-            index = futures[future]
-            accuracies[index] = future.result()
-            print(f"[{done}/{len(jobs)}] {jobs[index][0].id} {jobs[index][2].name}: {accuracies[index]:.2f}% "
-                  f"({time.monotonic() - started:.0f}s)", flush=True)
-    short, full = accuracies[:len(genomes)], accuracies[len(genomes):]
-    print(f"{'genome':<14}{'MACs':>10}{cheap.name:>12}{long.name:>12}")
-    for genome, a, b in zip(genomes, short, full):
-        tag = " (baseline)" if genome == genomes[0] else ""
-        print(f"{genome.id:<14}{cost_of(genome).total_macs / 1e6:>9.1f}M{a:>12.2f}{b:>12.2f}{tag}")
-    macs = [cost_of(g).total_macs for g in genomes]
-    print(f"for comparison, MACs alone vs {long.name}: spearman {stats.spearmanr(macs, full).statistic:.3f}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{len(genomes)} genomes on {data.name}: {proxy.name} ({proxy.crop} px, {proxy.total_steps(images)} "
+          f"steps of {proxy.batch_size}) on cpu x {args.jobs} vs {reference.name} ({reference.crop} px, "
+          f"{reference.total_steps(images)} steps of {reference.batch_size}) on {args.reference_device}", flush=True)
+
+    seeds = [args.train_seed + k for k in range(args.baseline_seeds)]
+    # The baseline's extra seeds go last (they sort after everything else), so that a run cut short by a time
+    # limit has spent it on the genomes first.
+    jobs = [Job(genome, fidelity, args.data, seed, device)
+            for seed in seeds for fidelity, device in ((proxy, "cpu"), (reference, args.reference_device))
+            for genome in (genomes if seed == args.train_seed else genomes[:1])]
+    jobs = list({job.key: job for job in jobs}.values())  # one training when both presets are the same
+    workers = {"cpu": args.jobs} if args.reference_device == "cpu" else {"cpu": args.jobs, "gpu": args.reference_jobs}
+    finished = [0]
+
+    def report(job: Job, record: dict[str, Any]) -> None:
+        finished[0] += 1
+        print(f"[{finished[0]}] {job.genome.id} {job.fidelity.name} seed {job.seed}: {record['top1']:.2f}% "
+              f"in {record['seconds']:.0f}s on {record['device']} ({time.monotonic() - started:.0f}s)", flush=True)
+
+    journal = out / "runs.jsonl"
+    records = read_journal(journal) if args.from_journal else run_jobs(jobs, journal, workers, report)
+    key = lambda genome, fidelity, seed=args.train_seed: Job(genome, fidelity, args.data, seed, "").key  # noqa: E731
+    complete = [genome for genome in genomes if key(genome, proxy) in records and key(genome, reference) in records]
+    if len(complete) < 3:
+        print(f"error: {journal} holds {len(complete)} of the {len(genomes)} genomes at both fidelities; "
+              f"at least 3 are needed", file=sys.stderr)
+        return 2
+    if len(complete) < len(genomes):
+        print(f"note: {len(genomes) - len(complete)} of {len(genomes)} genomes left out, not trained at both "
+              f"fidelities in {journal}")
+    rows = []
+    for genome in complete:
+        p, r = records[key(genome, proxy)], records[key(genome, reference)]
+        rows.append({"genome_id": genome.id, "is_baseline": genome == genomes[0], "blocks": block_strings(genome),
+                     "macs": cost_of(genome).total_macs, "proxy_top1": p["top1"], "reference_top1": r["top1"],
+                     "proxy_seconds": round(p["seconds"], 1), "reference_seconds": round(r["seconds"], 1),
+                     "proxy_status": p["status"], "reference_status": r["status"]})
+    write_csv(rows, out / "fidelity.csv")
+    write_scatter(rows, out / "fidelity.html", f"{proxy.name} vs {reference.name} on {data.name}, "
+                  f"{len(rows)} genomes")
+
+    print(f"{'genome':<14}{'MACs':>10}{proxy.name:>12}{reference.name:>12}")
+    for row in rows:
+        print(f"{row['genome_id']:<14}{row['macs'] / 1e6:>9.1f}M{row['proxy_top1']:>12.2f}"
+              f"{row['reference_top1']:>12.2f}{' (baseline)' if row['is_baseline'] else ''}")
+    short = [row["proxy_top1"] for row in rows]
+    long = [row["reference_top1"] for row in rows]
+    macs = [row["macs"] for row in rows]
+    for fidelity in (proxy, reference):
+        found = [records[key(genomes[0], fidelity, seed)]["top1"] for seed in seeds
+                 if key(genomes[0], fidelity, seed) in records]
+        if found:
+            print(f"baseline at {fidelity.name}, {len(found)} training seeds: {mean_sd(found)}")
+    print(f"files: {out / 'fidelity.csv'}, {out / 'fidelity.html'}")
     print(f"wall time: {time.monotonic() - started:.0f}s")
-    print(f"spearman: {stats.spearmanr(short, full).statistic:.3f} kendall: {stats.kendalltau(short, full).statistic:.3f}")
+    level = f"{CONFIDENCE:.0%} bootstrap CI over genomes"
+    print(f"MACs alone vs {reference.name} ({level}): spearman {bootstrap(spearman, macs, long, args.bootstrap)}")
+    k = min(TOP_K, len(rows))
+    print(f"top-{k} overlap: {top_overlap(short, long, k)}/{k}")
+    print(f"{proxy.name} vs {reference.name} ({level}): spearman {bootstrap(spearman, short, long, args.bootstrap)} "
+          f"kendall {bootstrap(kendall, short, long, args.bootstrap)}")
     return 0
 
 

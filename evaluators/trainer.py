@@ -91,12 +91,6 @@ class TrainResult:
         return data
 
 
-def optimizer_steps(fidelity: Fidelity, train_images: int) -> int:
-    """Optimizer steps of a whole run over ``train_images`` images: full batches only, and one short batch
-    per epoch when the epoch's subset is smaller than a batch."""
-    return fidelity.epochs * max(1, int(train_images * fidelity.data_fraction) // fidelity.batch_size)
-
-
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -163,8 +157,8 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
     epoch_images = int(len(data.train_labels) * fidelity.data_fraction)
     # A subset smaller than one batch still trains (one short batch) rather than silently not at all.
     drop_last = epoch_images >= fidelity.batch_size
-    steps_per_epoch = max(1, epoch_images // fidelity.batch_size)
-    total_steps = optimizer_steps(fidelity, len(data.train_labels))
+    steps_per_epoch = fidelity.steps_per_epoch(len(data.train_labels))
+    total_steps = fidelity.total_steps(len(data.train_labels))
     if units and units.count > total_steps:
         raise ValueError(f"units: {units.count} units need at least as many optimizer steps, but fidelity "
                          f"{fidelity.name} trains {total_steps}")

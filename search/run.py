@@ -15,7 +15,6 @@ from pathlib import Path
 
 from evaluators.data import default_cache_dir
 from evaluators.presets import Fidelity, add_fidelity_arguments, fidelity_from_args
-from evaluators.trainer import optimizer_steps
 from space import BLOCK_TYPES
 
 from ._cli import add_cluster_arguments, check_cluster_arguments, finish, load_data_or_exit
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _halving(args: argparse.Namespace, fidelity: Fidelity, train_images: int) -> Halving:
     """The rungs, with units no finer than one optimizer step of the fidelity's run on this data."""
-    steps = optimizer_steps(fidelity, train_images)
+    steps = fidelity.total_steps(train_images)
     max_units = args.max_units if args.max_units is not None else min(DEFAULT_MAX_UNITS, steps)
     if max_units > steps:
         raise ValueError(f"--max-units: {max_units} units need at least as many optimizer steps, but fidelity "

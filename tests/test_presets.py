@@ -4,7 +4,12 @@ import math
 
 import pytest
 
+from evaluators.data import EVAL_CROP_FRACTION, SYNTHETIC_DEFAULTS
 from evaluators.presets import PRESETS, get_fidelity
+
+DEFAULT_TRAIN_IMAGES = SYNTHETIC_DEFAULTS["classes"] * SYNTHETIC_DEFAULTS["train"]
+EARLIER_PROXY_STEPS = 312
+"""The proxy before issue 14: 2 epochs over half of the 5,000 default images at batch 16."""
 
 
 def test_full_preset_is_table_2():
@@ -66,10 +71,34 @@ def test_bad_override_names_the_setting(overrides, message):
 
 
 def test_unknown_preset_lists_the_presets():
-    with pytest.raises(ValueError, match="fidelity: must be one of full, proxy, smoke"):
+    with pytest.raises(ValueError, match="fidelity: must be one of full, proxy, smoke, reference"):
         get_fidelity("medium")
 
 
 def test_describe_prints_every_setting():
     text = PRESETS["full"].describe()
     assert "epochs = 55" in text and "weight_decay = 5e-05" in text
+
+
+def test_proxy_trains_four_times_the_earlier_proxys_steps_on_the_default_data():
+    assert PRESETS["proxy"].total_steps(DEFAULT_TRAIN_IMAGES) >= 4 * EARLIER_PROXY_STEPS
+
+
+def test_total_steps_follow_the_trainers_rule():
+    proxy = PRESETS["proxy"].replace(batch_size=16, data_fraction=0.5, epochs=2)
+    assert proxy.steps_per_epoch(5000) == 156 and proxy.total_steps(5000) == EARLIER_PROXY_STEPS
+    assert proxy.steps_per_epoch(10) == 1  # a subset smaller than a batch still takes one (short) step
+
+
+def test_reference_is_the_papers_resolution_with_four_times_the_proxys_steps():
+    proxy, reference = PRESETS["proxy"], PRESETS["reference"]
+    assert reference.crop == 56 and round(reference.crop / EVAL_CROP_FRACTION) == 64  # test: resize 64, crop 56
+    assert reference.total_steps(DEFAULT_TRAIN_IMAGES) >= 4 * proxy.total_steps(DEFAULT_TRAIN_IMAGES)
+    assert reference.warmup_epochs / reference.epochs == proxy.warmup_epochs / proxy.epochs
+
+
+def test_reference_differs_from_the_proxy_only_in_resolution_length_and_cpu_precision():
+    proxy, reference = PRESETS["proxy"], PRESETS["reference"]
+    same = dict(name=proxy.name, crop=proxy.crop, epochs=proxy.epochs, warmup_epochs=proxy.warmup_epochs,
+                bf16=proxy.bf16)
+    assert reference.replace(**same) == proxy

@@ -1,0 +1,146 @@
+"""evaluators.fidelity: the statistics it prints, the files it writes, its errors and its resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evaluators.fidelity import CSV_COLUMNS, bootstrap, kendall, main, mean_sd, spearman, top_overlap, write_csv
+from evaluators.presets import PRESETS
+from space import baseline
+
+TINY = ["--genomes", "4", "--data", "synthetic:classes=3,train=16,val=8", "--proxy", "smoke",
+        "--reference", "smoke32", "--baseline-seeds", "2", "--jobs", "1", "--reference-device", "cpu",
+        "--bootstrap", "200"]
+
+
+@pytest.fixture
+def tiny_presets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A seconds-long stand-in for the reference (smoke at 32 px, two epochs) and a private data cache.
+
+    Jobs carry their Fidelity to the spawned workers, and the workers inherit the environment.
+    """
+    monkeypatch.setitem(PRESETS, "smoke32", PRESETS["smoke"].replace(name="smoke32", crop=32, epochs=2))
+    monkeypatch.setenv("EFFCNN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+def run_cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(args))
+    except SystemExit as stop:
+        code = stop.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_bootstrap_interval_of_a_mean_matches_the_binomial_case() -> None:
+    """Mean of [0, 0, 0, 1] resampled: 4 * mean ~ Binomial(4, 1/4), whose 10% and 90% quantiles are 0 and 2."""
+    estimate = bootstrap(lambda x, y: float(np.mean(x)), [0, 0, 0, 1], [0, 0, 0, 0], samples=4000, confidence=0.8)
+    assert (estimate.value, estimate.low, estimate.high) == (0.25, 0.0, 0.5)
+
+
+def test_bootstrap_of_a_perfect_ranking_is_certain() -> None:
+    estimate = bootstrap(spearman, [1, 2, 3, 4, 5, 6], [10, 20, 25, 40, 41, 90])
+    assert (estimate.value, estimate.low, estimate.high) == pytest.approx((1.0, 1.0, 1.0))
+
+
+def test_bootstrap_interval_holds_the_estimate_and_is_repeatable() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=20)
+    y = x + rng.normal(size=20)
+    first, second = bootstrap(kendall, x, y, seed=3), bootstrap(kendall, x, y, seed=3)
+    assert first == second
+    assert -1 <= first.low < first.value < first.high <= 1
+
+
+def test_bootstrap_of_constant_values_has_no_interval() -> None:
+    estimate = bootstrap(spearman, [1, 1, 1, 1], [1, 2, 3, 4])
+    assert math.isnan(estimate.value) and math.isnan(estimate.low) and math.isnan(estimate.high)
+
+
+def test_bootstrap_refuses_too_few_pairs() -> None:
+    with pytest.raises(ValueError, match="at least 3 values"):
+        bootstrap(spearman, [1, 2], [1, 2])
+
+
+def test_top_overlap_counts_shared_members_of_both_top_k() -> None:
+    assert top_overlap([9, 8, 7, 1, 2], [1, 9, 8, 7, 6], k=2) == 1
+    assert top_overlap([1, 2, 3], [10, 20, 30], k=2) == 2
+
+
+def test_mean_sd_states_n() -> None:
+    assert mean_sd([50.0, 52.0, 54.0]) == "52.00 +- 2.00 % (n = 3)"
+
+
+def test_csv_has_the_documented_columns(tmp_path: Path) -> None:
+    row = {"genome_id": "abc", "is_baseline": True, "blocks": "standard_r1_k3_s1_e4_c16", "macs": 10,
+           "proxy_top1": 50.0, "reference_top1": 70.0, "proxy_seconds": 1.0, "reference_seconds": 2.0,
+           "proxy_status": "ok", "reference_status": "ok"}
+    write_csv([row], tmp_path / "f.csv")
+    with (tmp_path / "f.csv").open() as file:
+        assert next(csv.reader(file)) == CSV_COLUMNS == ["genome_id", "is_baseline", "blocks", "macs", "proxy_top1",
+                                                         "reference_top1", "proxy_seconds", "reference_seconds",
+                                                         "proxy_status", "reference_status"]
+
+
+def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsys, tmp_path: Path) -> None:
+    code, out, err = run_cli(capsys, *TINY, "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    interval = r"(nan|-?\d\.\d{3}) \[(nan|-?\d\.\d{3}), (nan|-?\d\.\d{3})\]"
+    assert re.fullmatch(rf"smoke vs smoke32 \(90% bootstrap CI over genomes\): spearman {interval} "
+                        rf"kendall {interval}", lines[-1])
+    assert any(re.fullmatch(r"top-4 overlap: \d/4", line) for line in lines)
+    assert any(line.startswith("MACs alone vs smoke32") for line in lines)
+    for name in ("smoke", "smoke32"):
+        assert any(re.match(rf"baseline at {name}, 2 training seeds: \d+\.\d\d \+- \d+\.\d\d % \(n = 2\)", line)
+                   for line in lines)
+    with (tmp_path / "out" / "fidelity.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert [row["is_baseline"] for row in rows] == ["True", "False", "False", "False"]
+    assert all(row["blocks"].count("_c") == 6 and float(row["reference_seconds"]) > 0 for row in rows)
+    assert "baseline" in (tmp_path / "out" / "fidelity.html").read_text()
+
+
+def test_cli_rerun_trains_nothing_already_in_the_journal(tiny_presets, capsys, tmp_path: Path) -> None:
+    args = [*TINY, "--out", str(tmp_path / "out")]
+    assert run_cli(capsys, *args)[0] == 0
+    journal = tmp_path / "out" / "runs.jsonl"
+    first = journal.read_text().splitlines()
+    assert len(first) == 2 * (4 + 1)  # 4 genomes and 1 more baseline seed, at both fidelities
+    assert {json.loads(line)["status"] for line in first} == {"ok"}
+    assert run_cli(capsys, *args)[0] == 0
+    assert journal.read_text().splitlines() == first
+
+
+def test_from_journal_reports_on_the_genomes_trained_at_both_fidelities(tiny_presets, capsys, tmp_path) -> None:
+    args = [*TINY, "--out", str(tmp_path / "out")]
+    assert run_cli(capsys, *args)[0] == 0
+    journal = tmp_path / "out" / "runs.jsonl"
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    baseline_id = baseline().replace(num_classes=3).id
+    dropped = next(r for r in records if r["fidelity"] == "smoke32" and r["genome_id"] != baseline_id)
+    journal.write_text("".join(json.dumps(r) + "\n" for r in records if r is not dropped) + '{"torn')
+    code, out, _ = run_cli(capsys, *args, "--from-journal")
+    assert code == 0 and "note: 1 of 4 genomes left out" in out
+    with (tmp_path / "out" / "fidelity.csv").open() as file:
+        assert dropped["genome_id"] not in {row["genome_id"] for row in csv.DictReader(file)}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--genomes", "2"], "error: --genomes must be >= 3, got 2"),
+    (["--reference", "huge"], "error: fidelity: must be one of"),
+    (["--data", "synthetic:colour=1"], "error: bad --data"),
+    (["--baseline-seeds", "0"], "error: --baseline-seeds must be >= 1, got 0"),
+])
+def test_cli_errors_are_one_line(tiny_presets, capsys, tmp_path: Path, args: list[str], message: str) -> None:
+    code, _, err = run_cli(capsys, *args, "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert err.startswith(message) and err.count("\n") == 1
