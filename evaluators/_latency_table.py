@@ -27,8 +27,9 @@ from ._latency_pieces import Piece, pieces
 from ._latency_timing import Machine, Timing, machine_fingerprint
 from .data import default_cache_dir
 
-TABLE_FORMAT = 1
-"""Bumped when keys or the measuring protocol change, so old tables are not mixed with new rows."""
+TABLE_FORMAT = 2
+"""Bumped when keys, the features stored with each row or the measuring protocol change, so old tables are
+not mixed with new rows."""
 
 
 MeasureFn = Callable[[Piece], Timing]

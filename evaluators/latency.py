@@ -149,8 +149,9 @@ def _validate(table: LatencyTable, count: int, seed: int, runs: int, fit_genomes
         columns["measured"].append(measure_network(genome, table.machine, runs=runs).median_ms)
         columns["macs"].append(cost_of(genome).total_macs)
         measured = columns["measured"][-1]
+        from_table = columns["table"][-1]
         line = (f"{index + 1}/{count} genome {genome.id}: {columns['macs'][-1] / 1e6:7.1f}M MACs  measured "
-                f"{measured:8.3f} ms  table {columns['table'][-1]:8.3f} ms ({columns['table'][-1] / measured - 1:+.1%})")
+                f"{measured:8.3f} ms  table {from_table:8.3f} ms ({from_table / measured - 1:+.1%})")
         if predictor:
             line += f"  fit {columns['fit'][-1]:8.3f} ms ({columns['fit'][-1] / measured - 1:+.1%})" \
                 if math.isfinite(columns["fit"][-1]) else "  fit n/a (a kind of piece the fit has too few of)"
