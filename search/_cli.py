@@ -25,6 +25,12 @@ def resources_from_args(args: argparse.Namespace) -> "Resources":
     return Resources(address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
 
 
+def add_latency_clock_argument(parser: argparse.ArgumentParser) -> None:
+    """How the latency table is timed, shared by ``search.run`` and ``search.ablate``."""
+    parser.add_argument("--latency-clock", choices=("wall", "cpu"), default="wall",
+                        help="wall (default) or cpu: the measuring thread's CPU time, steadier on a shared machine")
+
+
 def check_cluster_arguments(args: argparse.Namespace) -> None:
     if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
         raise ValueError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from evaluators.presets import Fidelity
 
-from .study import Halving, SearchSpace
+from .study import DEFAULT_OBJECTIVES, Halving, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -36,3 +36,7 @@ class SearchConfig:
     device: str = "auto"
     confirm_seeds: int = 0
     keep_weights: str = "front"
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
+    latency_genomes: int = 10
+    """Random genomes of the space whose pieces the latency table measures before trials start."""
+    latency_clock: str = "wall"

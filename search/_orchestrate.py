@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import confirmation, results, study, tune
 from ._config import SearchConfig
+from ._latency import prepare_latency
 
 
 @dataclass
@@ -29,7 +30,8 @@ def run_search(config: SearchConfig) -> Outcome:
     study_dir.mkdir(parents=True, exist_ok=True)
     storage = config.storage or study.default_storage(study_dir)
     the_study = study.open_study(config.study_name, storage, study.make_sampler(config.sampler, config.seed),
-                                 must_exist=config.resume)
+                                 must_exist=config.resume, directions=study.directions(config.objectives))
+    study.check_objectives(the_study, config.objectives)
     study.check_same_settings(the_study, {"data": config.data, "fidelity": dataclasses.asdict(config.fidelity),
                                           "halving": dataclasses.asdict(config.halving)},
                               {"sampler": config.sampler, "seed": config.seed, "train_seed": config.train_seed,
@@ -40,7 +42,10 @@ def run_search(config: SearchConfig) -> Outcome:
     study.enqueue_baselines(the_study, config.baseline_blocks, config.num_classes, config.space,
                             _searched_training(config), replicates=config.baseline_seeds)
     remaining = config.budget - study.finished_trials(the_study)
-    interrupted = tune.run_trials(config, the_study, storage, remaining, study_dir) if remaining > 0 else False
+    latency = prepare_latency(config, the_study, study_dir) if "latency" in config.objectives and remaining > 0 \
+        else None
+    interrupted = tune.run_trials(config, the_study, storage, remaining, study_dir, latency) if remaining > 0 \
+        else False
     if config.confirm_seeds and not interrupted:
         interrupted = not confirmation.confirm_front(
             the_study, study_dir, config.confirm_seeds, config.fidelity,

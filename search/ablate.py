@@ -22,7 +22,8 @@ from pathlib import Path
 from evaluators.data import default_cache_dir
 from evaluators.presets import add_fidelity_arguments, fidelity_from_args
 
-from ._cli import add_cluster_arguments, check_cluster_arguments, finish, load_data_or_exit, resources_from_args
+from ._cli import (add_cluster_arguments, add_latency_clock_argument, check_cluster_arguments, finish,
+                   load_data_or_exit, resources_from_args)
 from .ablation import FACTORS, AblationConfig, Arm, Factor, get_factor, make_arms, parse_levels, run_ablation
 from .results import markdown_table
 
@@ -41,6 +42,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="synthetic[:k=v,...] (default synthetic), imagefolder:PATH, "
                                                 "cifar100[:PATH]")
     p.add_argument("--name", default=None, help="names the results folder (default ablation-<factor>)")
+    p.add_argument("--latency", choices=("yes", "no"), default="yes",
+                   help="measure each arm's CPU inference latency (batch 1, one thread) before training (default yes)")
+    add_latency_clock_argument(p)
     add_cluster_arguments(p)
     add_fidelity_arguments(p)
     return p
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         name=name, out_dir=Path(args.results_dir).resolve() / name, factor=factor, arms=arms, seeds=args.seeds,
         data=args.data or "synthetic", num_classes=data.num_classes, fidelity=fidelity,
         resources=resources_from_args(args),
-        cache_dir=str(default_cache_dir().resolve()),
+        cache_dir=str(default_cache_dir().resolve()), latency=args.latency == "yes", latency_clock=args.latency_clock,
     )
     try:
         outcome = run_ablation(config)

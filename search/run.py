@@ -1,4 +1,4 @@
-"""``python -m search.run --budget 50``: multi-objective architecture search (accuracy up, MACs down).
+"""``python -m search.run --budget 50``: multi-objective architecture search (accuracy up; MACs and/or latency down).
 
 Each trial is a Ray Tune trial that trains one genome's proxy; Optuna (through Ray Tune's OptunaSearch)
 chooses the genomes; the Table 1 baseline is trained once per study as a fixed trial. The study lives in
@@ -17,8 +17,8 @@ from evaluators.data import default_cache_dir
 from evaluators.presets import Fidelity, add_fidelity_arguments, fidelity_from_args
 from space import BLOCK_TYPES
 
-from ._cli import add_cluster_arguments, check_cluster_arguments, finish, load_data_or_exit
-from .study import KEEP_WEIGHTS, SAMPLERS, SCHEDULERS, Halving, default_space, load_space
+from ._cli import add_cluster_arguments, add_latency_clock_argument, check_cluster_arguments, finish, load_data_or_exit
+from .study import KEEP_WEIGHTS, SAMPLERS, SCHEDULERS, Halving, default_space, load_space, parse_objectives
 
 DEFAULT_MAX_UNITS = 9
 """Units the preset is cut into unless ``--max-units`` says otherwise (fewer if it has fewer steps)."""
@@ -63,6 +63,14 @@ def parser() -> argparse.ArgumentParser:
     halving.add_argument("--max-units", type=int, default=None,
                          help=f"units the fidelity's whole run is cut into, the top rung (default {DEFAULT_MAX_UNITS}, "
                               "or the run's optimizer steps if fewer)")
+    p.add_argument("--objectives", default="accuracy,macs",
+                   help="accuracy,macs (default) | accuracy,latency | accuracy,macs,latency: latency is the CPU "
+                        "inference latency at batch 1, one thread, predicted from a lookup table measured on this "
+                        "machine before trials start")
+    p.add_argument("--latency-genomes", type=int, default=10,
+                   help="random genomes of the space whose pieces the latency table measures before trials start, "
+                        "besides the baselines (default 10); pieces no measured genome has are fitted")
+    add_latency_clock_argument(p)
     add_cluster_arguments(p)
     add_fidelity_arguments(p)
     return p
@@ -75,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         space = load_space(args.space) if args.space else default_space()
         fidelity = fidelity_from_args(args)
         blocks = _baseline_blocks(args.baseline_blocks)
+        objectives = parse_objectives(args.objectives)
+        if args.latency_genomes < 0:
+            raise ValueError(f"--latency-genomes: must be >= 0, got {args.latency_genomes}")
         if args.budget < 1:
             raise ValueError(f"--budget: must be >= 1, got {args.budget}")
         if args.baseline_seeds < 1:
@@ -105,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         train_seed=args.train_seed, baseline_blocks=blocks, baseline_seeds=args.baseline_seeds,
         confirm_seeds=args.confirm, keep_weights=args.keep_weights, address=args.address,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent,
-        cache_dir=str(default_cache_dir().resolve()), halving=halving,
+        cache_dir=str(default_cache_dir().resolve()), halving=halving, objectives=objectives,
+        latency_genomes=args.latency_genomes, latency_clock=args.latency_clock,
     )
     started = time.monotonic()
     try:

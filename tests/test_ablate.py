@@ -114,7 +114,10 @@ def test_show_levels_for_width_says_the_head_stays_1280(capsys):
 def test_block_ablation_with_two_seeds_writes_csv_markdown_and_figure(block_results):
     folder = block_results / "ablation-block"
     csv = pd.read_csv(folder / "ablation.csv")
-    assert list(csv.columns) == run_columns("block") and len(csv) == 6
+    columns = run_columns("block")
+    after_macs = columns.index("macs") + 1
+    assert list(csv.columns) == [*columns[:after_macs], "latency_ms", *columns[after_macs:]] and len(csv) == 6
+    assert (csv["latency_ms"] > 0).all() and csv.groupby("block")["latency_ms"].nunique().eq(1).all()
     assert sorted(zip(csv["block"], csv["seed"])) == sorted((b, s) for b in ("standard", "se", "condconv")
                                                             for s in (0, 1))
     assert (csv["status"] == "ok").all()
@@ -123,6 +126,7 @@ def test_block_ablation_with_two_seeds_writes_csv_markdown_and_figure(block_resu
     assert "**block=standard** (baseline)" in markdown
     assert len(re.findall(r"[+-]\d+\.\d\d \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\]", markdown)) == 2
     assert "plotly" in (folder / "ablation.html").read_text()
+    assert "| latency ms |" in markdown and "1 thread, batch 1" in markdown
 
 
 def test_block_ablation_markdown_shows_the_figure_as_a_png(block_results, chromium):

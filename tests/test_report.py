@@ -120,8 +120,8 @@ def test_trials_csv_has_one_row_per_trial_in_every_state_with_the_genome_flatten
     assert frame["state"].value_counts().to_dict() == {"COMPLETE": 8, "FAIL": 2, "RUNNING": 1, "WAITING": 1}
     stage_columns = [f"s{i}_{field}" for i in range(6) for field in Stage.__dataclass_fields__]
     expected = ["number", "state", "genome_id", "stem_channels", "head_channels", "num_classes", "resolution",
-                "stem_kernel", "stem_stride", *stage_columns, "arch", "accuracy", "top5", "macs", "params",
-                "seconds", "rung", "units", "is_baseline", "is_pareto", "reason"]
+                "stem_kernel", "stem_stride", *stage_columns, "arch", "accuracy", "top5", "macs", "latency_ms",
+                "params", "seconds", "rung", "units", "is_baseline", "is_pareto", "reason"]
     assert list(frame.columns[:len(expected)]) == expected
     assert frame.loc[0, "arch"] == " ".join(stage.encode() for stage in baseline().stages)
     assert frame.loc[0, "s5_out_channels"] == 320 and frame.loc[0, "macs"] == 193_898_304

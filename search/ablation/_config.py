@@ -23,6 +23,9 @@ class AblationConfig:
     fidelity: Fidelity
     resources: Resources
     cache_dir: str | None
+    latency: bool = True
+    """Measure each arm's latency (its pieces, into this machine's lookup table) before training."""
+    latency_clock: str = "wall"
 
 
 @dataclass

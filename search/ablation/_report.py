@@ -20,20 +20,27 @@ FEW_SEEDS = 3
 """Below this many seeds per arm an ablation warns that its intervals are too wide to say much."""
 
 
-def write_outputs(config: AblationConfig, frame: pd.DataFrame) -> dict[str, Path | str]:
+def write_outputs(config: AblationConfig, frame: pd.DataFrame, latencies: dict[str, float] | None = None,
+                  latency_machine: str | None = None) -> dict[str, Path | str]:
     """``ablation.csv``, ``ablation.md``, ``ablation.html`` and ``ablation.png``; the last maps to the one-line
-    note saying why, where the PNG was skipped (no browser for plotly's exporter)."""
+    note saying why, where the PNG was skipped (no browser for plotly's exporter). ``latencies`` (ms per arm,
+    measured for ``latency_machine``) become a ``latency_ms`` column after ``macs`` and in the table."""
     out = config.out_dir
+    if latencies:
+        frame = frame.copy()
+        frame.insert(frame.columns.get_loc("macs") + 1, "latency_ms", frame["arm"].map(latencies))
     frame.to_csv(out / "ablation.csv", index=False)
-    summary = arm_statistics(frame, config.arms)
+    summary = arm_statistics(frame, config.arms, latencies)
     title = f"{config.name}: top-1 accuracy vs MACs by {config.factor.name}"
     png = write_figure(ablation_figure(summary, config.arms, title), out / "ablation.html")
-    (out / "ablation.md").write_text(ablation_markdown(config, frame, summary, image_markdown(png, title)))
+    (out / "ablation.md").write_text(ablation_markdown(config, frame, summary, image_markdown(png, title),
+                                                       latency_machine))
     return {"ablation_csv": out / "ablation.csv", "ablation_md": out / "ablation.md",
             "ablation_html": out / "ablation.html", "ablation_png": png}
 
 
-def ablation_markdown(config: AblationConfig, frame: pd.DataFrame, summary: pd.DataFrame, image: str) -> str:
+def ablation_markdown(config: AblationConfig, frame: pd.DataFrame, summary: pd.DataFrame, image: str,
+                      latency_machine: str | None = None) -> str:
     """Table 3 extended: one row per arm, with the change against the baseline arm and its interval, under the
     figure (``image``: its markdown, see ``search.results.image_markdown``)."""
     factor = config.factor
@@ -53,6 +60,9 @@ def ablation_markdown(config: AblationConfig, frame: pd.DataFrame, summary: pd.D
         f"- verdict: more / less accurate than the baseline arm where the {CONFIDENCE:.0%} interval excludes 0, "
         "else within noise",
     ]
+    if latency_machine:
+        lines.append(f"- latency: inference at batch 1 on {latency_machine}, the sum of the network's pieces as "
+                     "measured into this machine's lookup table before training (`python -m evaluators.latency`)")
     if config.seeds == 1:
         lines.append("- With one seed per arm there is no spread: no standard deviation and no confidence interval "
                      "can be given, so a change may be seed noise. Run with --seeds 3 or more.")
@@ -64,12 +74,14 @@ def ablation_markdown(config: AblationConfig, frame: pd.DataFrame, summary: pd.D
 
 
 def arms_table(summary: pd.DataFrame, factor: str) -> str:
+    latency = summary["latency_ms"].notna().any()
     rows = [[f"**{r.arm}** (baseline)" if r.is_baseline else r.arm, r.label, millions(r.macs, 2),
-             millions(r.params, 2), _accuracy(r), str(r.n), _change(r), _p_value(r),
-             "" if r.is_baseline else verdict(r), "" if r.n == 0 else f"{r.seconds:.1f}"]
+             *([f"{r.latency_ms:.2f}"] if latency else []), millions(r.params, 2), _accuracy(r), str(r.n),
+             _change(r), _p_value(r), "" if r.is_baseline else verdict(r), "" if r.n == 0 else f"{r.seconds:.1f}"]
             for r in summary.itertuples()]
-    return markdown_table(["arm", factor, "MACs", "params", "top-1 % (mean ± std)", "n",
-                           f"change vs baseline [{CONFIDENCE:.0%} CI]", "p (Holm)", "verdict", "train s (mean)"], rows)
+    return markdown_table(["arm", factor, "MACs", *(["latency ms"] if latency else []), "params",
+                           "top-1 % (mean ± std)", "n", f"change vs baseline [{CONFIDENCE:.0%} CI]", "p (Holm)",
+                           "verdict", "train s (mean)"], rows)
 
 
 def _p_value(row: Any) -> str:

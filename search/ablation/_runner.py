@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._latency import measured_latencies
 from ..tune import Resources, TrialSettings, check_settings, load_runs, train_runs
 from ._config import AblationConfig, Outcome
 from ._report import FEW_SEEDS, write_outputs
@@ -34,6 +35,11 @@ def run_ablation(config: AblationConfig) -> Outcome:
     wanted = [(arm, seed) for arm in config.arms for seed in range(config.seeds)]
     done = load_runs(runs_dir)
     pending = [(arm, seed) for arm, seed in wanted if (arm.name, seed) not in done]
+    latencies, machine = {}, None
+    if config.latency:
+        values, machine = measured_latencies([arm.genome for arm in config.arms], config.latency_clock,
+                                             config.cache_dir)
+        latencies = {arm.name: value for arm, value in zip(config.arms, values)}
     print(f"ablation '{config.name}': {len(wanted) - len(pending)} of {len(wanted)} runs already done, "
           f"training {len(pending)}", file=sys.stderr, flush=True)
     if pending:
@@ -45,6 +51,6 @@ def run_ablation(config: AblationConfig) -> Outcome:
     done = load_runs(runs_dir)
     records = [done[(arm.name, seed)] for arm, seed in wanted if (arm.name, seed) in done]
     frame = pd.DataFrame(records, columns=run_columns(config.factor.name))
-    paths = write_outputs(config, frame)
+    paths = write_outputs(config, frame, latencies, machine.describe() if machine else None)
     return Outcome(markdown=Path(paths["ablation_md"]).read_text(), interrupted=len(records) < len(wanted),
                    paths=paths)

@@ -8,9 +8,11 @@ from ..results import paired_comparison
 from ._levels import Arm
 
 
-def arm_statistics(frame: pd.DataFrame, arms: list[Arm]) -> pd.DataFrame:
+def arm_statistics(frame: pd.DataFrame, arms: list[Arm], latencies: dict[str, float] | None = None) -> pd.DataFrame:
     """Per arm over its successful runs only: n, top-1 mean and std, mean seconds, and the paired change
-    against the baseline arm with its interval and Holm-adjusted p-value (``search.results.paired_comparison``)."""
+    against the baseline arm with its interval and Holm-adjusted p-value (``search.results.paired_comparison``);
+    with ``latencies``, each arm's latency in ms."""
+    latencies = latencies or {}
     ok = frame[frame["status"] == "ok"]
     runs = pd.DataFrame({"arm": [arm.name for arm in arms], "seed": -1, "accuracy": float("nan")})
     runs = pd.concat([runs, ok[["arm", "seed", "accuracy"]]], ignore_index=True)  # every arm, even without runs
@@ -21,7 +23,8 @@ def arm_statistics(frame: pd.DataFrame, arms: list[Arm]) -> pd.DataFrame:
         row = compared.loc[arm.name]
         seconds = ok.loc[ok["arm"] == arm.name, "seconds"].astype(float)
         rows.append({"arm": arm.name, "label": arm.label, "level": arm.level, "is_baseline": arm.is_baseline,
-                     "macs": arm.macs, "params": arm.params, "n": int(row["n"]), "mean": row["mean"],
+                     "macs": arm.macs, "latency_ms": latencies.get(arm.name, float("nan")), "params": arm.params,
+                     "n": int(row["n"]), "mean": row["mean"],
                      "std": row["sd"], "n_paired": int(row["n_paired"]), "delta": row["delta"],
                      "ci_low": row["ci_low"], "ci_high": row["ci_high"], "p": row["p"], "p_holm": row["p_holm"],
                      "seconds": float(seconds.mean()) if len(seconds) else float("nan")})

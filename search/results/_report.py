@@ -14,15 +14,20 @@ baseline built for the study's number of classes (2 x 193,898,304 at 100 classes
 reference, so the hypervolume is in (top-1 points above chance x fraction of the reference MACs): at most
 100 - chance, comparable between studies of the same task whatever they sampled, and independent of whether
 the baseline trial itself finished. Trials at or below chance, or above the reference MACs, add nothing:
-a genome that learns nothing earns no area however cheap it is.
+a genome that learns nothing earns no area however cheap it is. A study that optimises latency
+(``--objectives``) adds latency = 2 x the standard baseline's latency as predicted on the study's machine
+(recorded in the study before trials start), and the volume is in top-1 points above chance x fraction of
+each reference cost. The Pareto flags, the tables and the figure follow the study's objectives, which
+``trials_frame`` puts in the frame's ``attrs`` beside the latency reference.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
+import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
@@ -30,8 +35,8 @@ from scipy import stats
 
 from space import Genome, Stage, baseline, cost_of
 
-from ..pareto import hypervolume, pareto_mask
-from ..study import RUNG_ACCURACY, Halving
+from ..pareto import dominated_hypervolume, minimise_form, nondominated_mask
+from ..study import OBJECTIVES, RUNG_ACCURACY, Halving, directions, metrics, study_objectives
 from ._figures import image_markdown, write_figure
 from ._plots import baseline_label, hypervolume_figure, pareto_figure
 from ._statistics import CONFIDENCE, TEST
@@ -41,22 +46,27 @@ GENOME_FIELDS = [f.name for f in dataclasses.fields(Genome) if f.name != "stages
 STAGE_FIELDS = [f.name for f in dataclasses.fields(Stage)]
 INTEGER_FIELDS = {f.name for f in (*dataclasses.fields(Genome), *dataclasses.fields(Stage)) if f.type == "int"}
 """Genome and stage fields typed ``int``: nullable integer columns, so trials.csv says 16, not 16.0."""
-MEASURED = ["accuracy", "top5", "macs", "params", "seconds", "rung", "units"]
+MEASURED = ["accuracy", "top5", "macs", "latency_ms", "params", "seconds", "rung", "units"]
 """Per trial; for a trial stopped at a rung, its accuracy is the one at that rung, ``rung`` counts from 1
-(the first rung) and ``units`` are the units it trained."""
-TRAILING = ["is_baseline", "is_pareto", "reason", "baseline_block", "train_seed", "fidelity", "data"]
+(the first rung) and ``units`` are the units it trained. ``latency_ms``: predicted, in a latency study."""
+TRAILING = ["is_baseline", "is_pareto", "reason", "baseline_block", "train_seed", "fidelity", "data",
+            "latency_measured_share", "latency_machine"]
 IN_FLIGHT = ("RUNNING", "WAITING")
 WITHIN_POINTS = 1.0
 """"Cheapest trial within this many top-1 points of the baseline" in the summary."""
 REFERENCE_MACS_FACTOR = 2
 """The hypervolume's MACs reference, in multiples of the standard Table 1 baseline's MACs."""
+COST_WORDS = {"macs": "MACs", "latency": "latency"}
+"""How the summary and titles name each cost objective."""
 CONFIRMED_CSV = "confirmed.csv"
 """Written by ``search.confirm``: per genome, its accuracy over fresh seeds and its paired change vs the baseline."""
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial, any state: genome fields flattened, measurements, baseline and Pareto flags."""
-    return _frame(study.get_trials(deepcopy=False))
+    """One row per trial, any state: genome fields flattened, measurements, baseline and Pareto flags (the
+    front of the study's objectives). ``attrs`` holds the study's ``objectives`` and, for a latency study, its
+    ``latency_reference_ms`` and ``latency_machine``."""
+    return _frame(study.get_trials(deepcopy=False), study)
 
 
 def write_report(study: optuna.Study, out_dir: Path) -> dict[str, Path | str]:
@@ -69,14 +79,16 @@ def write_report(study: optuna.Study, out_dir: Path) -> dict[str, Path | str]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
-    frame = _frame(trials)
+    frame = _frame(trials, study)
     frame.to_csv(out_dir / "trials.csv", index=False)
     confirmed = read_confirmed(out_dir)
-    title = f"{study.study_name}: top-1 accuracy vs MACs"
+    costs = frame.attrs["objectives"][1:]
+    title = f"{study.study_name}: top-1 accuracy vs " + " and ".join(COST_WORDS[name] for name in costs)
     png = write_figure(pareto_figure(frame, title, confirmed), out_dir / "pareto.html")
     image = image_markdown(png, f"{title}, the Pareto front ringed")
     history_title = f"{study.study_name}: hypervolume of the front after each trial"
-    history_png = write_figure(hypervolume_figure(hypervolume_history(frame), history_title),
+    units = " x ".join(["top-1 points above chance", *(f"fraction of reference {COST_WORDS[c]}" for c in costs)])
+    history_png = write_figure(hypervolume_figure(hypervolume_history(frame), history_title, units),
                                out_dir / "hypervolume.html")
     (out_dir / "summary.md").write_text(summary_markdown(study, frame, image, confirmed,
                                                          image_markdown(history_png, history_title)))
@@ -131,10 +143,13 @@ def pareto_table(frame: pd.DataFrame) -> str:
     front = frame[frame["is_pareto"]].sort_values(["macs", "accuracy"], ascending=[True, False])
     if front.empty:
         return "No completed trials, so no Pareto front yet."
+    latency = front["latency_ms"].notna().any()
     rows = [[str(r.number), f"`{r.genome_id}`", f"`{r.arch}`", f"{r.accuracy:.2f}", millions(r.macs),
-             millions(r.params, 2), baseline_label(r.baseline_block) if r.is_baseline else ""]
+             *([f"{r.latency_ms:.3f}"] if latency else []), millions(r.params, 2),
+             baseline_label(r.baseline_block) if r.is_baseline else ""]
             for r in front.itertuples()]
-    return markdown_table(["trial", "genome_id", "arch", "top-1 %", "MACs", "params", "baseline"], rows)
+    return markdown_table(["trial", "genome_id", "arch", "top-1 %", "MACs", *(["latency ms"] if latency else []),
+                           "params", "baseline"], rows)
 
 
 def rungs_summary(halving: dict | None, frame: pd.DataFrame) -> str:
@@ -170,8 +185,9 @@ def rung_correlation_line(frame: pd.DataFrame) -> str:
            f"the top: {value}"
 
 
-def _frame(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
-    rows = [_trial_row(t) for t in trials]
+def _frame(trials: Sequence[FrozenTrial], study: optuna.Study) -> pd.DataFrame:
+    objectives = study_objectives(study)
+    rows = [_trial_row(t, objectives) for t in trials]
     stages = max((len(r["genome"].stages) for r in rows if r["genome"]), default=len(baseline().stages))
     stage_columns = {f"s{i}_{field}": field for i in range(stages) for field in STAGE_FIELDS}
     rung_columns = sorted({key for r in rows for key in r if key.startswith(RUNG_ACCURACY.format(""))},
@@ -183,13 +199,16 @@ def _frame(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
                 *(f for f in GENOME_FIELDS if f in INTEGER_FIELDS),
                 *(column for column, field in stage_columns.items() if field in INTEGER_FIELDS)]
     frame[integers] = frame[integers].astype("Int64")
-    frame[["accuracy", "top5", "seconds"]] = frame[["accuracy", "top5", "seconds"]].astype(float)
+    measured = ["accuracy", "top5", "latency_ms", "seconds", "latency_measured_share"]
+    frame[measured] = frame[measured].astype(float)
     frame["is_baseline"] = frame["is_baseline"].astype(bool)
-    frame["is_pareto"] = _pareto_flags(frame)
+    frame["is_pareto"] = _pareto_flags(frame, objectives)
+    frame.attrs.update(objectives=objectives, latency_reference_ms=study.user_attrs.get("latency_reference_ms"),
+                       latency_machine=study.user_attrs.get("latency_machine"))
     return frame
 
 
-def _trial_row(trial: FrozenTrial) -> dict:
+def _trial_row(trial: FrozenTrial, objectives: tuple[str, ...]) -> dict:
     """A trial's columns; trials without a genome (invalid samples) leave the genome columns empty."""
     attrs = trial.user_attrs
     genome = Genome.from_dict(attrs["genome"]) if attrs.get("genome") else None
@@ -197,10 +216,11 @@ def _trial_row(trial: FrozenTrial) -> dict:
            "genome_id": attrs.get("genome_id") or (genome.id if genome else None),
            **{key: attrs.get(key) for key in MEASURED},
            "is_baseline": bool(attrs.get("is_baseline", False)), "reason": attrs.get("reason") or "",
-           **{key: attrs.get(key) for key in ("baseline_block", "train_seed", "fidelity", "data")},
+           **{key: attrs.get(key) for key in ("baseline_block", "train_seed", "fidelity", "data",
+                                              "latency_measured_share", "latency_machine")},
            **{key: value for key, value in attrs.items() if key.startswith(RUNG_ACCURACY.format(""))}}
     if trial.state == TrialState.COMPLETE and trial.values:
-        row["accuracy"], row["macs"] = trial.values  # the objectives the front is defined on
+        row.update(zip(metrics(objectives), trial.values))  # the objectives the front is defined on
     if genome:
         row.update({field: getattr(genome, field) for field in GENOME_FIELDS})
         for index, stage in enumerate(genome.stages):
@@ -209,18 +229,20 @@ def _trial_row(trial: FrozenTrial) -> dict:
     return row
 
 
-def _pareto_flags(frame: pd.DataFrame) -> pd.Series:
+def _pareto_flags(frame: pd.DataFrame, objectives: tuple[str, ...]) -> pd.Series:
     """Pareto over completed trials only: in-flight and failed trials have no objectives to compare."""
-    complete = (frame["state"] == "COMPLETE") & frame["accuracy"].notna() & frame["macs"].notna()
+    columns = metrics(objectives)
+    complete = (frame["state"] == "COMPLETE") & frame[columns].notna().all(axis=1)
     flags = pd.Series(False, index=frame.index)
-    flags[complete] = pareto_mask(frame.loc[complete, "accuracy"].to_numpy(float),
-                                  frame.loc[complete, "macs"].to_numpy(float))
+    flags[complete] = nondominated_mask(minimise_form(frame.loc[complete, columns].to_numpy(float),
+                                                      directions(objectives)))
     return flags
 
 
 def _header(study: optuna.Study, frame: pd.DataFrame) -> str:
     counts = frame["state"].value_counts()
-    lines = [f"# Study `{study.study_name}`", ""]
+    lines = [f"# Study `{study.study_name}`", "",
+             f"- objectives: {', '.join(OBJECTIVES[name].label for name in frame.attrs['objectives'])}"]
     for key in ("data", "fidelity", "halving", "sampler", "seed", "budget"):
         value = study.user_attrs.get(key)
         if value is None and key in frame:
@@ -238,9 +260,10 @@ def baseline_statistics(frame: pd.DataFrame) -> pd.DataFrame:
     complete = frame[(frame["state"] == "COMPLETE") & frame["is_baseline"]]
     rows = [{"baseline_block": block, "n": len(group), "mean": group["accuracy"].mean(),
              "sd": group["accuracy"].std(ddof=1) if len(group) > 1 else float("nan"),
-             "macs": group["macs"].iloc[0], "seeds": ", ".join(str(s) for s in group["train_seed"].dropna())}
+             "macs": group["macs"].iloc[0], "latency_ms": group["latency_ms"].iloc[0],
+             "seeds": ", ".join(str(s) for s in group["train_seed"].dropna())}
             for block, group in complete.groupby("baseline_block", sort=False)]
-    return pd.DataFrame(rows, columns=["baseline_block", "n", "mean", "sd", "macs", "seeds"])
+    return pd.DataFrame(rows, columns=["baseline_block", "n", "mean", "sd", "macs", "latency_ms", "seeds"])
 
 
 def _baseline_table(frame: pd.DataFrame) -> str:
@@ -260,11 +283,13 @@ def _baseline_lines(frame: pd.DataFrame, confirmed: pd.DataFrame | None) -> str:
     if confirmed is not None and confirmed["is_baseline"].any():
         return _against_confirmed(confirmed)
     complete = frame[(frame["state"] == "COMPLETE") & ~frame["is_baseline"]]
-    return "\n\n".join(_against(base, complete) for base in stats.itertuples())
+    return "\n\n".join(_against(base, complete, frame.attrs["objectives"][1:]) for base in stats.itertuples())
 
 
-def _against(base, complete: pd.DataFrame) -> str:
-    """Best search trial at no more MACs than this baseline, and the cheapest within a point of its mean.
+
+def _against(base, complete: pd.DataFrame, costs: tuple[str, ...]) -> str:
+    """Per cost objective: the best search trial at no more cost than this baseline, and the cheapest within a
+    point of its mean.
 
     Search trials ran one training seed each: their lead over the baseline is read against the baseline's
     own spread over seeds, and says so, until ``search.confirm`` re-trains them.
@@ -272,26 +297,31 @@ def _against(base, complete: pd.DataFrame) -> str:
     spread = (f"the baseline's SD over {base.n} training seeds is {base.sd:.2f} points" if base.n > 1 else
               "the baseline ran one seed, so its spread is unknown")
     caveat = f"single seed, unconfirmed ({spread}; run `python -m search.confirm` to re-train the front)"
+    latency = "" if pd.isna(base.latency_ms) else f", {base.latency_ms:.3f} ms"
     lines = [f"{baseline_label(base.baseline_block)}: {_mean_sd(base.mean, base.sd)} % top-1 over {base.n} "
-             f"seed(s), {millions(base.macs)} MACs"]
-    cheaper = complete[complete["macs"] <= base.macs].sort_values(["accuracy", "macs", "number"],
-                                                                   ascending=[False, True, True])
-    if cheaper.empty:
-        lines.append("- no search trial at <= baseline MACs has completed")
-    else:
-        best = next(cheaper.itertuples())
-        lines.append(f"- best trial at <= baseline MACs: {_trial(best)}, {best.accuracy - base.mean:+.2f} points "
-                     f"top-1 vs the baseline's mean, {_percent_change(best.macs, base.macs)} MACs — {caveat}")
-    close = complete[complete["accuracy"] >= base.mean - WITHIN_POINTS].sort_values(
-        ["macs", "accuracy", "number"], ascending=[True, False, True])
-    if close.empty:
-        lines.append(f"- no search trial within {WITHIN_POINTS:g} point of the baseline's mean")
-    else:
-        cheapest = next(close.itertuples())
-        lines.append(f"- cheapest trial within {WITHIN_POINTS:g} point of the baseline's mean: {_trial(cheapest)}, "
-                     f"{cheapest.accuracy - base.mean:+.2f} points top-1, saving "
-                     f"{100 * (1 - cheapest.macs / base.macs):.1f} % of the baseline's MACs — {caveat}")
+             f"seed(s), {millions(base.macs)} MACs{latency}"]
+    for cost in costs:
+        column, word = OBJECTIVES[cost].metric, COST_WORDS[cost]
+        base_cost = getattr(base, column)
+        cheaper = complete[complete[column] <= base_cost].sort_values(["accuracy", column, "number"],
+                                                                       ascending=[False, True, True])
+        lines.append(_first(cheaper, f"- no search trial at <= baseline {word} has completed", lambda best: (
+            f"- best trial at <= baseline {word}: {_trial(best)}, {best.accuracy - base.mean:+.2f} points top-1 vs "
+            f"the baseline's mean, {_percent_change(getattr(best, column), base_cost)} {word} — {caveat}")))
+        close = complete[complete["accuracy"] >= base.mean - WITHIN_POINTS].sort_values(
+            [column, "accuracy", "number"], ascending=[True, False, True])
+        cheapest_in = f"cheapest trial{' in ' + word if len(costs) > 1 else ''}"
+        lines.append(_first(close, f"- no search trial within {WITHIN_POINTS:g} point of the baseline's mean",
+                            lambda cheapest: (
+            f"- {cheapest_in} within {WITHIN_POINTS:g} point of the baseline's mean: {_trial(cheapest)}, "
+            f"{cheapest.accuracy - base.mean:+.2f} points top-1, saving "
+            f"{100 * (1 - getattr(cheapest, column) / base_cost):.1f} % of the baseline's {word} — {caveat}")))
     return "\n".join(lines)
+
+
+def _first(rows: pd.DataFrame, missing: str, line: Callable[[Any], str]) -> str:
+    """``line`` of the first row, or ``missing`` when there is none."""
+    return missing if rows.empty else line(next(rows.itertuples()))
 
 
 def _against_confirmed(confirmed: pd.DataFrame) -> str:
@@ -349,27 +379,35 @@ def _interval(delta: float, low: float, high: float) -> str:
     return f"{delta:+.2f} [n/a]" if pd.isna(low) else f"{delta:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
-def hypervolume_reference(frame: pd.DataFrame) -> tuple[float, int] | None:
-    """(chance accuracy, reference MACs) of the study's task, or None before any trial has a genome."""
+def hypervolume_reference(frame: pd.DataFrame) -> tuple[float, dict[str, float]] | None:
+    """(chance accuracy, reference per cost objective) of the study's task, or None before any trial has a
+    genome. The objectives and the latency reference come from ``frame.attrs`` (see ``trials_frame``)."""
     with_genome = frame[frame["num_classes"].notna()]
     if with_genome.empty:
         return None
     classes = int(with_genome["num_classes"].iloc[0])
-    return 100.0 / classes, REFERENCE_MACS_FACTOR * cost_of(baseline().replace(num_classes=classes)).total_macs
+    costs = {"macs": float(REFERENCE_MACS_FACTOR * cost_of(baseline().replace(num_classes=classes)).total_macs)}
+    if "latency" in frame.attrs["objectives"]:
+        costs["latency"] = float(frame.attrs.get("latency_reference_ms") or np.nan)
+    return 100.0 / classes, costs
 
 
-def front_hypervolume(points: pd.DataFrame, reference: tuple[float, int]) -> float:
-    """Hypervolume of (accuracy, macs) rows in this module's units (see the module docstring)."""
-    values = points[["accuracy", "macs"]].to_numpy(float)
-    values[:, 1] /= reference[1]
-    return hypervolume(values, (reference[0], 1.0))
+def front_hypervolume(points: pd.DataFrame, reference: tuple[float, dict[str, float]]) -> float:
+    """Hypervolume of rows of the study's objectives in this module's units (see the module docstring)."""
+    objectives = points.attrs["objectives"]
+    values = points[metrics(objectives)].to_numpy(float)
+    for index, cost in enumerate(objectives[1:], start=1):
+        values[:, index] /= reference[1][cost]
+    values = values[np.isfinite(values).all(axis=1)]
+    return dominated_hypervolume(minimise_form(values, directions(objectives)),
+                                 (-reference[0],) + (1.0,) * (len(objectives) - 1))
 
 
 def hypervolume_history(frame: pd.DataFrame) -> pd.DataFrame:
     """The front's hypervolume once each trial (in trial order) had finished: the search's progress."""
     reference = hypervolume_reference(frame)
     ordered = frame.sort_values("number")
-    complete = (ordered["state"] == "COMPLETE") & ordered["accuracy"].notna() & ordered["macs"].notna()
+    complete = (ordered["state"] == "COMPLETE") & ordered[metrics(frame.attrs["objectives"])].notna().all(axis=1)
     values = [front_hypervolume(ordered[complete & (ordered["number"] <= n)], reference) if reference else 0.0
               for n in ordered["number"]]
     return pd.DataFrame({"number": ordered["number"].to_numpy(), "hypervolume": values})
@@ -380,13 +418,24 @@ def _hypervolume_line(frame: pd.DataFrame) -> str:
     reference = hypervolume_reference(complete)
     if reference is None:
         return "No completed trials, so no hypervolume."
-    chance, reference_macs = reference
+    chance, costs = reference
+    objectives = frame.attrs["objectives"]
     value = front_hypervolume(complete, reference)
-    return (f"Hypervolume of the front: **{value:.3f}** (top-1 points above chance x fraction of the reference "
-            f"MACs; at most {100 - chance:g}). `hypervolume.html` shows it after each trial.\n\n"
-            f"Reference point: chance accuracy {chance:g} % top-1 and MACs = {REFERENCE_MACS_FACTOR} x the standard "
-            f"Table 1 baseline's MACs at {round(100 / chance)} classes = {reference_macs:,} MACs; trials at or "
-            "below chance or above those MACs add nothing. Each trial is one training seed: compare two studies' "
+    units = " x ".join(f"fraction of the reference {COST_WORDS[cost]}" for cost in objectives[1:])
+    described = []
+    if "macs" in objectives:
+        described.append(f"MACs = {REFERENCE_MACS_FACTOR} x the standard Table 1 baseline's MACs at "
+                         f"{round(100 / chance)} classes = {int(costs['macs']):,} MACs")
+    if "latency" in objectives:
+        machine = frame.attrs.get("latency_machine") or {}
+        described.append(f"latency = {REFERENCE_MACS_FACTOR} x the standard baseline's predicted latency = "
+                         f"{costs['latency']:.3f} ms (on {machine.get('processor', 'an unrecorded machine')}, "
+                         f"{machine.get('isa', '?')}, {machine.get('threads', '?')} thread(s), batch "
+                         f"{machine.get('batch', '?')}, {machine.get('clock', 'wall')} clock)")
+    return (f"Hypervolume of the front: **{value:.3f}** (top-1 points above chance x {units}; at most "
+            f"{100 - chance:g}). `hypervolume.html` shows it after each trial.\n\n"
+            f"Reference point: chance accuracy {chance:g} % top-1 and {'; '.join(described)}; trials at or "
+            "below chance or above those costs add nothing. Each trial is one training seed: compare two studies' "
             "hypervolumes only over several sampler seeds.")
 
 
@@ -400,7 +449,8 @@ def _failure_table(frame: pd.DataFrame) -> str:
 
 
 def _trial(row) -> str:
-    return f"trial {row.number} (`{row.genome_id}`, {row.accuracy:.2f} % top-1, {millions(row.macs)} MACs)"
+    latency = "" if pd.isna(row.latency_ms) else f", {row.latency_ms:.3f} ms"
+    return f"trial {row.number} (`{row.genome_id}`, {row.accuracy:.2f} % top-1, {millions(row.macs)} MACs{latency})"
 
 
 def _percent_change(value: float, reference: float) -> str:

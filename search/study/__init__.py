@@ -3,6 +3,8 @@ settling what a stopped run left open, the successive-halving rungs its trials c
 its folder keeps."""
 
 from ._baselines import enqueue_baselines
+from ._objectives import (DEFAULT_OBJECTIVES, OBJECTIVES, Objective, check_objectives, directions, metrics,
+                          parse_objectives, study_objectives)
 from ._rungs import (CONTINUE, PENDING, RUNG_ACCURACY, SCHEDULERS, STOP, Halving, Ladder, Standing, promoted,
                      promotion_order, rung_units)
 from ._samplers import SAMPLERS, make_sampler
@@ -12,9 +14,10 @@ from ._storage import (DIRECTIONS, METRICS, StudyError, check_same_settings, def
                        open_study, write_study_pointer)
 from ._weights import KEEP_WEIGHTS, kept_trials, prune_weights, trial_weights, weights_folder, weights_name
 
-__all__ = ["CONTINUE", "DIRECTIONS", "ENDED", "INTERRUPTED", "KEEP_WEIGHTS", "METRICS", "PENDING", "RUNG_ACCURACY",
-           "SAMPLERS", "SCHEDULERS", "STOP", "Halving", "Ladder", "SearchSpace", "Standing", "StudyError",
-           "check_same_settings", "conclude", "default_space", "default_storage", "enqueue_baselines",
-           "finished_trials", "genome_params", "kept_trials", "load_existing_study", "load_ladder", "load_space",
-           "make_sampler", "open_study", "promoted", "promotion_order", "prune_weights", "rung_units",
-           "settle_unfinished", "suggest", "trial_weights", "weights_folder", "weights_name", "write_study_pointer"]
+__all__ = ["CONTINUE", "DEFAULT_OBJECTIVES", "DIRECTIONS", "ENDED", "INTERRUPTED", "KEEP_WEIGHTS", "METRICS",
+           "OBJECTIVES", "PENDING", "RUNG_ACCURACY", "SAMPLERS", "SCHEDULERS", "STOP", "Halving", "Ladder",
+           "Objective", "SearchSpace", "Standing", "StudyError", "check_objectives", "check_same_settings", "conclude",
+           "default_space", "default_storage", "directions", "enqueue_baselines", "finished_trials", "genome_params",
+           "kept_trials", "load_existing_study", "load_ladder", "load_space", "make_sampler", "metrics", "open_study",
+           "parse_objectives", "promoted", "promotion_order", "prune_weights", "rung_units", "settle_unfinished",
+           "study_objectives", "suggest", "trial_weights", "weights_folder", "weights_name", "write_study_pointer"]

@@ -8,8 +8,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from .._optuna_internals import fail_trial, requeue_trial, set_user_attrs
+from ._objectives import directions, metrics, study_objectives
 from ._rungs import RUNG_ACCURACY, Halving, Ladder, Standing
-from ._storage import DIRECTIONS, METRICS
+from ._storage import METRICS
 
 INTERRUPTED = "interrupted before it finished (re-run to resume the study)"
 ENDED = ("ok", "failed")
@@ -46,9 +47,10 @@ def settle_unfinished(study: optuna.Study, halving: Halving) -> int:
 
 def _settle_fifo(study: optuna.Study, halving: Halving) -> int:
     count = 0
+    keys = metrics(study_objectives(study))
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = trial.user_attrs
-        if attrs.get("status") == "ok" and attrs.get("accuracy") is not None and attrs.get("macs") is not None:
+        if attrs.get("status") == "ok" and all(attrs.get(key) is not None for key in keys):
             conclude(study, trial, Standing("top", len(halving.rungs)), halving)
             continue
         fail_trial(study, trial, {"status": "failed", "reason": INTERRUPTED})
@@ -71,7 +73,7 @@ def conclude(study: optuna.Study, trial: FrozenTrial, standing: Standing, halvin
         study.tell(trial.number, state=TrialState.PRUNED)
         return
     set_user_attrs(study, trial, {"rung": standing.rung, "units": units})
-    study.tell(trial.number, [attrs["accuracy"], *(attrs[metric] for metric in METRICS[1:])])
+    study.tell(trial.number, [attrs[metric] for metric in metrics(study_objectives(study))])
 
 
 def load_ladder(study: optuna.Study, halving: Halving) -> Ladder:
@@ -80,20 +82,21 @@ def load_ladder(study: optuna.Study, halving: Halving) -> Ladder:
     A trial is settled when it is finished or its training ended; a RUNNING one without an ended status and
     a WAITING one (queued to be retrained) may still record. The baselines always continue.
     """
-    ladder = Ladder(halving.rungs, halving.eta, DIRECTIONS)
+    objectives = study_objectives(study)
+    ladder = Ladder(halving.rungs, halving.eta, directions(objectives))
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
         settled = trial.state.is_finished() or (trial.state == TrialState.RUNNING and attrs.get("status") in ENDED)
         ladder.add(trial.number, order=trial.number, exempt=bool(attrs.get("is_baseline")),
-                   records=stored_records(attrs, len(halving.rungs)), settled=settled)
+                   records=stored_records(attrs, len(halving.rungs), metrics(objectives)[1:]), settled=settled)
     return ladder
 
 
-def stored_records(attrs: Mapping, top: int) -> dict[int, tuple[float, ...]]:
-    """A trial's objectives at each rung it recorded: its accuracy there and its (fixed) other objectives."""
-    if any(attrs.get(metric) is None for metric in METRICS[1:]):
+def stored_records(attrs: Mapping, top: int, costs: list[str] = METRICS[1:]) -> dict[int, tuple[float, ...]]:
+    """A trial's objectives at each rung it recorded: its accuracy there and its (fixed) cost objectives."""
+    if any(attrs.get(metric) is None for metric in costs):
         return {}
-    return {rung: (attrs[RUNG_ACCURACY.format(rung)], *(attrs[metric] for metric in METRICS[1:]))
+    return {rung: (attrs[RUNG_ACCURACY.format(rung)], *(attrs[metric] for metric in costs))
             for rung in range(1, top + 1) if RUNG_ACCURACY.format(rung) in attrs}
 
 

@@ -15,6 +15,7 @@ import optuna
 
 DIRECTIONS = ["maximize", "minimize"]
 METRICS = ["accuracy", "macs"]
+"""The default objectives' directions and result keys (``search.study._objectives`` has every choice)."""
 POINTER = "study.json"
 
 
@@ -27,12 +28,12 @@ def default_storage(study_dir: Path) -> str:
 
 
 def open_study(study_name: str, storage: str, sampler: optuna.samplers.BaseSampler, *,
-               must_exist: bool = False) -> optuna.Study:
+               must_exist: bool = False, directions: list[str] = DIRECTIONS) -> optuna.Study:
     """The search's study, created on first use; ``must_exist`` (``--resume``) refuses to create it."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if must_exist and study_name not in _study_names(storage):
         raise StudyError(f"--resume: no study '{study_name}' in {storage}")
-    return optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, directions=DIRECTIONS,
+    return optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, directions=directions,
                                load_if_exists=True)
 
 

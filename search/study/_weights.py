@@ -18,7 +18,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from space import Genome
 
-from ..pareto import pareto_mask
+from ..pareto import minimise_form, nondominated_mask
+from ._objectives import directions, study_objectives
 
 KEEP_WEIGHTS = ("front", "all", "none")
 FOLDER = "weights"
@@ -50,7 +51,7 @@ def kept_trials(study: optuna.Study, keep: str) -> set[int]:
         return {trial.number for trial in study.get_trials(deepcopy=False)}
     if keep == "none" or not complete:
         return set()
-    on_front = pareto_mask([t.values[0] for t in complete], [t.values[1] for t in complete])
+    on_front = nondominated_mask(minimise_form([t.values for t in complete], directions(study_objectives(study))))
     return {trial.number for trial, front in zip(complete, on_front) if front or trial.user_attrs.get("is_baseline")}
 
 

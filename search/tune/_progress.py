@@ -15,11 +15,17 @@ from ray.tune import Callback
 
 from space import Genome
 
-from ..pareto import pareto_mask
+from ..pareto import minimise_form, nondominated_mask
+from ..study import DEFAULT_OBJECTIVES, directions, metrics
 
 
 class StudyProgress(Callback):
-    def __init__(self, total: int, already_done: int = 0, points: list[tuple[float, int]] | None = None):
+    """``points`` are the objective values of the trials finished before, in the order of ``objectives``."""
+
+    def __init__(self, total: int, already_done: int = 0, points: list[tuple[float, ...]] | None = None,
+                 objectives: tuple[str, ...] = DEFAULT_OBJECTIVES):
+        self.metrics = metrics(objectives)
+        self.directions = directions(objectives)
         self.total = total
         self.done = already_done
         self.failed = 0
@@ -35,9 +41,11 @@ class StudyProgress(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
-        if result.get("status") == "ok" and result.get("accuracy") is not None:
-            self.points.append((float(result["accuracy"]), int(result["macs"])))
+        if result.get("status") == "ok" and all(result.get(key) is not None for key in self.metrics):
+            self.points.append(tuple(float(result[key]) for key in self.metrics))
             note = f"{_name(trial)}: {result['accuracy']:.2f}% at {result['macs'] / 1e6:.1f}M MACs"
+            if result.get("latency_ms") is not None:
+                note += f", {result['latency_ms']:.2f} ms predicted"
         elif result.get("status") == "running":  # stopped at a rung by the scheduler
             self.stopped += 1
             note = f"{_name(trial)} stopped after {result.get('units')} units"
@@ -60,8 +68,8 @@ class StudyProgress(Callback):
 
     def _show(self) -> None:
         elapsed = time.monotonic() - self.started
-        best = max((a for a, _ in self.points), default=None)
-        front = int(pareto_mask(np.array([a for a, _ in self.points]), np.array([m for _, m in self.points])).sum()) \
+        best = max((point[0] for point in self.points), default=None)
+        front = int(nondominated_mask(minimise_form(np.array(self.points), self.directions)).sum()) \
             if self.points else 0
         left = max(self.total - self.done, 0)
         eta = elapsed / self.finished_here * left if self.finished_here else None

@@ -11,10 +11,12 @@ import ray
 from optuna.trial import TrialState
 from ray import tune
 
+from evaluators.latency import LatencyPredictor
 from evaluators.trainer import Units
 
 from .._config import SearchConfig
-from ..study import METRICS, finished_trials, load_ladder, make_sampler, settle_unfinished, weights_folder
+from ..study import (directions, finished_trials, load_ladder, make_sampler, metrics, settle_unfinished,
+                     weights_folder)
 from ._cluster import ensure_ray
 from ._moasha import MultiObjectiveASHA
 from ._progress import StudyProgress
@@ -22,8 +24,10 @@ from ._searcher import StudySearch, define_by_run
 from ._trial import TrialSettings, run_trial
 
 
-def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remaining: int, study_dir: Path) -> bool:
-    """Train ``remaining`` more trials; returns whether the run was interrupted (Ctrl-C, a stop)."""
+def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remaining: int, study_dir: Path,
+               latency: LatencyPredictor | None = None) -> bool:
+    """Train ``remaining`` more trials; returns whether the run was interrupted (Ctrl-C, a stop). ``latency``
+    predicts each trial's latency when the study optimises it."""
     ensure_ray(config.address)
     cpus = ray.cluster_resources().get("CPU", 1)
     concurrent = config.max_concurrent or max(1, int(cpus // config.cpus_per_trial))
@@ -36,18 +40,21 @@ def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remainin
     ladder = load_ladder(study, halving) if halving.stops else None
     searcher = StudySearch(
         space=define_by_run(config.space, config.num_classes, config.search_training, config.train_seed),
-        metric=METRICS, mode=["max", "min"], sampler=make_sampler(config.sampler, config.seed),
+        metric=metrics(config.objectives), mode=modes(config.objectives),
+        sampler=make_sampler(config.sampler, config.seed),
         study_name=config.study_name, storage=optuna.storages.RDBStorage(storage), window=window,
         total=remaining, halving=halving, ladder=ladder,
     )
     scheduler = MultiObjectiveASHA(ladder, searcher) if ladder is not None else None
     settings = TrialSettings(data=config.data, fidelity=config.fidelity, cache_dir=config.cache_dir,
                              device=config.device, units=Units(halving.max_units, evaluate=halving.rungs),
-                             weights_dir=None if config.keep_weights == "none" else str(weights_folder(study_dir)))
+                             weights_dir=None if config.keep_weights == "none" else str(weights_folder(study_dir)),
+                             latency=latency)
     trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings),
                                     {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial})
-    points = [(t.values[0], t.values[1]) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    progress = StudyProgress(total=config.budget, already_done=finished_trials(study), points=points)
+    points = [tuple(t.values) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    progress = StudyProgress(total=config.budget, already_done=finished_trials(study), points=points,
+                             objectives=config.objectives)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=remaining,
@@ -66,3 +73,8 @@ def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remainin
         return True
     # Ray Tune stops gracefully on Ctrl-C and returns: trials it cut short are still RUNNING in the study.
     return settle_unfinished(study, halving) > 0
+
+
+def modes(objectives: tuple[str, ...]) -> list[str]:
+    """Ray Tune's spelling of the objectives' directions."""
+    return ["max" if direction == "maximize" else "min" for direction in directions(objectives)]

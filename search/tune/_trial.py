@@ -1,4 +1,5 @@
-"""What one Ray Tune trial does: build the genome, train the proxy, report accuracy, MACs, params, seconds.
+"""What one Ray Tune trial does: build the genome, train the proxy, report accuracy, MACs, params, seconds
+(and, when the study optimises latency, the latency its predictor gives the genome: predicted, never measured).
 
 The trial never raises for a genome that is invalid or diverges: it reports ``status = failed`` with the
 reason, so the study records the failure and goes on. Anything else it raises is caught the same way.
@@ -14,6 +15,7 @@ from typing import Any
 from ray import tune
 
 from evaluators.data import load_data
+from evaluators.latency import LatencyPredictor, MissingRows
 from evaluators.presets import Fidelity
 from evaluators.saving import training_details
 from evaluators.trainer import SnapshotFn, Units, train
@@ -22,7 +24,8 @@ from space import Genome, cost_of, save_weights
 from ..study import weights_name
 
 RECORDED = ("status", "reason", "accuracy", "best_accuracy", "top5", "macs", "params", "seconds", "epochs",
-            "steps", "units", "fidelity", "data", "precision", "device", "train_seed")
+            "steps", "units", "fidelity", "data", "precision", "device", "train_seed", "latency_ms",
+            "latency_measured_share", "latency_machine")
 """Result keys copied into the Optuna trial's user attrs: the study alone must rebuild every report."""
 
 
@@ -42,6 +45,9 @@ class TrialSettings:
     """Where the trial writes its weights (``search.study.weights_name``) after each evaluation; None: nowhere."""
     units: Units | None = None
     """Train in these units (a search's rungs), reporting after each; else report after each epoch."""
+    latency: LatencyPredictor | None = None
+    """The study's latency predictor when it optimises latency (built before trials start): each trial
+    predicts its genome's latency from it, and never measures one."""
 
 
 def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
@@ -59,10 +65,15 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     fidelity = settings.fidelity.replace(**config.get("training", {}))
     threads = max(1, int(tune.get_context().get_trial_resources().required_resources.get("CPU", 1)))
     costs = cost_of(genome)
+    try:
+        latency = _latency(genome, settings.latency)
+    except MissingRows as error:
+        tune.report({**_failure(str(error), settings), "macs": costs.total_macs, "params": costs.total_params})
+        return
 
     def progress(record: dict[str, Any]) -> None:
         # Ray Tune wants the objectives in every report; the final report's values are the trial's.
-        report = {"accuracy": record["top1"], "macs": costs.total_macs, "status": "running"}
+        report = {"accuracy": record["top1"], "macs": costs.total_macs, **latency, "status": "running"}
         if "unit" not in record:
             tune.report({**report, "epoch": record["epoch"]})
         elif record["unit"] < record["units"]:
@@ -75,9 +86,10 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
                        snapshot=_weights_writer(genome, fidelity, config["train_seed"], settings))
     except Exception as error:  # a trial's crash must not stop the study
         line = traceback.format_exception_only(type(error), error)[-1].strip()
-        tune.report({**_failure(line, settings), "macs": costs.total_macs, "params": costs.total_params})
+        tune.report({**_failure(line, settings), "macs": costs.total_macs, "params": costs.total_params, **latency})
         return
     report = {key: value for key, value in result.to_dict(with_history=False).items() if key in RECORDED}
+    report.update(latency)
     report["train_seed"] = config["train_seed"]
     if not result.ok:
         report["accuracy"] = None
@@ -96,6 +108,15 @@ def _weights_writer(genome: Genome, fidelity: Fidelity, seed: int, settings: Tri
         save_weights(path, model, model.genome, epoch=evaluation["epoch"], top1=evaluation["top1"], **details)
 
     return write
+
+
+def _latency(genome: Genome, predictor: LatencyPredictor | None) -> dict[str, Any]:
+    """The genome's predicted latency and the machine it is predicted for; nothing without a predictor."""
+    if predictor is None:
+        return {}
+    prediction = predictor.predict(genome)
+    return {"latency_ms": prediction.ms, "latency_measured_share": prediction.measured_share,
+            "latency_machine": predictor.machine.describe()}
 
 
 def _failure(reason: str, settings: TrialSettings) -> dict[str, Any]:

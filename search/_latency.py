@@ -1,0 +1,87 @@
+"""The latency a search trial records: predicted, never measured while trials train.
+
+Before any trial starts, the run measures the pieces (stem, blocks, head) of the baselines and of a seeded
+sample of random genomes from the search space into this machine's cached lookup table, and fits the
+predictor on them (``evaluators.latency``). A trial then predicts its genome's latency from that: exact rows
+where the table has measured a piece, the fit for the rest (the default space holds ~300,000 distinct blocks,
+far more than can be measured up front). The predictor is saved beside the study, so a resumed study goes on
+predicting with the very same numbers, and refused on a machine whose fingerprint differs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import optuna
+
+from evaluators.latency import LatencyPredictor, LatencyTable, Machine, machine_fingerprint
+from space import Genome, baseline
+
+from ._config import SearchConfig
+from .study import StudyError, suggest
+
+PREDICTOR_FILE = "latency_predictor.json"
+REFERENCE_FACTOR = 2
+"""The hypervolume's latency reference: this many times the standard Table 1 baseline's predicted latency."""
+
+
+def latency_machine(clock: str) -> Machine:
+    """The machine a search or ablation predicts latency for: this CPU, one thread, batch 1."""
+    return machine_fingerprint("cpu", threads=1, batch=1, clock=clock)
+
+
+def measured_latencies(genomes: list[Genome], clock: str, cache_dir: str | None) -> tuple[list[float], Machine]:
+    """Each genome's latency as the sum of its measured pieces, measuring the missing ones now: for a set of
+    networks known before training starts (an ablation's arms), so nothing is fitted."""
+    machine = latency_machine(clock)
+    table = LatencyTable.for_machine(machine, cache_dir)
+    if table.missing(genomes):
+        print("latency: measuring the networks' pieces before training starts (none is measured while runs train)",
+              file=sys.stderr, flush=True)
+    table.build(genomes)
+    return [table.predict(genome) for genome in genomes], machine
+
+
+def prepare_latency(config: SearchConfig, study: optuna.Study, study_dir: Path) -> LatencyPredictor:
+    """This study's predictor: the saved one on a resumed study, else built now; recorded in the study."""
+    machine = latency_machine(config.latency_clock)
+    path = study_dir / PREDICTOR_FILE
+    if path.exists():
+        predictor = LatencyPredictor.from_dict(json.loads(path.read_text()))
+        if predictor.machine != machine:
+            raise StudyError(f"study '{config.study_name}' predicts latency for {predictor.machine.describe()}, "
+                             f"not this {machine.describe()}; use another --study-name")
+        print(f"latency: predicting with the study's saved predictor ({predictor.describe()})", file=sys.stderr)
+        return predictor
+    print(f"latency: building the lookup table before trials start (no latency is measured while trials train) "
+          f"from the baselines and {config.latency_genomes} random genomes of the space", file=sys.stderr, flush=True)
+    table = LatencyTable.for_machine(machine, config.cache_dir)
+    genomes = [baseline(block).replace(num_classes=config.num_classes)
+               for block in dict.fromkeys(["standard", *config.baseline_blocks])]
+    genomes += sample_space(config, config.latency_genomes)
+    table.build(genomes)
+    predictor = table.predictor()
+    reference = REFERENCE_FACTOR * predictor.predict(genomes[0]).ms
+    print(f"latency: {machine.describe()}: {predictor.describe()}; hypervolume reference {reference:.3f} ms "
+          f"({REFERENCE_FACTOR} x the standard baseline's)", file=sys.stderr, flush=True)
+    path.write_text(json.dumps(predictor.to_dict(), indent=1) + "\n")
+    study.set_user_attr("latency_machine", machine.to_dict())
+    study.set_user_attr("latency_reference_ms", reference)
+    return predictor
+
+
+def sample_space(config: SearchConfig, count: int) -> list[Genome]:
+    """``count`` genomes drawn uniformly from the search space, seeded by the run's seed."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=config.seed))
+    genomes = []
+    for _ in range(20 * count):  # a custom space can yield invalid genomes; the search fails those trials too
+        if len(genomes) == count:
+            break
+        try:
+            genomes.append(suggest(draws.ask(), config.space, config.num_classes)[0])
+        except ValueError:
+            continue
+    return genomes
