@@ -15,6 +15,7 @@ from evaluators.latency import Timing
 from search.pareto import dominated_hypervolume, minimise_form, nondominated_mask
 from search.results import pareto_figure, trials_frame, write_report
 from search.run import main
+from search.study import RUNG_ACCURACY, Halving, load_ladder, settle_unfinished
 from space import baseline, cost_of
 from space.sampling import random_genome
 
@@ -157,3 +158,25 @@ def test_three_objectives_are_drawn_as_three_pairwise_projections_with_the_front
     latency_vs_macs = next(trace for trace in fronts if trace.xaxis == "x3")
     assert sorted(latency_vs_macs.y) == [5.0, 9.0]
     assert sum(trace.name == "baseline" for trace in figure.data) == 3
+
+
+def _latency_study():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_user_attr("objectives", ["accuracy", "latency"])
+    return study
+
+
+def test_a_stopped_latency_study_completes_a_finished_trial_with_its_accuracy_and_latency():
+    study = _latency_study()
+    trial = study.ask()
+    for key, value in {"status": "ok", "accuracy": 61.0, "macs": 5e6, "latency_ms": 3.5}.items():
+        trial.set_user_attr(key, value)
+    settle_unfinished(study, Halving())
+    assert study.trials[0].state == TrialState.COMPLETE and study.trials[0].values == [61.0, 3.5]
+
+
+def test_successive_halving_ranks_a_latency_studys_rungs_by_accuracy_and_latency():
+    study = _latency_study()
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.PRUNED, user_attrs={RUNG_ACCURACY.format(1): 40.0, "latency_ms": 2.0, "macs": 9e6}))
+    assert load_ladder(study, Halving("moasha", grace=1, eta=2, max_units=4)).records(0) == {1: (40.0, 2.0)}
