@@ -36,7 +36,9 @@ SYNTHETIC_VERSION = 4
 """Bumped whenever the synthetic generator changes; part of the cache key."""
 
 SPEC_FORMS = "synthetic[:k=v,...], imagefolder:PATH or cifar100[:PATH]"
-SYNTHETIC_DEFAULTS = {"classes": 10, "train": 500, "val": 100, "seed": 0}
+SYNTHETIC_DEFAULTS = {"classes": 10, "train": 500, "val": 100, "seed": 0, "faint": 20, "faint_max": 60}
+"""``faint``: the percentage of images whose object is faint; ``faint_max``: a faint object's highest contrast,
+in percent of a clear one's (see FAINT_SHARE). Options, so that a harder or easier task is one --data away."""
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 """The extensions torchvision's ImageFolder accepts; other files in class folders are ignored like there."""
 
@@ -107,6 +109,11 @@ def _synthetic_settings(spec: DataSpec) -> dict[str, int]:
         raise DataError(f"bad --data {str(spec)!r}: synthetic classes must be in 2..{MAX_SYNTHETIC_CLASSES}")
     if settings["train"] < 1 or settings["val"] < 1:
         raise DataError(f"bad --data {str(spec)!r}: synthetic train and val counts must be at least 1")
+    if settings["faint"] > 100:
+        raise DataError(f"bad --data {str(spec)!r}: synthetic faint is a percentage of images, 0..100")
+    if not round(100 * FAINT_CONTRAST_FLOOR) < settings["faint_max"] <= 100:
+        raise DataError(f"bad --data {str(spec)!r}: synthetic faint_max is a percentage of full contrast, "
+                        f"{round(100 * FAINT_CONTRAST_FLOOR) + 1}..100")
     return settings
 
 
@@ -190,7 +197,8 @@ def _synthetic_source(spec: DataSpec, size: int) -> Source:
 
     def build() -> ImageData:
         train_x, train_y, val_x, val_y, classes = make_synthetic(
-            settings["classes"], settings["train"], settings["val"], size, settings["seed"])
+            settings["classes"], settings["train"], settings["val"], size, settings["seed"],
+            faint_share=settings["faint"] / 100, faint_max=settings["faint_max"] / 100)
         return ImageData(str(spec), classes, train_x, train_y, val_x, val_y)
 
     return {"kind": "synthetic", "version": SYNTHETIC_VERSION, **settings}, build
@@ -446,9 +454,10 @@ OBJECT_TILT = math.pi / 6
 than the CPU proxy could learn: the baseline scored 15-19% (chance 10%) after 312 steps and 36% after 1,250
 steps even without texture, distractors or grating; tilted by at most 30 degrees, with all of them, 64%."""
 FAINT_SHARE = 0.2
-FAINT_CONTRAST = (0.03, 0.6)
-"""The share of images whose object is faint: its colour step to the background is scaled by a factor drawn
-from FAINT_CONTRAST (the others keep the full step). Faint objects fade into the grating, blotches and noise by
+FAINT_CONTRAST_FLOOR = 0.03
+FAINT_MAX = 0.6
+"""The default share of images whose object is faint: its colour step to the background is scaled by a factor
+drawn uniformly from FAINT_CONTRAST_FLOOR..FAINT_MAX (the others keep the full step). Faint objects fade into the grating, blotches and noise by
 degrees, from hard to invisible, so no network, however long trained or however fine its input, reaches
 100%: better networks keep room to show it, while the clear majority stays learnable by a short proxy."""
 
@@ -464,7 +473,8 @@ def synthetic_class(index: int) -> tuple[str, str]:
 
 
 def make_synthetic(classes: int = 10, train_per_class: int = 500, val_per_class: int = 100, size: int = 64,
-                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+                   seed: int = 0, faint_share: float = FAINT_SHARE,
+                   faint_max: float = FAINT_MAX) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
     """The built-in data set: (train_images, train_labels, val_images, val_labels, class_names).
 
     Each image shows one textured object on a cluttered background; its class is the object's outline
@@ -482,7 +492,7 @@ def make_synthetic(classes: int = 10, train_per_class: int = 500, val_per_class:
         raise DataError(f"synthetic classes must be in 2..{MAX_SYNTHETIC_CLASSES}, got {classes}")
     generator = torch.Generator().manual_seed(seed)
     labels = torch.arange(classes).repeat(train_per_class + val_per_class)
-    images = _render_synthetic(labels, size, generator)
+    images = _render_synthetic(labels, size, generator, faint_share, faint_max)
     count = classes * train_per_class
     names = [shape if texture == "any" else f"{shape}-{texture}"
              for shape, texture in map(synthetic_class, range(classes))]
@@ -491,9 +501,10 @@ def make_synthetic(classes: int = 10, train_per_class: int = 500, val_per_class:
     return *train, *val, names
 
 
-def _render_synthetic(labels: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+def _render_synthetic(labels: torch.Tensor, size: int, generator: torch.Generator, faint_share: float,
+                      faint_max: float) -> torch.Tensor:
     """Draw all per-image parameters up front, then paint in fixed-size chunks (bounded memory, same result)."""
-    params = _synthetic_parameters(labels, generator)
+    params = _synthetic_parameters(labels, generator, faint_share, faint_max)
     out = torch.empty((labels.shape[0], 3, size, size), dtype=torch.uint8)
     for start in range(0, labels.shape[0], SYNTHETIC_CHUNK):
         chunk = {key: value[start:start + SYNTHETIC_CHUNK] for key, value in params.items()}
@@ -501,7 +512,8 @@ def _render_synthetic(labels: torch.Tensor, size: int, generator: torch.Generato
     return out
 
 
-def _synthetic_parameters(labels: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+def _synthetic_parameters(labels: torch.Tensor, generator: torch.Generator, faint_share: float,
+                          faint_max: float) -> dict[str, torch.Tensor]:
     """Every per-image random choice, in image-size units (so the data look alike at any stored size)."""
     n, d = labels.shape[0], SYNTHETIC_DISTRACTORS
 
@@ -544,8 +556,8 @@ def _synthetic_parameters(labels: torch.Tensor, generator: torch.Generator) -> d
         "d_colour": uniform(0.0, 1.0, d, 3),
         "noise": uniform(0.01, 0.06),
     }
-    faint = torch.rand(n, generator=generator) < FAINT_SHARE
-    contrast = torch.where(faint, uniform(*FAINT_CONTRAST), torch.ones(n)).view(n, 1)
+    faint = torch.rand(n, generator=generator) < faint_share
+    contrast = torch.where(faint, uniform(FAINT_CONTRAST_FLOOR, faint_max), torch.ones(n)).view(n, 1)
     background = fill + contrast * step
     params["fill_b"] = (fill + contrast * params["fill_b"]).clamp(0, 1)
     params["bg_a"] = background

@@ -37,6 +37,7 @@ class Fidelity:
     amp: bool = True
     bf16: str = "auto"
     channels_last: bool = True
+    compile: bool = False
 
     def __post_init__(self) -> None:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "crop": self.crop,

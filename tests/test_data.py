@@ -171,18 +171,40 @@ def test_a_trained_linear_classifier_on_pixels_stays_near_chance() -> None:
 
 
 def test_synthetic_objects_are_tilted_at_most_30_degrees_either_way() -> None:
-    angles = D._synthetic_parameters(torch.arange(10).repeat(200), torch.Generator().manual_seed(0))["angle"]
+    angles = D._synthetic_parameters(torch.arange(10).repeat(200), torch.Generator().manual_seed(0),
+                                     D.FAINT_SHARE, D.FAINT_MAX)["angle"]
     assert angles.abs().max() <= math.pi / 6 and angles.min() < -0.9 * math.pi / 6 and angles.max() > 0.9 * math.pi / 6
 
 
 def test_synthetic_faint_share_of_objects_stands_out_less_from_the_background() -> None:
     """About FAINT_SHARE of the objects have a contrast factor below the clear ones' floor, down to near zero."""
-    params = D._synthetic_parameters(torch.arange(10).repeat(400), torch.Generator().manual_seed(0))
-    contrast, floor = params["contrast"], D.FAINT_CONTRAST[1]
+    params = D._synthetic_parameters(torch.arange(10).repeat(400), torch.Generator().manual_seed(0),
+                                     D.FAINT_SHARE, D.FAINT_MAX)
+    contrast, floor = params["contrast"], D.FAINT_MAX
     assert abs((contrast < floor).float().mean().item() - D.FAINT_SHARE) < 0.03
     assert contrast.min() < 0.05 and contrast.max() <= 1.0
     step = (params["bg_a"] - params["fill_a"]).abs().amax(dim=1)
     assert step[contrast < 0.1].max() < step[contrast > floor].median() / 3
+
+
+def test_synthetic_faint_options_set_the_share_and_the_highest_faint_contrast() -> None:
+    labels, seed = torch.arange(10).repeat(400), torch.Generator().manual_seed(0)
+    contrast = D._synthetic_parameters(labels, seed, 0.5, 0.3)["contrast"]
+    assert abs((contrast < 1).float().mean().item() - 0.5) < 0.03
+    assert contrast[contrast < 1].max() <= 0.3
+
+
+def test_synthetic_faint_options_are_parsed_as_percentages() -> None:
+    assert D._synthetic_settings(parse_data_spec("synthetic:faint=35,faint_max=30"))["faint"] == 35
+    with pytest.raises(DataError, match="faint is a percentage of images, 0..100"):
+        parse_data_spec("synthetic:faint=101")
+    with pytest.raises(DataError, match="faint_max is a percentage of full contrast, 4..100"):
+        parse_data_spec("synthetic:faint_max=3")
+
+
+def test_default_synthetic_options_leave_the_default_data_unchanged() -> None:
+    assert torch.equal(make_synthetic(3, 4, 2, seed=5)[0],
+                       make_synthetic(3, 4, 2, seed=5, faint_share=0.2, faint_max=0.6)[0])
 
 
 def test_synthetic_load_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
