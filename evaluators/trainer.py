@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,10 @@ from .presets import Fidelity
 
 ProgressFn = Callable[[dict[str, Any]], None]
 SnapshotFn = Callable[[torch.nn.Module, dict[str, Any]], None]
+
+
+LOSS_CHECK_STEPS = 50
+"""How often a whole-epoch GPU run reads its loss back (see train)."""
 
 
 @dataclass(frozen=True)
@@ -104,11 +109,14 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def precision_for(device: torch.device, fidelity: Fidelity) -> torch.dtype | None:
-    """Autocast dtype: fp16 AMP on CUDA unless ``amp`` is off; on CPUs bf16 where the CPU has native bf16
-    (``auto``) or when forced (``on``). Two switches because the best choice differs: AMP always pays on a
-    GPU, while CPU bf16 pays only at larger images and batches."""
+    """Autocast dtype: AMP on CUDA unless ``amp`` is off, in bf16 where the GPU has it (unless ``bf16`` is
+    ``off``), else fp16; on CPUs bf16 where the CPU has native bf16 (``auto``) or when forced (``on``). Two
+    switches because the best choice differs: AMP always pays on a GPU, while CPU bf16 pays only at larger
+    images and batches. bf16 needs no loss scaling, whose overflow check reads back from the GPU every step."""
     if device.type == "cuda":
-        return torch.float16 if fidelity.amp else None
+        if not fidelity.amp:
+            return None
+        return torch.bfloat16 if fidelity.bf16 != "off" and torch.cuda.is_bf16_supported() else torch.float16
     if fidelity.bf16 == "on" or (fidelity.bf16 == "auto" and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
         return torch.bfloat16
     return None
@@ -173,6 +181,10 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
     started = time.perf_counter() - result.seconds
     step_count = start_epoch * steps_per_epoch
     clock = _UnitClock(units, total_steps, step_count) if units else None
+    # On a GPU, reading the loss back every step stalls the queue of kernels; a whole-epoch run (the full
+    # recipe) reads it every LOSS_CHECK_STEPS steps instead. Unit runs keep reading it per step (their laps
+    # report it), as do CPUs, where reading it costs nothing.
+    deferred = run_device.type == "cuda" and clock is None
 
     def end_unit(lr: float) -> None:
         """Report the unit that just ended, evaluating first if it is one to evaluate after."""
@@ -198,6 +210,7 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
         model.train()
         epoch_start = time.perf_counter()
         loss_sum, seen, lr = 0.0, 0, fidelity.learning_rate(epoch)
+        pending = torch.zeros((), device=run_device)
         batches = train_batches(data, fidelity.batch_size, fidelity.crop, generator, device=run_device,
                                 fraction=fidelity.data_fraction, channels_last=fidelity.channels_last,
                                 drop_last=drop_last, scale=(fidelity.crop_scale_min, 1.0))
@@ -208,24 +221,36 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
             with torch.autocast(run_device.type, dtype=autocast_dtype or torch.float32,
                                 enabled=autocast_dtype is not None):
                 loss = F.cross_entropy(forward(images), labels, label_smoothing=fidelity.label_smoothing)
-            if not torch.isfinite(loss):
-                result.status = "failed"
-                result.reason = f"non-finite loss ({loss.item()}) at epoch {epoch} step {step}, lr {lr:.4g}"
-                result.seconds = time.perf_counter() - started
-                return result
+            if not deferred and not torch.isfinite(loss):
+                return _failed(result, started, f"non-finite loss ({loss.item()}) at epoch {epoch} step {step}, "
+                                                f"lr {lr:.4g}")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            loss_value = loss.item()
-            loss_sum += loss_value * len(labels)
             seen += len(labels)
             step_count += 1
+            if deferred:
+                pending = pending + loss.detach() * len(labels)
+                if (step + 1) % LOSS_CHECK_STEPS:
+                    continue
+                loss_value, pending = pending.item(), torch.zeros((), device=run_device)
+                if not math.isfinite(loss_value):
+                    return _failed(result, started, f"non-finite loss at epoch {epoch} by step {step}, lr {lr:.4g}")
+                loss_sum += loss_value
+                continue
+            loss_value = loss.item()
+            loss_sum += loss_value * len(labels)
             if clock:
                 clock.count(loss_value, len(labels))
                 # The last unit ends with the last epoch, however many batches the epochs really held.
                 while clock.next_unit < units.count and step_count >= units.end(clock.next_unit, total_steps):
                     end_unit(lr)
+        if deferred:
+            loss_value = pending.item()
+            if not math.isfinite(loss_value):
+                return _failed(result, started, f"non-finite loss at epoch {epoch}, lr {lr:.4g}")
+            loss_sum += loss_value
         result.epochs, result.steps = epoch + 1, step_count
         if clock:
             if epoch == fidelity.epochs - 1:
@@ -290,7 +315,12 @@ class _UnitClock:
         return self._images / self._seconds if self._seconds > 0 else 0.0
 
 
-@torch.no_grad()
+def _failed(result: TrainResult, started: float, reason: str) -> TrainResult:
+    result.status, result.reason = "failed", reason
+    result.seconds = time.perf_counter() - started
+    return result
+
+
 def _resident(data: ImageData, device: torch.device) -> ImageData:
     """The data on the GPU as uint8 when it fits in a quarter of the free memory: every batch's gather, crop
     and flip then run there, and nothing crosses the bus per step. On a CPU, or when too big, as it is."""
@@ -303,6 +333,7 @@ def _resident(data: ImageData, device: torch.device) -> ImageData:
                                         ("train_images", "train_labels", "val_images", "val_labels")})
 
 
+@torch.no_grad()
 def evaluate(model: torch.nn.Module, data: ImageData, fidelity: Fidelity, device: torch.device,
              autocast_dtype: torch.dtype | None = None) -> tuple[float, float]:
     """Top-1 and top-5 accuracy in percent on the whole validation split."""

@@ -9,7 +9,7 @@ import torch
 
 from evaluators.data import load_data
 from evaluators.presets import get_fidelity
-from evaluators.trainer import Units, precision_for, train
+from evaluators.trainer import Units, evaluate, precision_for, train
 from space import Genome, Stage, cost_of
 
 TINY_DATA = "synthetic:classes=3,train=24,val=8"
@@ -79,6 +79,22 @@ def test_proxy_trains_in_fp32_on_cpu_and_with_fp16_amp_on_gpu():
 def test_full_recipe_uses_bf16_on_cpus_that_have_it():
     expected = torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
     assert precision_for(torch.device("cpu"), get_fidelity("full")) == expected
+
+
+@pytest.mark.parametrize("has_bf16, expected", [(True, torch.bfloat16), (False, torch.float16)])
+def test_full_recipe_uses_bf16_amp_on_gpus_that_have_it(monkeypatch, has_bf16, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: has_bf16)
+    assert precision_for(torch.device("cuda"), get_fidelity("full")) == expected
+
+
+def test_evaluation_builds_no_autograd_graph(data):
+    """A graph kept across a 500-image evaluation batch held 11 GB for one CondConv genome."""
+    class Probe(torch.nn.Module):
+        def forward(self, images):
+            assert not torch.is_grad_enabled(), "evaluate ran with autograd on"
+            return torch.zeros(images.shape[0], data.num_classes)
+
+    evaluate(Probe(), data, SMOKE, torch.device("cpu"))
 
 
 def test_amp_off_means_fp32_on_gpu_whatever_bf16_says():
