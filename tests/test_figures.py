@@ -105,3 +105,17 @@ def test_without_a_browser_the_png_is_a_one_line_note_that_says_what_to_install(
                     "(Debian: apt-get install chromium)")
     assert (tmp_path / "pareto.html").exists() and not (tmp_path / "pareto.png").exists()
     assert image_markdown(note, "the front") == f"*No image: {note}*"
+
+
+def test_a_png_export_that_hangs_is_skipped_with_a_note(tmp_path, monkeypatch):
+    import threading
+
+    from search.results import _figures
+
+    released = threading.Event()
+    monkeypatch.setattr(_figures, "PNG_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(go.Figure, "write_image", lambda *args, **kwargs: released.wait(30))
+    note = write_figure(pareto_figure(_one_trial_front(), "t"), tmp_path / "pareto.html")
+    released.set()
+    assert note == "skipped pareto.png: the PNG export did not finish within 1 s"
+    assert not (tmp_path / "pareto.png").exists()

@@ -8,12 +8,16 @@ the figure's PNG is skipped with a one-line note that the markdown carries inste
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import plotly.graph_objects as go
 
 PNG_SIZE = (1100, 700)
 """Width and height of every PNG, in pixels."""
+PNG_TIMEOUT_S = 180.0
+"""How long a PNG may take before the report goes on without it: kaleido waits on its browser without a time
+limit, and a starved or wedged browser would otherwise hold the whole report (seen once at a load of 40)."""
 
 
 def write_figure(figure: go.Figure, html: Path) -> Path | str:
@@ -29,7 +33,7 @@ def image_markdown(png: Path | str, alt: str) -> str:
 
 def _write_png(figure: go.Figure, path: Path) -> Path | str:
     try:
-        figure.write_image(path, width=PNG_SIZE[0], height=PNG_SIZE[1])
+        _within(PNG_TIMEOUT_S, lambda: figure.write_image(path, width=PNG_SIZE[0], height=PNG_SIZE[1]))
     except Exception as error:  # kaleido missing or no browser: the image is optional, the report is not
         path.unlink(missing_ok=True)  # an older run's image would no longer show these results
         first_line = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
@@ -38,3 +42,23 @@ def _write_png(figure: go.Figure, path: Path) -> Path | str:
             reason += " (Debian: apt-get install chromium)"
         return f"skipped {path.name}: {reason}"
     return path
+
+
+def _within(seconds: float, call) -> None:
+    """Run ``call`` on a daemon thread; TimeoutError if it has not returned after ``seconds``."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as error:  # handed to the caller below
+            outcome.append(error)
+
+    worker = threading.Thread(target=run, name="png-export", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not outcome:
+        raise TimeoutError(f"the PNG export did not finish within {seconds:.0f} s")
+    if outcome[0] is not None:
+        raise outcome[0]
