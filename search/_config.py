@@ -7,7 +7,7 @@ from pathlib import Path
 
 from evaluators.presets import Fidelity
 
-from .study import DEFAULT_OBJECTIVES, Halving, SearchSpace
+from .study import DEFAULT_GRACE, DEFAULT_OBJECTIVES, Halving, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -40,3 +40,5 @@ class SearchConfig:
     latency_genomes: int = 10
     """Random genomes of the space whose pieces the latency table measures before trials start."""
     latency_clock: str = "wall"
+    heartbeat_grace: int = DEFAULT_GRACE
+    """Seconds without a heartbeat after which another run's trial counts as abandoned and is settled."""

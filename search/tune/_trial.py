@@ -7,11 +7,13 @@ reason, so the study records the failure and goes on. Anything else it raises is
 
 from __future__ import annotations
 
+import socket
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
 
 from evaluators.data import load_data
@@ -25,7 +27,7 @@ from ..study import weights_name
 
 RECORDED = ("status", "reason", "accuracy", "best_accuracy", "top5", "macs", "params", "seconds", "epochs",
             "steps", "units", "fidelity", "data", "precision", "device", "train_seed", "latency_ms",
-            "latency_measured_share", "latency_machine")
+            "latency_measured_share", "latency_machine", "node", "host")
 """Result keys copied into the Optuna trial's user attrs: the study alone must rebuild every report."""
 
 
@@ -90,6 +92,7 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
         return
     report = {key: value for key, value in result.to_dict(with_history=False).items() if key in RECORDED}
     report.update(latency)
+    report.update(_where())
     report["train_seed"] = config["train_seed"]
     if not result.ok:
         report["accuracy"] = None
@@ -119,6 +122,11 @@ def _latency(genome: Genome, predictor: LatencyPredictor | None) -> dict[str, An
             "latency_machine": predictor.machine.describe()}
 
 
+def _where() -> dict[str, str]:
+    """The Ray node (its id: nodes of one machine share an IP) and the host the trial trained on."""
+    return {"node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname()}
+
+
 def _failure(reason: str, settings: TrialSettings) -> dict[str, Any]:
     return {"status": "failed", "reason": reason, "accuracy": None, "macs": None, "fidelity": settings.fidelity.name,
-            "data": settings.data}
+            "data": settings.data, **_where()}

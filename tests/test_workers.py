@@ -1,0 +1,157 @@
+"""Several search runs sharing one study: on PostgreSQL (a real server the tests start) and on SQLite, each run
+owns the trials it samples and beats their heartbeats; a dead run's trial is settled by another once the grace
+period has passed, never before; the budget and the baselines hold across runs; bad storage URLs are one line."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pandas as pd
+import pytest
+
+from search.run import main
+from search.study import INTERRUPTED, WORKER
+
+from servers import free_port, postgres_bin, postgres_server, wait_for
+
+DATA = "synthetic:classes=3,train=48,val=8"
+SLOW = ["--data", DATA, "--fidelity", "smoke", "--crop", "16", "--batch-size", "8", "--data-fraction", "1",
+        "--epochs", "4", "--baseline-seeds", "1", "--max-concurrent", "1"]
+"""Smoke trials long enough (~2-5 s here) that a second run starts while the first trains."""
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL's server binaries are not installed (/usr/lib/postgresql/*/bin; Debian: apt-get "
+                    "install postgresql, which .ci/run does)")
+    with postgres_server(bin_dir) as server:
+        yield server
+
+
+def _start(tmp_path, name: str, storage: str, budget: int, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "search.run", *SLOW, "--results-dir", str(tmp_path / name), "--study-name",
+               "shared", "--storage", storage, "--budget", str(budget), *extra]
+    log = open(tmp_path / f"{name}.log", "w")
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0"})
+
+
+def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    try:
+        return optuna.load_study(study_name="shared", storage=storage).get_trials(deepcopy=False)
+    except Exception:  # not created yet
+        return []
+
+
+def _running(storage: str) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in _trials(storage) if t.state.name == "RUNNING" and t.user_attrs.get(WORKER)]
+
+
+def _finish(process: subprocess.Popen, tmp_path, name: str, timeout: float = 400) -> None:
+    try:
+        code = process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        code = "killed after the timeout"
+    assert code == 0, f"{name} ended with {code}:\n{(tmp_path / f'{name}.log').read_text()[-4000:]}"
+
+
+def _two_workers_share_a_study(tmp_path, storage: str, budget: int = 5) -> None:
+    first = _start(tmp_path, "w1", storage, budget)
+    second = None
+    try:
+        wait_for(lambda: _running(storage), 180, what="the first run's first trial")
+        second = _start(tmp_path, "w2", storage, budget)
+        _finish(first, tmp_path, "w1")
+        _finish(second, tmp_path, "w2")
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    trials = _trials(storage)
+    assert [t.state.name for t in trials] == ["COMPLETE"] * budget
+    assert sum(bool(t.user_attrs.get("is_baseline")) for t in trials) == 1
+    assert len({t.user_attrs[WORKER] for t in trials}) == 2, "the second run trained none of the study's trials"
+    for name in ("w1", "w2"):  # each run's report is of the whole study
+        frame = pd.read_csv(tmp_path / name / "shared" / "trials.csv")
+        assert len(frame) == budget and frame["worker"].nunique() == 2
+
+
+def test_two_runs_share_a_postgresql_study_without_losing_or_repeating_a_trial(tmp_path, postgres):
+    _two_workers_share_a_study(tmp_path, postgres.url())
+
+
+def test_two_runs_share_a_sqlite_study_on_one_machine(tmp_path):
+    _two_workers_share_a_study(tmp_path, f"sqlite:///{tmp_path / 'shared.db'}")
+
+
+def test_a_killed_run_s_trial_is_settled_by_another_run_after_the_grace_period_and_not_before(tmp_path):
+    storage, grace, budget = f"sqlite:///{tmp_path / 'shared.db'}", 8, 3
+    interval = grace // 4
+    first = _start(tmp_path, "w1", storage, budget, "--heartbeat-grace", str(grace))
+    second = None
+    try:
+        wait_for(lambda: _running(storage), 180, what="the first run's first trial")
+        second = _start(tmp_path, "w2", storage, budget, "--heartbeat-grace", str(grace))
+        owners = lambda: {t.user_attrs.get(WORKER) for t in _trials(storage)} - {None}  # noqa: E731
+        wait_for(lambda: len(owners()) == 2, 240, every=0.2, what="the second run's first trial")
+        first_id = _trials(storage)[0].user_attrs[WORKER]
+        victim = wait_for(lambda: [t for t in _running(storage) if t.user_attrs[WORKER] == first_id], 240,
+                          every=0.1, what="a trial of the first run in training")[0]
+        os.killpg(first.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        first.wait()
+        # Its last beat was at most one interval before the kill; stamps have 1 s resolution.
+        not_before = grace - interval - 1
+        state = lambda: _trials(storage)[victim.number]  # noqa: E731
+        while time.monotonic() - killed < not_before:
+            assert state().state.name == "RUNNING", (f"trial {victim.number} was settled "
+                                                     f"{time.monotonic() - killed:.1f}s after its run died")
+            time.sleep(0.5)
+        settled = wait_for(lambda: state().state.name != "RUNNING" and state(), 120, what="the settled trial")
+        assert settled.state.name == "FAIL" and settled.user_attrs["reason"] == INTERRUPTED
+        _finish(second, tmp_path, "w2")
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    trials = _trials(storage)
+    assert sum(t.state.name == "COMPLETE" for t in trials) == budget
+    assert [t.number for t in trials if t.state.name == "FAIL"] == [victim.number]
+    assert sum(bool(t.user_attrs.get("is_baseline")) and t.state.name == "COMPLETE" for t in trials) == 1
+
+
+@pytest.mark.parametrize("storage, message", [
+    ("bogus://x", "error: --storage bogus://x: unknown scheme 'bogus'; use sqlite:///FILE, postgresql://"),
+    ("not a url", "error: --storage 'not a url': not a database URL; use sqlite:///FILE"),
+])
+def test_a_storage_url_of_no_known_database_is_a_one_line_error(tmp_path, capsys, storage, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", DATA, "--fidelity", "smoke", "--results-dir", str(tmp_path), "--storage", storage])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith(message) and error.count("\n") == 1
+
+
+def test_an_unreachable_postgresql_server_is_a_one_line_error(tmp_path, capsys):
+    storage = f"postgresql://someone:hidden@127.0.0.1:{free_port()}/postgres"
+    with pytest.raises(SystemExit):
+        main(["--data", DATA, "--fidelity", "smoke", "--results-dir", str(tmp_path), "--storage", storage])
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: --storage {storage.replace('hidden', '***')}: cannot open it: ")
+    assert "Connection refused" in error and "hidden" not in error and error.count("\n") == 1
+
+
+def test_bad_postgresql_credentials_are_a_one_line_error(tmp_path, capsys, postgres):
+    storage = postgres.url(password="wrong")
+    with pytest.raises(SystemExit):
+        main(["--data", DATA, "--fidelity", "smoke", "--results-dir", str(tmp_path), "--storage", storage])
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: --storage {postgres.url(password='***')}: cannot open it: ")
+    assert "password authentication failed" in error and error.count("\n") == 1
