@@ -152,7 +152,7 @@ def test_extra_baseline_blocks_are_fixed_trials(tmp_path):
 def test_killed_run_resumes_keeping_completed_trials(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "search.run", *FAST, "--baseline-seeds", "1", "--results-dir", str(tmp_path), "--study-name", "k",
-               "--budget", "6", "--max-concurrent", "1"]
+               "--budget", "6", "--max-concurrent", "1", "--heartbeat-grace", "4"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     storage = f"sqlite:///{tmp_path / 'k' / 'study.db'}"

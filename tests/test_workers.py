@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import optuna
@@ -13,14 +14,14 @@ import pandas as pd
 import pytest
 
 from search.run import main
-from search.study import INTERRUPTED, WORKER
+from search.study import DONE, INTERRUPTED, SAMPLE, WAIT, WORKER, Worker, default_space, enqueue_baselines
 
 from servers import free_port, postgres_bin, postgres_server, wait_for
 
-DATA = "synthetic:classes=3,train=48,val=8"
-SLOW = ["--data", DATA, "--fidelity", "smoke", "--crop", "16", "--batch-size", "8", "--data-fraction", "1",
-        "--epochs", "4", "--baseline-seeds", "1", "--max-concurrent", "1"]
-"""Smoke trials long enough (~2-5 s here) that a second run starts while the first trains."""
+DATA = "synthetic:classes=3,train=16,val=8"
+FAST = ["--data", DATA, "--fidelity", "smoke", "--crop", "16", "--batch-size", "8", "--data-fraction", "1",
+        "--epochs", "3", "--baseline-seeds", "1", "--max-concurrent", "1"]
+"""Smoke trials of a few seconds: a second run, starting Ray, joins while the first still has trials to train."""
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +35,7 @@ def postgres():
 
 
 def _start(tmp_path, name: str, storage: str, budget: int, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "search.run", *SLOW, "--results-dir", str(tmp_path / name), "--study-name",
+    command = [sys.executable, "-m", "search.run", *FAST, "--results-dir", str(tmp_path / name), "--study-name",
                "shared", "--storage", storage, "--budget", str(budget), *extra]
     log = open(tmp_path / f"{name}.log", "w")
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -62,7 +63,7 @@ def _finish(process: subprocess.Popen, tmp_path, name: str, timeout: float = 400
     assert code == 0, f"{name} ended with {code}:\n{(tmp_path / f'{name}.log').read_text()[-4000:]}"
 
 
-def _two_workers_share_a_study(tmp_path, storage: str, budget: int = 5) -> None:
+def _two_workers_share_a_study(tmp_path, storage: str, budget: int = 7) -> None:
     first = _start(tmp_path, "w1", storage, budget)
     second = None
     try:
@@ -80,7 +81,7 @@ def _two_workers_share_a_study(tmp_path, storage: str, budget: int = 5) -> None:
     assert len({t.user_attrs[WORKER] for t in trials}) == 2, "the second run trained none of the study's trials"
     for name in ("w1", "w2"):  # each run's report is of the whole study
         frame = pd.read_csv(tmp_path / name / "shared" / "trials.csv")
-        assert len(frame) == budget and frame["worker"].nunique() == 2
+        assert (frame["state"] == "COMPLETE").sum() == budget and frame["worker"].nunique() == 2
 
 
 def test_two_runs_share_a_postgresql_study_without_losing_or_repeating_a_trial(tmp_path, postgres):
@@ -92,7 +93,7 @@ def test_two_runs_share_a_sqlite_study_on_one_machine(tmp_path):
 
 
 def test_a_killed_run_s_trial_is_settled_by_another_run_after_the_grace_period_and_not_before(tmp_path):
-    storage, grace, budget = f"sqlite:///{tmp_path / 'shared.db'}", 8, 3
+    storage, grace, budget = f"sqlite:///{tmp_path / 'shared.db'}", 6, 6
     interval = grace // 4
     first = _start(tmp_path, "w1", storage, budget, "--heartbeat-grace", str(grace))
     second = None
@@ -155,3 +156,48 @@ def test_bad_postgresql_credentials_are_a_one_line_error(tmp_path, capsys, postg
     error = capsys.readouterr().err
     assert error.startswith(f"error: --storage {postgres.url(password='***')}: cannot open it: ")
     assert "password authentication failed" in error and error.count("\n") == 1
+
+
+def _study(tmp_path) -> tuple[str, optuna.Study]:
+    storage = f"sqlite:///{tmp_path / 'unit.db'}"
+    return storage, optuna.create_study(study_name="shared", storage=storage, directions=["maximize", "minimize"])
+
+
+def test_a_run_samples_below_the_budget_waits_while_another_run_s_trial_fills_it_and_is_done_after(tmp_path):
+    storage, study = _study(tmp_path)
+    first, second = Worker(storage, "shared", grace=30), Worker(storage, "shared", grace=30)
+    try:
+        with first.lock:
+            trial = study.ask()
+            first.own(study, trial)
+        assert second.verdict(study, budget=2) == SAMPLE
+        assert second.verdict(study, budget=1) == WAIT
+        study.tell(trial, [50.0, 1.0])
+        assert second.verdict(study, budget=1) == DONE
+        study.enqueue_trial({})
+        assert second.verdict(study, budget=1) == SAMPLE, "a queued trial is counted already: it may start"
+    finally:
+        first.close()
+        second.close()
+
+
+def test_runs_starting_together_queue_each_baseline_replicate_once(tmp_path):
+    storage, study = _study(tmp_path)
+    workers = [Worker(storage, "shared", grace=30) for _ in range(3)]
+    start = threading.Barrier(len(workers))
+
+    def queue(worker: Worker) -> None:
+        shared = optuna.load_study(study_name="shared", storage=storage)
+        start.wait()
+        with worker.lock:
+            enqueue_baselines(shared, ["standard", "se"], 10, default_space(), replicates=2)
+
+    threads = [threading.Thread(target=queue, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for worker in workers:
+        worker.close()
+    blocks = sorted(t.user_attrs["baseline_block"] for t in study.get_trials(deepcopy=False))
+    assert blocks == ["se", "se", "standard", "standard"]

@@ -160,11 +160,11 @@ class Worker:
                 if storage_id(t) in stale or not t.user_attrs.get(WORKER)]
 
     def others_running(self, study: optuna.Study) -> list[FrozenTrial]:
-        """Trials that other live runs are training (RUNNING, training not ended, heartbeat fresh)."""
+        """Trials of other live runs not yet told to the study (RUNNING, heartbeat fresh): training, or trained
+        and about to be told."""
         abandoned = {t.number for t in self.abandoned(study)}
         return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                if t.user_attrs.get(WORKER) != self.id and t.number not in abandoned
-                and t.user_attrs.get("status") not in ENDED]
+                if t.user_attrs.get(WORKER) != self.id and t.number not in abandoned]
 
     def settle(self, study: optuna.Study, halving: Halving, mine: bool = False) -> int:
         """Under the lock, settle the abandoned trials, and with ``mine`` also this run's own RUNNING trials
@@ -184,8 +184,8 @@ class Worker:
 
         A queued trial (a baseline, a trial cut mid-climb) is already counted: it may always start. A new one
         only while the trials that count (finished, training, queued) are fewer than ``budget``. Otherwise the
-        run waits while other runs train trials (one may fail as interrupted, or its run die, and free a
-        place), and is done when only its own trials are left.
+        run waits while other runs have trials in flight (one may fail as interrupted, or its run die, and free
+        a place; and the run's report is to be of the whole study), and is done when only its own are left.
         """
         trials = study.get_trials(deepcopy=False)
         if any(t.state == TrialState.WAITING for t in trials):
