@@ -29,7 +29,8 @@ class SearchConfig:
     baseline_seeds: int
     address: str | None
     cpus_per_trial: float
-    gpus_per_trial: float
+    gpus_per_trial: float | None
+    """None: one GPU per trial where CUDA is present, else none."""
     max_concurrent: int | None
     cache_dir: str | None
     halving: Halving = Halving()

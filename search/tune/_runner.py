@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Callable
 
 import optuna
-import ray
 from optuna.trial import TrialState
 from ray import tune
 
@@ -17,7 +16,7 @@ from evaluators.trainer import Units
 
 from .._config import SearchConfig
 from ..study import Worker, directions, finished_trials, load_ladder, make_sampler, metrics, weights_folder
-from ._cluster import ensure_ray
+from ._cluster import concurrent_trials, ensure_ray, trial_resources
 from ._moasha import MultiObjectiveASHA
 from ._progress import StudyProgress
 from ._searcher import StudySearch, define_by_run
@@ -32,8 +31,8 @@ def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remainin
     returns whether the run was interrupted (Ctrl-C, a stop). ``latency`` predicts each trial's latency when
     the study optimises it."""
     ensure_ray(config.address)
-    cpus = ray.cluster_resources().get("CPU", 1)
-    concurrent = config.max_concurrent or max(1, int(cpus // config.cpus_per_trial))
+    resources = trial_resources(config.cpus_per_trial, config.gpus_per_trial)
+    concurrent = concurrent_trials(resources, config.max_concurrent)
     # Trial k is sampled once trials 0..k-window are told. Twice the concurrency lets a free CPU start the
     # next trial while a slow one (a CondConv net trains ~3x longer on a CPU) is still running, yet keeps
     # a seed's study the same whatever order trials finish in.
@@ -53,8 +52,7 @@ def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remainin
                              device=config.device, units=Units(halving.max_units, evaluate=halving.rungs),
                              weights_dir=None if config.keep_weights == "none" else str(weights_folder(study_dir)),
                              latency=latency)
-    trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings),
-                                    {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial})
+    trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings), resources)
     points = [tuple(t.values) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     progress = StudyProgress(total=config.budget, already_done=finished_trials(study), points=points,
                              objectives=config.objectives)

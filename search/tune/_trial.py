@@ -83,8 +83,8 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
 
     try:
         data = load_data(settings.data, cache_dir=settings.cache_dir)
-        result = train(genome, data, fidelity, seed=config["train_seed"], device=settings.device, threads=threads,
-                       progress=progress, units=settings.units,
+        result = train(genome, data, fidelity, seed=config["train_seed"], device=_device(settings.device),
+                       threads=threads, progress=progress, units=settings.units,
                        snapshot=_weights_writer(genome, fidelity, config["train_seed"], settings))
     except Exception as error:  # a trial's crash must not stop the study
         line = traceback.format_exception_only(type(error), error)[-1].strip()
@@ -120,6 +120,14 @@ def _latency(genome: Genome, predictor: LatencyPredictor | None) -> dict[str, An
     prediction = predictor.predict(genome)
     return {"latency_ms": prediction.ms, "latency_measured_share": prediction.measured_share,
             "latency_machine": predictor.machine.describe()}
+
+
+def _device(asked: str) -> str:
+    """``auto``: the GPU Ray assigned the trial (Ray sets CUDA_VISIBLE_DEVICES, so it is torch's cuda:0), or
+    the CPU when Ray assigned none, even on a machine with GPUs."""
+    if asked != "auto":
+        return asked
+    return "cuda" if ray.get_gpu_ids() else "cpu"
 
 
 def _where() -> dict[str, str]:
