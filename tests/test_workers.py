@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from search.run import main
-from search.study import DONE, INTERRUPTED, SAMPLE, WAIT, WORKER, Worker, default_space, enqueue_baselines
+from search.study import (DONE, INTERRUPTED, SAMPLE, WAIT, WORKER, StudyError, Worker, default_space,
+                          enqueue_baselines)
 
 from servers import free_port, postgres_bin, postgres_server, wait_for
 
@@ -201,3 +202,18 @@ def test_runs_starting_together_queue_each_baseline_replicate_once(tmp_path):
         worker.close()
     blocks = sorted(t.user_attrs["baseline_block"] for t in study.get_trials(deepcopy=False))
     assert blocks == ["se", "se", "standard", "standard"]
+
+
+def test_successive_halving_refuses_to_share_a_study_with_a_live_run(tmp_path):
+    storage, study = _study(tmp_path)
+    live, second = Worker(storage, "shared", grace=2), Worker(storage, "shared", grace=2)
+    try:
+        with live.lock:
+            live.own(study, study.ask())
+        started = time.monotonic()
+        with pytest.raises(StudyError, match=f"run {live.id} is training trial 0; moasha runs alone"):
+            second.wait_alone(study, "moasha runs alone")
+        assert time.monotonic() - started >= 2, "gave up before a dead run's heartbeat could have gone stale"
+    finally:
+        live.close()
+        second.close()
