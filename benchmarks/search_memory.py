@@ -1,16 +1,20 @@
-"""Peak memory of a short search with 1 and with N concurrent trials on a generated ImageFolder set.
+"""Memory of the decoded images held by several processes of one machine, and peak memory of a short search
+with 1 and with N concurrent trials, on a generated ImageFolder set.
 
-    python benchmarks/search_memory.py [--images 20000] [--concurrency 1 4] [--trials 4] [--folder DIR] [--code DIR]
+    python benchmarks/search_memory.py [--images 20000] [--concurrency 1 4] [--trials 4] [--fraction 0.02]
+                                       [--folder DIR] [--code DIR]
 
 Writes an ImageFolder of 64x64 PNGs (``--images`` training images and a tenth as many for validation) from
-the built-in synthetic generator (its 40 classes, the most it draws), decodes it once into the data cache,
-then runs ``python -m search.run`` on it at smoke fidelity with each concurrency in turn on a local Ray
-cluster, sampling every process of the run's tree (the driver, Ray's services, the trial processes) four
-times a second. It prints the peak of the summed PSS (each shared page split between the processes that map
-it: the honest total) and of the summed RSS (shared pages counted once per process), and, for the decoded
-images' cache file alone, the RSS and PSS its mappings hold summed over the processes: PSS about one copy
-however many trials map it is the data held once per machine. ``--code`` measures another checkout's
-``search.run`` on the same data (say, one from before the cache was mapped).
+the built-in synthetic generator (its 40 classes, the most it draws) and decodes it once into the data cache.
+
+1. Loaders: N processes each load the data set and read every image, as N concurrent trials that train on all
+   of it would: once as ``load_data`` does (mapping the cache file), once reading the file into each process
+   (``torch.load`` without ``mmap``, as before). It prints the summed PSS (each shared page split between the
+   processes that map it: the honest total) and RSS (shared pages counted once per process) of the N processes.
+2. Searches: ``python -m search.run`` at smoke fidelity (``--fraction`` of the training images per trial) with
+   each concurrency in turn on a local Ray cluster, sampling every process of the run's tree (the driver, Ray's
+   services, the trial processes) once a second: the peak summed PSS and RSS, and for the cache file alone the
+   RSS and PSS its mappings hold summed over the processes. ``--code`` runs another checkout's ``search.run``.
 """
 
 from __future__ import annotations
@@ -91,7 +95,27 @@ def memory(pid: int, cache_file: str) -> tuple[int, int, int, int]:
     return totals["Rss:"], totals["Pss:"], cache["Rss:"], cache["Pss:"]
 
 
-def measure(command: list[str], env: dict[str, str], cache_file: str, every: float = 0.25) -> dict[str, float]:
+def loaders(cache_file: str, count: int, mapped: bool, env: dict[str, str]) -> tuple[int, int]:
+    """Summed (RSS, PSS) of ``count`` processes that each hold the cached images and have read every one."""
+    code = ("import sys, torch\n"
+            f"stored = torch.load({cache_file!r}, map_location='cpu', weights_only=True, mmap={mapped})\n"
+            "total = sum(int(stored[key].sum()) for key in ('train_images', 'val_images'))\n"
+            "print('ready', total, flush=True)\n"
+            "sys.stdin.read()\n")
+    processes = [subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True) for _ in range(count)]
+    try:
+        for process in processes:
+            if not process.stdout.readline().startswith("ready"):
+                raise SystemExit("a loader failed")
+        return tuple(sum(values) for values in zip(*(memory(p.pid, cache_file)[:2] for p in processes)))
+    finally:
+        for process in processes:
+            process.stdin.close()
+            process.wait()
+
+
+def measure(command: list[str], env: dict[str, str], cache_file: str, every: float = 1.0) -> dict[str, float]:
     """Run ``command`` and sample its process tree's memory until it ends; the peaks, and its wall time."""
     started = time.monotonic()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -114,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=20_000, help="training images (default 20,000)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4], help="trials at once (default 1 4)")
     parser.add_argument("--trials", type=int, default=4, help="trials per search (default 4)")
+    parser.add_argument("--fraction", type=float, default=0.02,
+                        help="share of the training images each search trial trains on (default 0.02)")
     parser.add_argument("--folder", default=None, help="where the ImageFolder goes, kept (default: a temporary folder)")
     parser.add_argument("--code", default=str(REPOSITORY), help="the checkout whose search.run runs (default this one)")
     args = parser.parse_args(argv)
@@ -131,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     cache_file = str(next((work / "cache").glob("imagefolder-*.pt")))
     print(f"decoded cache: {Path(cache_file).stat().st_size / 2**20:.0f} MiB, {len(data.train_labels):,} + "
           f"{len(data.val_labels):,} images (decoded in {time.monotonic() - started:.0f}s)")
+    count = max(args.concurrency)
+    for mapped in (True, False):
+        rss, pss = loaders(cache_file, count, mapped, env)
+        how = "mapping the cache file (load_data)" if mapped else "each reading the file into memory (as before)"
+        print(f"{count} processes holding every image, {how}: PSS {pss / 2**20:,.0f} MiB, RSS {rss / 2**20:,.0f} MiB")
     print(f"search.run of {Path(args.code).resolve()}")
     cpus = os.cpu_count() or 1
     try:
@@ -144,6 +175,7 @@ def _searches(args: argparse.Namespace, root: Path, work: Path, env: dict[str, s
               ) -> None:
     for concurrent in args.concurrency:
         command = [sys.executable, "-m", "search.run", "--data", f"imagefolder:{root}", "--fidelity", "smoke",
+                   "--data-fraction", f"{args.fraction:g}",
                    "--budget", str(args.trials), "--baseline-seeds", "1", "--max-concurrent", str(concurrent),
                    "--cpus-per-trial", f"{min(1.0, cpus / concurrent):g}", "--keep-weights", "none",
                    "--results-dir", str(work / "results"), "--study-name", f"memory-{concurrent}"]

@@ -3,9 +3,10 @@
 Every source (the built-in synthetic set, an ImageFolder tree, CIFAR-100) is decoded once into uint8
 tensors of a single stored size (3 x S x S, S = 64 by default) and cached on disk as one ``.pt`` file, so a
 search that trains hundreds of candidates never touches PIL again; every process maps that file instead of
-reading it, so the concurrent trials of a machine hold one copy of the images between them. Augmentation then runs on whole batches
-in torch on the training device, following the reference recipe: RandomResizedCrop + horizontal flip for
-training, resize(crop / 0.875) + center crop for evaluation, both with ImageNet normalisation.
+reading it, so the concurrent trials of a machine hold one copy of the images between them. Augmentation then
+runs on whole batches in torch on the training device, following the reference recipe: RandomResizedCrop +
+horizontal flip for training, resize(crop / 0.875) + center crop for evaluation, both with ImageNet
+normalisation.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 owns the trials it samples and beats their heartbeats; a dead run's trial is settled by another once the grace
 period has passed, never before; the budget and the baselines hold across runs; bad storage URLs are one line."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -35,12 +36,26 @@ def postgres():
         yield server
 
 
-def _start(tmp_path, name: str, storage: str, budget: int, *extra: str) -> subprocess.Popen:
+@contextlib.contextmanager
+def _runs():
+    """The search runs a test starts; any still alive at its end is killed with its process group (its Ray)."""
+    started: list[subprocess.Popen] = []
+    try:
+        yield started
+    finally:
+        for process in started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _start(runs: list, tmp_path, name: str, storage: str, budget: int, *extra: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "search.run", *FAST, "--results-dir", str(tmp_path / name), "--study-name",
                "shared", "--storage", storage, "--budget", str(budget), *extra]
-    log = open(tmp_path / f"{name}.log", "w")
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0"})
+    with open(tmp_path / f"{name}.log", "w") as log:
+        runs.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0"}))
+    return runs[-1]
 
 
 def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
@@ -65,17 +80,12 @@ def _finish(process: subprocess.Popen, tmp_path, name: str, timeout: float = 400
 
 
 def _two_workers_share_a_study(tmp_path, storage: str, budget: int = 7) -> None:
-    first = _start(tmp_path, "w1", storage, budget)
-    second = None
-    try:
+    with _runs() as runs:
+        first = _start(runs, tmp_path, "w1", storage, budget)
         wait_for(lambda: _running(storage), 180, what="the first run's first trial")
-        second = _start(tmp_path, "w2", storage, budget)
+        second = _start(runs, tmp_path, "w2", storage, budget)
         _finish(first, tmp_path, "w1")
         _finish(second, tmp_path, "w2")
-    finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
     trials = _trials(storage)
     assert [t.state.name for t in trials] == ["COMPLETE"] * budget
     assert sum(bool(t.user_attrs.get("is_baseline")) for t in trials) == 1
@@ -96,11 +106,10 @@ def test_two_runs_share_a_sqlite_study_on_one_machine(tmp_path):
 def test_a_killed_run_s_trial_is_settled_by_another_run_after_the_grace_period_and_not_before(tmp_path):
     storage, grace, budget = f"sqlite:///{tmp_path / 'shared.db'}", 6, 6
     interval = grace // 4
-    first = _start(tmp_path, "w1", storage, budget, "--heartbeat-grace", str(grace))
-    second = None
-    try:
+    with _runs() as runs:
+        first = _start(runs, tmp_path, "w1", storage, budget, "--heartbeat-grace", str(grace))
         wait_for(lambda: _running(storage), 180, what="the first run's first trial")
-        second = _start(tmp_path, "w2", storage, budget, "--heartbeat-grace", str(grace))
+        second = _start(runs, tmp_path, "w2", storage, budget, "--heartbeat-grace", str(grace))
         owners = lambda: {t.user_attrs.get(WORKER) for t in _trials(storage)} - {None}  # noqa: E731
         wait_for(lambda: len(owners()) == 2, 240, every=0.2, what="the second run's first trial")
         first_id = _trials(storage)[0].user_attrs[WORKER]
@@ -119,10 +128,6 @@ def test_a_killed_run_s_trial_is_settled_by_another_run_after_the_grace_period_a
         settled = wait_for(lambda: state().state.name != "RUNNING" and state(), 120, what="the settled trial")
         assert settled.state.name == "FAIL" and settled.user_attrs["reason"] == INTERRUPTED
         _finish(second, tmp_path, "w2")
-    finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
     trials = _trials(storage)
     assert sum(t.state.name == "COMPLETE" for t in trials) == budget
     assert [t.number for t in trials if t.state.name == "FAIL"] == [victim.number]

@@ -44,6 +44,9 @@ WORKER = "worker"
 """The user attr naming the run that owns a trial."""
 DEFAULT_GRACE = 60
 """Seconds without a heartbeat after which a trial's run counts as dead."""
+SERVER_LOCKS = {"postgresql": ("SELECT pg_advisory_lock(:key)", "SELECT pg_advisory_unlock(:key)"),
+                "mysql": ("SELECT GET_LOCK(:key, -1)", "SELECT RELEASE_LOCK(:key)")}
+"""A database server's session-level advisory lock: (take it, waiting as long as it takes; release it)."""
 SAMPLE, WAIT, DONE = "sample", "wait", "done"
 """What a worker may do when it could start a trial: sample one, wait for others' trials, or stop sampling."""
 
@@ -95,18 +98,14 @@ class StudyLock:
     def _acquire(self) -> None:
         if self._backend == "sqlite":
             fcntl.flock(self._file, fcntl.LOCK_EX)
-        elif self._backend == "postgresql":
-            self._connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": self._key})
         else:
-            self._connection.execute(sqlalchemy.text("SELECT GET_LOCK(:key, -1)"), {"key": self._key})
+            self._connection.execute(sqlalchemy.text(SERVER_LOCKS[self._backend][0]), {"key": self._key})
 
     def _release(self) -> None:
         if self._backend == "sqlite":
             fcntl.flock(self._file, fcntl.LOCK_UN)
-        elif self._backend == "postgresql":
-            self._connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
         else:
-            self._connection.execute(sqlalchemy.text("SELECT RELEASE_LOCK(:key)"), {"key": self._key})
+            self._connection.execute(sqlalchemy.text(SERVER_LOCKS[self._backend][1]), {"key": self._key})
 
     def close(self) -> None:
         if self._backend == "sqlite":
