@@ -12,8 +12,8 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from ..study import (DONE, ENDED, RUNG_ACCURACY, SAMPLE, STOP, Halving, Ladder, SearchSpace, Standing, Worker,
-                     conclude, suggest)
+from ..study import (DONE, ENDED, RUNG_ACCURACY, SAMPLE, STOP, WAIT, Halving, Ladder, SearchSpace, Standing,
+                     Worker, conclude, suggest)
 from .._optuna_internals import storage_id
 from .._ray_internals import has_optuna_trial, mark_told, optuna_study, optuna_trial
 from ._trial import RECORDED
@@ -87,6 +87,7 @@ class StudySearch(OptunaSearch):
         self._budget = budget
         self._tidy = tidy
         self._exhausted = False
+        self._waiting = False
         self._next_check = 0.0
         self._sampled: list[str] = []
         self._finished: dict[str, tuple[dict, bool]] = {}
@@ -113,11 +114,17 @@ class StudySearch(OptunaSearch):
             if verdict == SAMPLE:
                 params = self._suggest(trial_id)
                 self._worker.own(study, optuna_trial(self, trial_id))
+                self._waiting = False
                 return params
+            others = len(self._worker.others_running(study)) if verdict == WAIT and not self._waiting else 0
         if verdict == DONE:
             self._exhausted = True
             self._tell_in_order()
             return Searcher.FINISHED
+        if others:
+            self._waiting = True
+            print(f"the budget is taken: waiting for {others} trial(s) of other runs (a dead run's trials are "
+                  f"settled {self._worker.grace}s after its last heartbeat)", flush=True)
         self._next_check = time.monotonic() + self._worker.interval
         return None
 
