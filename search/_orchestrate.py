@@ -76,6 +76,7 @@ def _run_as_worker(config: SearchConfig, the_study: optuna.Study, storage: str, 
         # Each run's successive-halving ladder holds the trials it knows: another run's would never settle on it.
         worker.wait_alone(the_study, "successive halving (--scheduler moasha) runs one run per study; use "
                                      "--scheduler fifo for several")
+    worker.join(the_study)
     tidy(the_study)
     remaining = config.budget - study.finished_trials(the_study)
     if remaining <= 0:

@@ -90,6 +90,7 @@ def _two_workers_share_a_study(tmp_path, storage: str, budget: int = 7) -> None:
     assert [t.state.name for t in trials] == ["COMPLETE"] * budget
     assert sum(bool(t.user_attrs.get("is_baseline")) for t in trials) == 1
     assert len({t.user_attrs[WORKER] for t in trials}) == 2, "the second run trained none of the study's trials"
+    assert len({t.user_attrs["genome_id"] for t in trials}) == budget, "two runs proposed the same genome"
     for name in ("w1", "w2"):  # each run's report is of the whole study
         frame = pd.read_csv(tmp_path / name / "shared" / "trials.csv")
         assert (frame["state"] == "COMPLETE").sum() == budget and frame["worker"].nunique() == 2
@@ -222,3 +223,13 @@ def test_successive_halving_refuses_to_share_a_study_with_a_live_run(tmp_path):
     finally:
         live.close()
         second.close()
+
+
+def test_each_run_of_a_study_seeds_its_sampler_apart_from_the_runs_before_it(tmp_path):
+    storage, study = _study(tmp_path)
+    workers = [Worker(storage, "shared", grace=30) for _ in range(3)]
+    try:
+        assert [worker.join(study) for worker in workers] == [0, 1, 2]  # --seed + 0 for a study's first run
+    finally:
+        for worker in workers:
+            worker.close()

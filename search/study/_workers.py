@@ -42,6 +42,8 @@ from ._storage import StudyError, shown_url, storage_backend
 
 WORKER = "worker"
 """The user attr naming the run that owns a trial."""
+RUNS = "runs"
+"""The study user attr counting the runs that have worked on it."""
 DEFAULT_GRACE = 60
 """Seconds without a heartbeat after which a trial's run counts as dead."""
 SERVER_LOCKS = {"postgresql": ("SELECT pg_advisory_lock(:key)", "SELECT pg_advisory_unlock(:key)"),
@@ -128,6 +130,7 @@ class Worker:
         self.grace = grace
         self.interval = max(1, grace // 4)
         self.lock = StudyLock(storage, study_name)
+        self.ordinal = 0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self._storage = optuna.storages.RDBStorage(storage, heartbeat_interval=self.interval,
@@ -137,6 +140,17 @@ class Worker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="trial-heartbeats", daemon=True)
         self._thread.start()
+
+    def join(self, study: optuna.Study) -> int:
+        """Count this run among the runs that ever worked on the study; returns how many did before it.
+
+        A run's sampler is seeded with ``--seed`` plus this ordinal: runs sharing a study (or a study resumed,
+        whose sampler would restart its random stream) then never propose the same random genomes, and a
+        study's first run samples exactly as a study of its own."""
+        with self.lock:
+            self.ordinal = int(study.user_attrs.get(RUNS, 0))
+            study.set_user_attr(RUNS, self.ordinal + 1)
+        return self.ordinal
 
     def own(self, study: optuna.Study, trial: optuna.Trial) -> None:
         """Claim a trial just asked for: record this run as its owner and beat its heartbeat from now on."""

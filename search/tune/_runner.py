@@ -43,7 +43,7 @@ def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remainin
     searcher = StudySearch(
         space=define_by_run(config.space, config.num_classes, config.search_training, config.train_seed),
         metric=metrics(config.objectives), mode=modes(config.objectives),
-        sampler=make_sampler(config.sampler, config.seed),
+        sampler=make_sampler(config.sampler, config.seed + worker.ordinal),  # see Worker.join
         study_name=config.study_name, storage=optuna.storages.RDBStorage(storage), window=window,
         total=remaining, halving=halving, ladder=ladder, worker=worker, budget=config.budget, tidy=tidy,
     )
