@@ -71,8 +71,9 @@ class StudySearch(OptunaSearch):
     A study shared with other runs (``worker``): a new trial is sampled only under the study's lock, after
     ``tidy`` (settling abandoned trials, queueing missing baselines) and only while the study's trials that
     count are fewer than ``budget``, and it is claimed (owner, heartbeat) in the same hold. When the budget is
-    full the searcher waits while other runs train (checking again every heartbeat interval) and finishes
-    when only its own trials are left.
+    full the searcher tells every result it holds back (a run waiting on this one's trials must see them end),
+    waits while other runs have trials in flight (checking again every heartbeat interval) and finishes when
+    only its own trials are left.
     """
 
     def __init__(self, *args: Any, window: int, total: int, halving: Halving, ladder: Ladder | None = None,
@@ -121,8 +122,10 @@ class StudySearch(OptunaSearch):
             self._exhausted = True
             self._tell_in_order()
             return Searcher.FINISHED
-        if others:
+        if not self._waiting:
+            # Held-back results are told now: another run waiting on this run's trials must see them end.
             self._waiting = True
+            self._tell_in_order()
             print(f"the budget is taken: waiting for {others} trial(s) of other runs (a dead run's trials are "
                   f"settled {self._worker.grace}s after its last heartbeat)", flush=True)
         self._next_check = time.monotonic() + self._worker.interval
@@ -188,7 +191,7 @@ class StudySearch(OptunaSearch):
 
     def _tell_limit(self) -> int:
         """How many of the sampled trials Optuna may know the results of before the next one is sampled."""
-        if self._exhausted or len(self._sampled) >= self._total:
+        if self._exhausted or self._waiting or len(self._sampled) >= self._total:
             return len(self._sampled)
         return max(0, len(self._sampled) - self._window + 1)
 
