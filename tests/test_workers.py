@@ -54,7 +54,8 @@ def _start(runs: list, tmp_path, name: str, storage: str, budget: int, *extra: s
                "shared", "--storage", storage, "--budget", str(budget), *extra]
     with open(tmp_path / f"{name}.log", "w") as log:
         runs.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0"}))
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0",
+                                          "BROWSER_PATH": "/nonexistent"}))  # no PNGs: no browser to start
     return runs[-1]
 
 
@@ -69,7 +70,7 @@ def _running(storage: str) -> list[optuna.trial.FrozenTrial]:
     return [t for t in _trials(storage) if t.state.name == "RUNNING" and t.user_attrs.get(WORKER)]
 
 
-def _finish(process: subprocess.Popen, tmp_path, name: str, timeout: float = 400) -> None:
+def _finish(process: subprocess.Popen, tmp_path, name: str, timeout: float = 900) -> None:
     try:
         code = process.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -165,71 +166,70 @@ def test_bad_postgresql_credentials_are_a_one_line_error(tmp_path, capsys, postg
     assert "password authentication failed" in error and error.count("\n") == 1
 
 
-def _study(tmp_path) -> tuple[str, optuna.Study]:
-    storage = f"sqlite:///{tmp_path / 'unit.db'}"
-    return storage, optuna.create_study(study_name="shared", storage=storage, directions=["maximize", "minimize"])
+class Shared:
+    """A unit test's study in a SQLite file and the runs (workers) the test opens on it."""
+
+    def __init__(self, tmp_path):
+        self.storage = f"sqlite:///{tmp_path / 'unit.db'}"
+        self.study = optuna.create_study(study_name="shared", storage=self.storage,
+                                         directions=["maximize", "minimize"])
+        self.workers: list[Worker] = []
+
+    def worker(self, grace: int = 30) -> Worker:
+        self.workers.append(Worker(self.storage, "shared", grace=grace))
+        return self.workers[-1]
 
 
-def test_a_run_samples_below_the_budget_waits_while_another_run_s_trial_fills_it_and_is_done_after(tmp_path):
-    storage, study = _study(tmp_path)
-    first, second = Worker(storage, "shared", grace=30), Worker(storage, "shared", grace=30)
-    try:
-        with first.lock:
-            trial = study.ask()
-            first.own(study, trial)
-        assert second.verdict(study, budget=2) == SAMPLE
-        assert second.verdict(study, budget=1) == WAIT
-        study.tell(trial, [50.0, 1.0])
-        assert second.verdict(study, budget=1) == DONE
-        study.enqueue_trial({})
-        assert second.verdict(study, budget=1) == SAMPLE, "a queued trial is counted already: it may start"
-    finally:
-        first.close()
-        second.close()
+@pytest.fixture
+def shared(tmp_path):
+    made = Shared(tmp_path)
+    yield made
+    for worker in made.workers:
+        worker.close()
 
 
-def test_runs_starting_together_queue_each_baseline_replicate_once(tmp_path):
-    storage, study = _study(tmp_path)
-    workers = [Worker(storage, "shared", grace=30) for _ in range(3)]
+def test_a_run_samples_below_the_budget_waits_while_another_run_s_trial_fills_it_and_is_done_after(shared):
+    study, first, second = shared.study, shared.worker(), shared.worker()
+    with first.lock:
+        trial = study.ask()
+        first.own(study, trial)
+    assert second.verdict(study, budget=2) == SAMPLE
+    assert second.verdict(study, budget=1) == WAIT
+    study.tell(trial, [50.0, 1.0])
+    assert second.verdict(study, budget=1) == DONE
+    study.enqueue_trial({})
+    assert second.verdict(study, budget=1) == SAMPLE, "a queued trial is counted already: it may start"
+
+
+def test_runs_starting_together_queue_each_baseline_replicate_once(shared):
+    workers = [shared.worker() for _ in range(3)]
     start = threading.Barrier(len(workers))
 
     def queue(worker: Worker) -> None:
-        shared = optuna.load_study(study_name="shared", storage=storage)
+        study = optuna.load_study(study_name="shared", storage=shared.storage)
         start.wait()
         with worker.lock:
-            enqueue_baselines(shared, ["standard", "se"], 10, default_space(), replicates=2)
+            enqueue_baselines(study, ["standard", "se"], 10, default_space(), replicates=2)
 
     threads = [threading.Thread(target=queue, args=(worker,)) for worker in workers]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    for worker in workers:
-        worker.close()
-    blocks = sorted(t.user_attrs["baseline_block"] for t in study.get_trials(deepcopy=False))
+    blocks = sorted(t.user_attrs["baseline_block"] for t in shared.study.get_trials(deepcopy=False))
     assert blocks == ["se", "se", "standard", "standard"]
 
 
-def test_successive_halving_refuses_to_share_a_study_with_a_live_run(tmp_path):
-    storage, study = _study(tmp_path)
-    live, second = Worker(storage, "shared", grace=2), Worker(storage, "shared", grace=2)
-    try:
-        with live.lock:
-            live.own(study, study.ask())
-        started = time.monotonic()
-        with pytest.raises(StudyError, match=f"run {live.id} is training trial 0; moasha runs alone"):
-            second.wait_alone(study, "moasha runs alone")
-        assert time.monotonic() - started >= 2, "gave up before a dead run's heartbeat could have gone stale"
-    finally:
-        live.close()
-        second.close()
+def test_successive_halving_refuses_to_share_a_study_with_a_live_run(shared):
+    study, live, second = shared.study, shared.worker(grace=2), shared.worker(grace=2)
+    with live.lock:
+        live.own(study, study.ask())
+    started = time.monotonic()
+    with pytest.raises(StudyError, match=f"run {live.id} is training trial 0; moasha runs alone"):
+        second.wait_alone(study, "moasha runs alone")
+    assert time.monotonic() - started >= 2, "gave up before a dead run's heartbeat could have gone stale"
 
 
-def test_each_run_of_a_study_seeds_its_sampler_apart_from_the_runs_before_it(tmp_path):
-    storage, study = _study(tmp_path)
-    workers = [Worker(storage, "shared", grace=30) for _ in range(3)]
-    try:
-        assert [worker.join(study) for worker in workers] == [0, 1, 2]  # --seed + 0 for a study's first run
-    finally:
-        for worker in workers:
-            worker.close()
+def test_each_run_of_a_study_seeds_its_sampler_apart_from_the_runs_before_it(shared):
+    workers = [shared.worker() for _ in range(3)]
+    assert [worker.join(shared.study) for worker in workers] == [0, 1, 2]  # --seed + 0 for a study's first run
