@@ -2,9 +2,11 @@
 
 Every source (the built-in synthetic set, an ImageFolder tree, CIFAR-100) is decoded once into uint8
 tensors of a single stored size (3 x S x S, S = 64 by default) and cached on disk as one ``.pt`` file, so a
-search that trains hundreds of candidates never touches PIL again. Augmentation then runs on whole batches
-in torch on the training device, following the reference recipe: RandomResizedCrop + horizontal flip for
-training, resize(crop / 0.875) + center crop for evaluation, both with ImageNet normalisation.
+search that trains hundreds of candidates never touches PIL again; every process maps that file instead of
+reading it, so the concurrent trials of a machine hold one copy of the images between them. Augmentation then
+runs on whole batches in torch on the training device, following the reference recipe: RandomResizedCrop +
+horizontal flip for training, resize(crop / 0.875) + center crop for evaluation, both with ImageNet
+normalisation.
 """
 
 from __future__ import annotations
@@ -163,22 +165,26 @@ def load_data(spec: str | DataSpec, cache_dir: str | Path | None = None, size: i
     digest = hashlib.sha256(json.dumps({"format": CACHE_FORMAT, "size": size, **key},
                                        sort_keys=True).encode()).hexdigest()[:20]
     cache_file = cache_dir / f"{spec.kind}-{size}px-{digest}.pt"
-    if cache_file.exists():
-        return _from_cache(cache_file, str(spec))
-    data = build()
-    _to_cache(cache_file, data)
-    return data
+    if not cache_file.exists():
+        _to_cache(cache_file, build())
+    return _from_cache(cache_file, str(spec))
 
 
 def _from_cache(path: Path, name: str) -> ImageData:
-    stored = torch.load(path, map_location="cpu", weights_only=True)
+    """The cached tensors, memory-mapped from the file rather than read into this process.
+
+    Concurrent trials on one machine then share one copy of the decoded images (the page cache's), however
+    many processes load them: a private, copy-on-write mapping, so a process that wrote into a tensor would
+    get its own copy of that page and never change the file or another process's view."""
+    stored = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     return ImageData(name=name, classes=list(stored["classes"]), train_images=stored["train_images"],
                      train_labels=stored["train_labels"], val_images=stored["val_images"],
                      val_labels=stored["val_labels"])
 
 
 def _to_cache(path: Path, data: ImageData) -> None:
-    """Write atomically (temporary file + rename) so parallel workers never read half a file."""
+    """Write atomically (temporary file + rename) so parallel workers never read half a file; workers that
+    decode the same source at once each write a whole, identical file, and the last rename wins."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"classes": data.classes, "train_images": data.train_images, "train_labels": data.train_labels,
                "val_images": data.val_images, "val_labels": data.val_labels}

@@ -16,7 +16,10 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=None, help="address of an existing Ray cluster (default: start one here)")
     parser.add_argument("--cpus-per-trial", type=float, default=1.0,
                         help="CPUs per trial; also its torch threads (default 1)")
-    parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (default 0)")
+    parser.add_argument("--gpus-per-trial", type=float, default=None,
+                        help="GPUs per trial, fractions allowed (0.25 packs four small trials onto a GPU); default: "
+                             "1 where CUDA is present, else 0. Ray assigns each trial its GPU and runs as many at "
+                             "once as the GPUs allow")
 
 
 def resources_from_args(args: argparse.Namespace) -> "Resources":
@@ -32,7 +35,7 @@ def add_latency_clock_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def check_cluster_arguments(args: argparse.Namespace) -> None:
-    if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
+    if args.cpus_per_trial <= 0 or (args.gpus_per_trial is not None and args.gpus_per_trial < 0):
         raise ValueError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
 
 

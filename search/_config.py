@@ -7,7 +7,7 @@ from pathlib import Path
 
 from evaluators.presets import Fidelity
 
-from .study import DEFAULT_OBJECTIVES, Halving, SearchSpace
+from .study import DEFAULT_GRACE, DEFAULT_OBJECTIVES, Halving, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ class SearchConfig:
     baseline_seeds: int
     address: str | None
     cpus_per_trial: float
-    gpus_per_trial: float
+    gpus_per_trial: float | None
+    """None: one GPU per trial where CUDA is present, else none."""
     max_concurrent: int | None
     cache_dir: str | None
     halving: Halving = Halving()
@@ -40,3 +41,5 @@ class SearchConfig:
     latency_genomes: int = 10
     """Random genomes of the space whose pieces the latency table measures before trials start."""
     latency_clock: str = "wall"
+    heartbeat_grace: int = DEFAULT_GRACE
+    """Seconds without a heartbeat after which another run's trial counts as abandoned and is settled."""

@@ -1,12 +1,14 @@
-"""A search, as the story of one run: open the study, settle a previous stop, queue the baselines, run the
-trials, confirm the front (when asked), write the report, keep the weights asked for. Each step is one call
-into the package that owns it."""
+"""A search, as the story of one run: open the study, settle what stopped or dead runs left, queue the
+baselines, run the trials (other runs may share the study), confirm the front (when asked), write the report
+(of the whole study), keep the weights asked for. Each step is one call into the package that owns it."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import optuna
 
 from . import confirmation, results, study, tune
 from ._config import SearchConfig
@@ -38,14 +40,11 @@ def run_search(config: SearchConfig) -> Outcome:
                                "num_classes": config.num_classes})
     study.write_study_pointer(study_dir, config.study_name, storage)
 
-    study.settle_unfinished(the_study, config.halving)
-    study.enqueue_baselines(the_study, config.baseline_blocks, config.num_classes, config.space,
-                            _searched_training(config), replicates=config.baseline_seeds)
-    remaining = config.budget - study.finished_trials(the_study)
-    latency = prepare_latency(config, the_study, study_dir) if "latency" in config.objectives and remaining > 0 \
-        else None
-    interrupted = tune.run_trials(config, the_study, storage, remaining, study_dir, latency) if remaining > 0 \
-        else False
+    worker = study.Worker(storage, config.study_name, config.heartbeat_grace)
+    try:
+        interrupted = _run_as_worker(config, the_study, storage, study_dir, worker)
+    finally:
+        worker.close()
     if config.confirm_seeds and not interrupted:
         interrupted = not confirmation.confirm_front(
             the_study, study_dir, config.confirm_seeds, config.fidelity,
@@ -60,6 +59,30 @@ def run_search(config: SearchConfig) -> Outcome:
                    pareto_table=results.pareto_table(frame), interrupted=interrupted, paths=paths,
                    stopped=int((frame["state"] == "PRUNED").sum()),
                    rung_correlation=results.rung_correlation_line(frame))
+
+
+def _run_as_worker(config: SearchConfig, the_study: optuna.Study, storage: str, study_dir: Path,
+                   worker: study.Worker) -> bool:
+    """This run's part of the study, which other runs may share: settle what abandoned runs left, queue the
+    missing baselines, train trials while the budget has room; returns whether the run was interrupted."""
+
+    def tidy(shared: optuna.Study) -> None:
+        with worker.lock:
+            worker.settle(shared, config.halving)
+            study.enqueue_baselines(shared, config.baseline_blocks, config.num_classes, config.space,
+                                    _searched_training(config), replicates=config.baseline_seeds)
+
+    if config.halving.stops:
+        # Each run's successive-halving ladder holds the trials it knows: another run's would never settle on it.
+        worker.wait_alone(the_study, "successive halving (--scheduler moasha) runs one run per study; use "
+                                     "--scheduler fifo for several")
+    worker.join(the_study)
+    tidy(the_study)
+    remaining = config.budget - study.finished_trials(the_study)
+    if remaining <= 0:
+        return False
+    latency = prepare_latency(config, the_study, study_dir) if "latency" in config.objectives else None
+    return tune.run_trials(config, the_study, storage, remaining, study_dir, worker, tidy, latency)
 
 
 def _searched_training(config: SearchConfig) -> dict[str, float] | None:

@@ -3,6 +3,7 @@
 Each trial is a Ray Tune trial that trains one genome's proxy; Optuna (through Ray Tune's OptunaSearch)
 chooses the genomes; the Table 1 baseline is trained once per study as a fixed trial. The study lives in
 an RDB storage, so re-running the same command continues it, and ``--budget`` counts the study's trials.
+Several runs with the same ``--study-name`` and ``--storage``, on one machine or several, share the study.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from evaluators.presets import Fidelity, add_fidelity_arguments, fidelity_from_a
 from space import BLOCK_TYPES
 
 from ._cli import add_cluster_arguments, add_latency_clock_argument, check_cluster_arguments, finish, load_data_or_exit
-from .study import KEEP_WEIGHTS, SAMPLERS, SCHEDULERS, Halving, default_space, load_space, parse_objectives
+from .study import DEFAULT_GRACE, KEEP_WEIGHTS, SAMPLERS, SCHEDULERS, Halving, default_space, load_space, parse_objectives
 
 DEFAULT_MAX_UNITS = 9
 """Units the preset is cut into unless ``--max-units`` says otherwise (fewer if it has fewer steps)."""
@@ -71,6 +72,10 @@ def parser() -> argparse.ArgumentParser:
                    help="random genomes of the space whose pieces the latency table measures before trials start, "
                         "besides the baselines (default 10); pieces no measured genome has are fitted")
     add_latency_clock_argument(p)
+    p.add_argument("--heartbeat-grace", type=int, default=DEFAULT_GRACE, metavar="SECONDS",
+                   help="runs sharing a study (same --study-name and --storage) beat each trial's heartbeat in the "
+                        "storage; a trial whose heartbeat is older than this belongs to a dead run and is settled "
+                        f"by the others (default {DEFAULT_GRACE})")
     add_cluster_arguments(p)
     add_fidelity_arguments(p)
     return p
@@ -86,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         objectives = parse_objectives(args.objectives)
         if args.latency_genomes < 0:
             raise ValueError(f"--latency-genomes: must be >= 0, got {args.latency_genomes}")
+        if args.heartbeat_grace < 2:
+            raise ValueError(f"--heartbeat-grace: must be >= 2 seconds, got {args.heartbeat_grace}")
         if args.budget < 1:
             raise ValueError(f"--budget: must be >= 1, got {args.budget}")
         if args.baseline_seeds < 1:
@@ -118,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent,
         cache_dir=str(default_cache_dir().resolve()), halving=halving, objectives=objectives,
         latency_genomes=args.latency_genomes, latency_clock=args.latency_clock,
+        heartbeat_grace=args.heartbeat_grace,
     )
     started = time.monotonic()
     try:

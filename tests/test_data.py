@@ -217,6 +217,14 @@ def test_synthetic_load_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert len(list(tmp_path.glob("*.pt"))) == 1 and not list(tmp_path.glob("*.tmp"))
 
 
+def test_loaded_images_are_mapped_from_the_cache_file_so_processes_share_one_copy(tmp_path: Path) -> None:
+    data = load_data(SMALL_SYNTHETIC, cache_dir=tmp_path, size=32)  # the process that decodes maps it too
+    cache_file = str(next(tmp_path.glob("*.pt")))
+    mapped = [line.split() for line in Path("/proc/self/maps").read_text().splitlines() if line.endswith(cache_file)]
+    assert mapped and all(fields[1].endswith("p") for fields in mapped)  # private: a write never reaches the file
+    assert data.train_images.sum() > 0
+
+
 def test_cache_key_depends_on_size_and_options(tmp_path: Path) -> None:
     load_data(SMALL_SYNTHETIC, cache_dir=tmp_path, size=32)
     load_data(SMALL_SYNTHETIC, cache_dir=tmp_path, size=24)

@@ -9,6 +9,10 @@ def test_optuna_private_api_still_fails_a_trial_with_its_reason_and_requeues_a_r
     _optuna_internals.check()
 
 
+def test_optuna_heartbeat_query_still_finds_exactly_the_trials_whose_heartbeat_lapsed():
+    _optuna_internals.check_heartbeats()
+
+
 def test_ray_optuna_search_still_keeps_its_trials_and_study():
     _ray_internals.check()
 

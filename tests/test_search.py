@@ -152,7 +152,7 @@ def test_extra_baseline_blocks_are_fixed_trials(tmp_path):
 def test_killed_run_resumes_keeping_completed_trials(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "search.run", *FAST, "--baseline-seeds", "1", "--results-dir", str(tmp_path), "--study-name", "k",
-               "--budget", "6", "--max-concurrent", "1"]
+               "--budget", "6", "--max-concurrent", "1", "--heartbeat-grace", "4"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     storage = f"sqlite:///{tmp_path / 'k' / 'study.db'}"
@@ -284,7 +284,7 @@ def test_bad_halving_settings_are_one_line_errors(tmp_path, capsys, args, messag
 def test_moasha_resumed_in_the_middle_of_a_bracket_decides_as_an_uninterrupted_run(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "search.run", *FAST, "--results-dir", str(tmp_path), "--budget", "6",
-               "--max-concurrent", "1", "--epochs", "4", *MOASHA]
+               "--max-concurrent", "1", "--epochs", "4", "--heartbeat-grace", "4", *MOASHA]
     subprocess.run([*command, "--study-name", "whole"], env=env, check=True, capture_output=True, timeout=600)
     process = subprocess.Popen([*command, "--study-name", "cut"], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)

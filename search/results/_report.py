@@ -50,7 +50,9 @@ MEASURED = ["accuracy", "top5", "macs", "latency_ms", "params", "seconds", "rung
 """Per trial; for a trial stopped at a rung, its accuracy is the one at that rung, ``rung`` counts from 1
 (the first rung) and ``units`` are the units it trained. ``latency_ms``: predicted, in a latency study."""
 TRAILING = ["is_baseline", "is_pareto", "reason", "baseline_block", "train_seed", "fidelity", "data",
-            "latency_measured_share", "latency_machine"]
+            "latency_measured_share", "latency_machine", "worker", "node", "host", "device", "precision"]
+"""``worker``: the run that sampled the trial (runs may share a study); ``node`` and ``host``: the Ray node id
+and host name it trained on; ``device`` and ``precision``: what it trained on and in."""
 IN_FLIGHT = ("RUNNING", "WAITING")
 WITHIN_POINTS = 1.0
 """"Cheapest trial within this many top-1 points of the baseline" in the summary."""
@@ -217,7 +219,8 @@ def _trial_row(trial: FrozenTrial, objectives: tuple[str, ...]) -> dict:
            **{key: attrs.get(key) for key in MEASURED},
            "is_baseline": bool(attrs.get("is_baseline", False)), "reason": attrs.get("reason") or "",
            **{key: attrs.get(key) for key in ("baseline_block", "train_seed", "fidelity", "data",
-                                              "latency_measured_share", "latency_machine")},
+                                              "latency_measured_share", "latency_machine", "worker", "node",
+                                              "host", "device", "precision")},
            **{key: value for key, value in attrs.items() if key.startswith(RUNG_ACCURACY.format(""))}}
     if trial.state == TrialState.COMPLETE and trial.values:
         row.update(zip(metrics(objectives), trial.values))  # the objectives the front is defined on

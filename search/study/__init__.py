@@ -1,6 +1,6 @@
 """The Optuna side of a search: the study's storage, its samplers, its fixed baselines, the search space,
-settling what a stopped run left open, the successive-halving rungs its trials climb, and the trained weights
-its folder keeps."""
+settling what a stopped run left open, the runs that share it (owners, heartbeats, the lock), the
+successive-halving rungs its trials climb, and the trained weights its folder keeps."""
 
 from ._baselines import enqueue_baselines
 from ._objectives import (DEFAULT_OBJECTIVES, OBJECTIVES, Objective, check_objectives, directions, metrics,
@@ -13,11 +13,13 @@ from ._space import SearchSpace, default_space, genome_params, load_space, sugge
 from ._storage import (DIRECTIONS, METRICS, StudyError, check_same_settings, default_storage, load_existing_study,
                        open_study, write_study_pointer)
 from ._weights import KEEP_WEIGHTS, kept_trials, prune_weights, trial_weights, weights_folder, weights_name
+from ._workers import DEFAULT_GRACE, DONE, SAMPLE, WAIT, WORKER, Worker
 
-__all__ = ["CONTINUE", "DEFAULT_OBJECTIVES", "DIRECTIONS", "ENDED", "INTERRUPTED", "KEEP_WEIGHTS", "METRICS",
-           "OBJECTIVES", "PENDING", "RUNG_ACCURACY", "SAMPLERS", "SCHEDULERS", "STOP", "Halving", "Ladder",
-           "Objective", "SearchSpace", "Standing", "StudyError", "check_objectives", "check_same_settings", "conclude",
-           "default_space", "default_storage", "directions", "enqueue_baselines", "finished_trials", "genome_params",
-           "kept_trials", "load_existing_study", "load_ladder", "load_space", "make_sampler", "metrics", "open_study",
+__all__ = ["CONTINUE", "DEFAULT_GRACE", "DEFAULT_OBJECTIVES", "DIRECTIONS", "DONE", "ENDED", "INTERRUPTED",
+           "KEEP_WEIGHTS", "METRICS", "OBJECTIVES", "PENDING", "RUNG_ACCURACY", "SAMPLE", "SAMPLERS", "SCHEDULERS",
+           "STOP", "WAIT", "WORKER", "Halving", "Ladder", "Objective", "SearchSpace", "Standing", "StudyError",
+           "Worker", "check_objectives", "check_same_settings", "conclude", "default_space", "default_storage",
+           "directions", "enqueue_baselines", "finished_trials", "genome_params", "kept_trials",
+           "load_existing_study", "load_ladder", "load_space", "make_sampler", "metrics", "open_study",
            "parse_objectives", "promoted", "promotion_order", "prune_weights", "rung_units", "settle_unfinished",
            "study_objectives", "suggest", "trial_weights", "weights_folder", "weights_name", "write_study_pointer"]

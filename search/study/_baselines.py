@@ -15,7 +15,9 @@ from ._space import SearchSpace, genome_params
 
 def enqueue_baselines(study: optuna.Study, blocks: list[str], num_classes: int, space: SearchSpace,
                       training: dict[str, float] | None = None, replicates: int = 1) -> list[str]:
-    """Queue ``replicates`` trials of each requested baseline, less those the study already ran, failed or queued.
+    """Queue ``replicates`` trials of each requested baseline, less those the study already ran, failed, queued
+    or is training (in this run or another: call it under the study's lock when runs share the study, so two
+    runs never both queue the same replicate).
 
     Each replicate is a trial of its own and so trains with its own seed: the reports give the baseline's
     mean and SD over them, the yardstick a single-seed trial of the search is read against.
@@ -27,7 +29,7 @@ def enqueue_baselines(study: optuna.Study, blocks: list[str], num_classes: int, 
     """
     present = Counter(t.user_attrs.get("baseline_block") for t in study.get_trials(deepcopy=False)
                       if t.user_attrs.get("is_baseline")
-                      and (t.state in (TrialState.COMPLETE, TrialState.WAITING)
+                      and (t.state in (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
                            or (t.state == TrialState.FAIL and t.user_attrs.get("reason") != INTERRUPTED)))
     queued = []
     for block in [b for b in blocks for _ in range(replicates - present[b])]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Collection, Mapping
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -17,8 +17,10 @@ ENDED = ("ok", "failed")
 """A trial's ``status`` once its training ended: it will report nothing more."""
 
 
-def settle_unfinished(study: optuna.Study, halving: Halving) -> int:
-    """Close the trials a stopped run left RUNNING; returns how many were interrupted mid-training.
+def settle_unfinished(study: optuna.Study, halving: Halving, numbers: Collection[int] | None = None) -> int:
+    """Close the trials a stopped run left RUNNING (only those numbered ``numbers`` when given: a study
+    shared by several runs settles only its own and abandoned trials); returns how many were interrupted
+    mid-training.
 
     A trial whose training ended (its measurements reached its user attrs) is told as it ended: the ordered
     searcher may hold a finished trial back from the sampler for a while. With ``fifo``, any other trial
@@ -29,10 +31,10 @@ def settle_unfinished(study: optuna.Study, halving: Halving) -> int:
     its rung records, so no decision about it or its juniors changes.
     """
     if not halving.stops:
-        return _settle_fifo(study, halving)
+        return _settle_fifo(study, halving, numbers)
     ladder = load_ladder(study, halving)
     count = 0
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in _running(study, numbers):
         standing = ladder.standing(trial.number)
         if standing is None:
             if trial.user_attrs.get("status") not in ENDED:
@@ -45,10 +47,15 @@ def settle_unfinished(study: optuna.Study, halving: Halving) -> int:
     return count
 
 
-def _settle_fifo(study: optuna.Study, halving: Halving) -> int:
+def _running(study: optuna.Study, numbers: Collection[int] | None) -> list[FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if numbers is None or t.number in numbers]
+
+
+def _settle_fifo(study: optuna.Study, halving: Halving, numbers: Collection[int] | None) -> int:
     count = 0
     keys = metrics(study_objectives(study))
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in _running(study, numbers):
         attrs = trial.user_attrs
         if attrs.get("status") == "ok" and all(attrs.get(key) is not None for key in keys):
             conclude(study, trial, Standing("top", len(halving.rungs)), halving)

@@ -12,11 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DIRECTIONS = ["maximize", "minimize"]
 METRICS = ["accuracy", "macs"]
 """The default objectives' directions and result keys (``search.study._objectives`` has every choice)."""
 POINTER = "study.json"
+BACKENDS = {"sqlite": None, "postgresql": "postgres", "mysql": None}
+"""The storage URL schemes a study may live in, and the extra that installs each one's driver (if any)."""
+URL_FORMS = "sqlite:///FILE, postgresql://USER:PASSWORD@HOST:PORT/DATABASE or mysql://USER:PASSWORD@HOST/DATABASE"
 
 
 class StudyError(ValueError):
@@ -31,8 +36,9 @@ def open_study(study_name: str, storage: str, sampler: optuna.samplers.BaseSampl
                must_exist: bool = False, directions: list[str] = DIRECTIONS) -> optuna.Study:
     """The search's study, created on first use; ``must_exist`` (``--resume``) refuses to create it."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if must_exist and study_name not in _study_names(storage):
-        raise StudyError(f"--resume: no study '{study_name}' in {storage}")
+    names = _study_names(storage)
+    if must_exist and study_name not in names:
+        raise StudyError(f"--resume: no study '{study_name}' in {shown_url(storage)}")
     return optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, directions=directions,
                                load_if_exists=True)
 
@@ -50,10 +56,10 @@ def load_existing_study(study_dir: Path, storage: str | None = None, study_name:
         study_name = study_name or saved["study_name"]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if _missing_sqlite_file(storage):
-        raise StudyError(f"storage file {_missing_sqlite_file(storage)} does not exist ({storage})")
+        raise StudyError(f"storage file {_missing_sqlite_file(storage)} does not exist ({shown_url(storage)})")
     names = _study_names(storage)
     if study_name not in names:
-        raise StudyError(f"study {study_name!r} not found in {storage}; studies there: "
+        raise StudyError(f"study {study_name!r} not found in {shown_url(storage)}; studies there: "
                          f"{', '.join(sorted(names)) or 'none'}")
     return optuna.load_study(study_name=study_name, storage=storage)
 
@@ -81,14 +87,43 @@ def check_same_settings(study: optuna.Study, settings: dict[str, Any], recorded_
             study.set_user_attr(key, value)
 
 
+def storage_backend(storage: str) -> str:
+    """The database a storage URL names (``sqlite``, ``postgresql``, ``mysql``); a one-line StudyError for
+    anything else, before any connection is tried."""
+    try:
+        backend = make_url(storage).get_backend_name()
+    except ArgumentError:
+        raise StudyError(f"--storage {storage!r}: not a database URL; use {URL_FORMS}") from None
+    if backend not in BACKENDS:
+        raise StudyError(f"--storage {shown_url(storage)}: unknown scheme {backend!r}; use {URL_FORMS}")
+    return backend
+
+
+def shown_url(storage: str) -> str:
+    """The storage URL as messages and files show it: without its password."""
+    try:
+        return make_url(storage).render_as_string(hide_password=True)
+    except ArgumentError:
+        return storage
+
+
 def _study_names(storage: str) -> list[str]:
-    """Study names in ``storage``; a missing SQLite file holds none (opening it would create it)."""
+    """Study names in ``storage``; a missing SQLite file holds none (opening it would create it).
+
+    Connecting is where an unreachable server, bad credentials or a missing driver show: each becomes one line
+    naming the URL (its password hidden)."""
+    backend = storage_backend(storage)
     if _missing_sqlite_file(storage):
         return []
     try:
         return optuna.get_all_study_names(storage=storage)
+    except ImportError:  # Optuna's wrapping of the driver's ModuleNotFoundError
+        extra = BACKENDS[backend]
+        hint = f"pip install 'effcnn-nas[{extra}]'" if extra else f"install a {backend} driver for SQLAlchemy"
+        raise StudyError(f"--storage {shown_url(storage)}: its database driver is not installed; {hint}") from None
     except Exception as error:  # drivers and SQLAlchemy raise many types; a command needs one line
-        raise StudyError(f"cannot open storage {storage}: {str(error).splitlines()[0]}") from None
+        line = next((text.strip() for text in str(error).splitlines() if text.strip()), type(error).__name__)
+        raise StudyError(f"--storage {shown_url(storage)}: cannot open it: {line}") from None
 
 
 def _missing_sqlite_file(storage: str) -> str | None:

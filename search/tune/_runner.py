@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import optuna
-import ray
 from optuna.trial import TrialState
 from ray import tune
 
@@ -15,9 +15,8 @@ from evaluators.latency import LatencyPredictor
 from evaluators.trainer import Units
 
 from .._config import SearchConfig
-from ..study import (directions, finished_trials, load_ladder, make_sampler, metrics, settle_unfinished,
-                     weights_folder)
-from ._cluster import ensure_ray
+from ..study import Worker, directions, finished_trials, load_ladder, make_sampler, metrics, weights_folder
+from ._cluster import concurrent_trials, ensure_ray, trial_resources
 from ._moasha import MultiObjectiveASHA
 from ._progress import StudyProgress
 from ._searcher import StudySearch, define_by_run
@@ -25,12 +24,15 @@ from ._trial import TrialSettings, run_trial
 
 
 def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remaining: int, study_dir: Path,
-               latency: LatencyPredictor | None = None) -> bool:
-    """Train ``remaining`` more trials; returns whether the run was interrupted (Ctrl-C, a stop). ``latency``
-    predicts each trial's latency when the study optimises it."""
+               worker: Worker, tidy: Callable[[optuna.Study], None], latency: LatencyPredictor | None = None
+               ) -> bool:
+    """Train at most ``remaining`` more trials, fewer when other runs share the study (``worker``: this run's
+    claim on it; ``tidy`` settles abandoned trials and queues missing baselines before each new trial);
+    returns whether the run was interrupted (Ctrl-C, a stop). ``latency`` predicts each trial's latency when
+    the study optimises it."""
     ensure_ray(config.address)
-    cpus = ray.cluster_resources().get("CPU", 1)
-    concurrent = config.max_concurrent or max(1, int(cpus // config.cpus_per_trial))
+    resources = trial_resources(config.cpus_per_trial, config.gpus_per_trial)
+    concurrent = concurrent_trials(resources, config.max_concurrent)
     # Trial k is sampled once trials 0..k-window are told. Twice the concurrency lets a free CPU start the
     # next trial while a slow one (a CondConv net trains ~3x longer on a CPU) is still running, yet keeps
     # a seed's study the same whatever order trials finish in.
@@ -41,17 +43,16 @@ def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remainin
     searcher = StudySearch(
         space=define_by_run(config.space, config.num_classes, config.search_training, config.train_seed),
         metric=metrics(config.objectives), mode=modes(config.objectives),
-        sampler=make_sampler(config.sampler, config.seed),
+        sampler=make_sampler(config.sampler, config.seed + worker.ordinal),  # see Worker.join
         study_name=config.study_name, storage=optuna.storages.RDBStorage(storage), window=window,
-        total=remaining, halving=halving, ladder=ladder,
+        total=remaining, halving=halving, ladder=ladder, worker=worker, budget=config.budget, tidy=tidy,
     )
     scheduler = MultiObjectiveASHA(ladder, searcher) if ladder is not None else None
     settings = TrialSettings(data=config.data, fidelity=config.fidelity, cache_dir=config.cache_dir,
                              device=config.device, units=Units(halving.max_units, evaluate=halving.rungs),
                              weights_dir=None if config.keep_weights == "none" else str(weights_folder(study_dir)),
                              latency=latency)
-    trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings),
-                                    {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial})
+    trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings), resources)
     points = [tuple(t.values) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     progress = StudyProgress(total=config.budget, already_done=finished_trials(study), points=points,
                              objectives=config.objectives)
@@ -69,10 +70,11 @@ def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remainin
             warnings.filterwarnings("ignore", message="Define-by-run function passed in the `space`")
             tuner.fit()
     except KeyboardInterrupt:
-        settle_unfinished(study, halving)
+        worker.settle(study, halving, mine=True)
         return True
-    # Ray Tune stops gracefully on Ctrl-C and returns: trials it cut short are still RUNNING in the study.
-    return settle_unfinished(study, halving) > 0
+    # Ray Tune stops gracefully on Ctrl-C and returns: trials it cut short are still RUNNING in the study (this
+    # run's are settled, never another live run's).
+    return worker.settle(study, halving, mine=True) > 0
 
 
 def modes(objectives: tuple[str, ...]) -> list[str]:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import Any, Callable
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from ..study import ENDED, RUNG_ACCURACY, STOP, Halving, Ladder, SearchSpace, Standing, conclude, suggest
+from ..study import (DONE, ENDED, RUNG_ACCURACY, SAMPLE, STOP, WAIT, Halving, Ladder, SearchSpace, Standing,
+                     Worker, conclude, suggest)
+from .._optuna_internals import storage_id
 from .._ray_internals import has_optuna_trial, mark_told, optuna_study, optuna_trial
 from ._trial import RECORDED
 
@@ -61,24 +67,71 @@ class StudySearch(OptunaSearch):
     its low-fidelity values, putting it on the front. Here a trial is told as the ladder decides: PRUNED
     at the rung that stopped it (its accuracy, rung and units in user attrs), COMPLETE only at the top. Its
     turn also waits until that is decided, which needs only its elders, told before it anyway.
+
+    A study shared with other runs (``worker``): a new trial is sampled only under the study's lock, after
+    ``tidy`` (settling abandoned trials, queueing missing baselines) and only while the study's trials that
+    count are fewer than ``budget``, and it is claimed (owner, heartbeat) in the same hold. When the budget is
+    full the searcher tells every result it holds back (a run waiting on this one's trials must see them end),
+    waits while other runs have trials in flight (checking again every heartbeat interval) and finishes when
+    only its own trials are left.
     """
 
     def __init__(self, *args: Any, window: int, total: int, halving: Halving, ladder: Ladder | None = None,
-                 **kwargs: Any):
+                 worker: Worker | None = None, budget: int = 0,
+                 tidy: Callable[[optuna.Study], None] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._window = max(1, window)
         self._total = total
         self._halving = halving
         self._ladder = ladder
+        self._worker = worker
+        self._budget = budget
+        self._tidy = tidy
+        self._exhausted = False
+        self._waiting = False
+        self._next_check = 0.0
         self._sampled: list[str] = []
         self._finished: dict[str, tuple[dict, bool]] = {}
         self._recorded: set[tuple[str, int]] = set()
         self._told = 0
 
-    def suggest(self, trial_id: str) -> dict | None:
+    def suggest(self, trial_id: str) -> dict | str | None:
         if not has_optuna_trial(self, trial_id):
-            if len(self._sampled) >= self._total or self._told < self._tell_limit():
+            if self._exhausted or len(self._sampled) >= self._total or self._told < self._tell_limit():
                 return None
+            if self._worker is not None:
+                return self._suggest_shared(trial_id)
+        return self._suggest(trial_id)
+
+    def _suggest_shared(self, trial_id: str) -> dict | str | None:
+        """A new trial if the shared budget has room; FINISHED when only this run's trials are left."""
+        if time.monotonic() < self._next_check:
+            return None
+        with self._worker.lock:
+            study = optuna_study(self)
+            if self._tidy is not None:
+                self._tidy(study)
+            verdict = self._worker.verdict(study, self._budget)
+            if verdict == SAMPLE:
+                params = self._suggest(trial_id)
+                self._worker.own(study, optuna_trial(self, trial_id))
+                self._waiting = False
+                return params
+            others = len(self._worker.others_running(study)) if verdict == WAIT and not self._waiting else 0
+        if verdict == DONE:
+            self._exhausted = True
+            self._tell_in_order()
+            return Searcher.FINISHED
+        if not self._waiting:
+            # Held-back results are told now: another run waiting on this run's trials must see them end.
+            self._waiting = True
+            self._tell_in_order()
+            print(f"the budget is taken: waiting for {others} trial(s) of other runs (a dead run's trials are "
+                  f"settled {self._worker.grace}s after its last heartbeat)", flush=True)
+        self._next_check = time.monotonic() + self._worker.interval
+        return None
+
+    def _suggest(self, trial_id: str) -> dict | None:
         params = super().suggest(trial_id)
         if trial_id not in self._sampled:
             self._sampled.append(trial_id)
@@ -138,7 +191,7 @@ class StudySearch(OptunaSearch):
 
     def _tell_limit(self) -> int:
         """How many of the sampled trials Optuna may know the results of before the next one is sampled."""
-        if len(self._sampled) >= self._total:
+        if self._exhausted or self._waiting or len(self._sampled) >= self._total:
             return len(self._sampled)
         return max(0, len(self._sampled) - self._window + 1)
 
@@ -160,14 +213,27 @@ class StudySearch(OptunaSearch):
             standing = self._ladder.standing(ot_trial.number)
         else:
             standing = Standing("ended", 0) if failed else Standing("top", len(self._halving.rungs))
-        if standing.outcome == "ended":
-            if not result.get("reason"):
-                ot_trial.set_user_attr("status", "failed")
-                ot_trial.set_user_attr("reason", "the trial process crashed (see the Ray trial logs)")
-            study.tell(ot_trial, state=TrialState.FAIL)
-        else:
-            conclude(study, study.get_trials(deepcopy=False)[ot_trial.number], standing, self._halving)
+        try:
+            if standing.outcome == "ended":
+                if not result.get("reason"):
+                    ot_trial.set_user_attr("status", "failed")
+                    ot_trial.set_user_attr("reason", "the trial process crashed (see the Ray trial logs)")
+                study.tell(ot_trial, state=TrialState.FAIL)
+            else:
+                conclude(study, study.get_trials(deepcopy=False)[ot_trial.number], standing, self._halving)
+        except UpdateFinishedTrialError:
+            # Another run settled it: this run's heartbeats lapsed past the grace period (a stalled database).
+            print(f"trial {ot_trial.number} was settled by another run while this one trained it (its heartbeat "
+                  "lapsed); its result here is dropped", file=sys.stderr)
+        if self._worker is not None:
+            self._worker.release(storage_id(ot_trial))
         mark_told(self, trial_id)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Ray Tune pickles its searcher with the experiment's state; a run's claim on the study (a lock, a
+        heartbeat thread) belongs to this process and stays out (``restore`` never brings the searcher back)."""
+        return {**self.__dict__, "_worker": None, "_tidy": None}
+
     def save(self, checkpoint_path: str) -> None:
         return None
 

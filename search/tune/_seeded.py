@@ -15,7 +15,7 @@ from typing import Any
 
 from ray import tune
 
-from ._cluster import ensure_ray
+from ._cluster import ensure_ray, trial_resources
 from ._progress import StudyProgress
 from ._trial import TrialSettings, run_trial
 
@@ -30,7 +30,8 @@ class Resources:
 
     address: str | None
     cpus_per_trial: float
-    gpus_per_trial: float
+    gpus_per_trial: float | None
+    """None: one GPU per trial where CUDA is present, else none (``trial_resources``)."""
 
 
 def check_settings(folder: Path, filename: str, current: dict[str, Any], rename_hint: str) -> None:
@@ -89,7 +90,7 @@ def train_runs(runs: list[dict[str, Any]], runs_dir: Path, columns: list[str], s
     """
     ensure_ray(resources.address)
     trainable = tune.with_resources(tune.with_parameters(_train_run, settings=settings),
-                                    {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial})
+                                    trial_resources(resources.cpus_per_trial, resources.gpus_per_trial))
     recorder = RunRecorder(runs_dir, columns, total=total, already_done=total - len(runs))
     # Reusing trial workers: a fresh one per run spends seconds importing torch, longer than a proxy run trains.
     tuner = tune.Tuner(

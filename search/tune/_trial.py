@@ -7,11 +7,13 @@ reason, so the study records the failure and goes on. Anything else it raises is
 
 from __future__ import annotations
 
+import socket
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
 
 from evaluators.data import load_data
@@ -25,7 +27,7 @@ from ..study import weights_name
 
 RECORDED = ("status", "reason", "accuracy", "best_accuracy", "top5", "macs", "params", "seconds", "epochs",
             "steps", "units", "fidelity", "data", "precision", "device", "train_seed", "latency_ms",
-            "latency_measured_share", "latency_machine")
+            "latency_measured_share", "latency_machine", "node", "host")
 """Result keys copied into the Optuna trial's user attrs: the study alone must rebuild every report."""
 
 
@@ -81,8 +83,8 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
 
     try:
         data = load_data(settings.data, cache_dir=settings.cache_dir)
-        result = train(genome, data, fidelity, seed=config["train_seed"], device=settings.device, threads=threads,
-                       progress=progress, units=settings.units,
+        result = train(genome, data, fidelity, seed=config["train_seed"], device=_device(settings.device),
+                       threads=threads, progress=progress, units=settings.units,
                        snapshot=_weights_writer(genome, fidelity, config["train_seed"], settings))
     except Exception as error:  # a trial's crash must not stop the study
         line = traceback.format_exception_only(type(error), error)[-1].strip()
@@ -90,6 +92,7 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
         return
     report = {key: value for key, value in result.to_dict(with_history=False).items() if key in RECORDED}
     report.update(latency)
+    report.update(_where())
     report["train_seed"] = config["train_seed"]
     if not result.ok:
         report["accuracy"] = None
@@ -119,6 +122,19 @@ def _latency(genome: Genome, predictor: LatencyPredictor | None) -> dict[str, An
             "latency_machine": predictor.machine.describe()}
 
 
+def _device(asked: str) -> str:
+    """``auto``: the GPU Ray assigned the trial (Ray sets CUDA_VISIBLE_DEVICES, so it is torch's cuda:0), or
+    the CPU when Ray assigned none, even on a machine with GPUs."""
+    if asked != "auto":
+        return asked
+    return "cuda" if ray.get_gpu_ids() else "cpu"
+
+
+def _where() -> dict[str, str]:
+    """The Ray node (its id: nodes of one machine share an IP) and the host the trial trained on."""
+    return {"node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname()}
+
+
 def _failure(reason: str, settings: TrialSettings) -> dict[str, Any]:
     return {"status": "failed", "reason": reason, "accuracy": None, "macs": None, "fidelity": settings.fidelity.name,
-            "data": settings.data}
+            "data": settings.data, **_where()}

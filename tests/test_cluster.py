@@ -1,0 +1,104 @@
+"""Trials on a real multi-node Ray cluster started with Ray's CLI, and what each trial asks Ray for: GPUs by
+default where CUDA is present (fractions pack several trials onto one), concurrency following the GPUs."""
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import ray
+import torch
+
+from search.run import main
+from search.tune import _runner
+
+from servers import ray_cluster_nodes
+
+FAST = ["--data", "synthetic:classes=3,train=16,val=8", "--fidelity", "smoke", "--crop", "16", "--batch-size", "8",
+        "--data-fraction", "1", "--baseline-seeds", "1"]
+
+
+def test_a_search_on_a_two_node_cluster_trains_trials_on_both_nodes(tmp_path):
+    # Trials of a few seconds, so the second starts (a new trial process on the other node's one CPU) before
+    # the first ends and its process is reused.
+    with ray_cluster_nodes(cpus_per_node=1, nodes=2) as cluster:
+        done = subprocess.run([sys.executable, "-m", "search.run", *FAST, "--epochs", "3", "--budget", "4", "--address",
+                               cluster.address, "--results-dir", str(tmp_path), "--study-name", "c"],
+                              env={**cluster.env, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True,
+                              timeout=400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    trials = pd.read_csv(tmp_path / "c" / "trials.csv")
+    assert (trials["state"] == "COMPLETE").all() and len(trials) == 4
+    assert trials["node"].nunique() == 2, trials[["number", "node", "host"]]
+    assert trials["host"].notna().all()
+
+
+class Planned(Exception):
+    """Raised by the stand-in Tuner: the test needs what it was given, not a run."""
+
+
+@pytest.fixture
+def tuner_request(monkeypatch):
+    """What run_trials asks Ray Tune for (each trial's resources, trials at once), stopping before any trial."""
+    asked = {}
+    real_with_resources = _runner.tune.with_resources
+
+    def with_resources(trainable, resources):
+        asked["resources"] = dict(resources)
+        return real_with_resources(trainable, resources)
+
+    class Tuner:
+        def __init__(self, trainable, tune_config, run_config):
+            asked["concurrent"] = tune_config.max_concurrent_trials
+
+        def fit(self):
+            raise Planned
+
+    monkeypatch.setattr(_runner.tune, "with_resources", with_resources)
+    monkeypatch.setattr(_runner.tune, "Tuner", Tuner)
+    return asked
+
+
+def _fake_cuda(monkeypatch, gpus: int) -> None:
+    """CUDA as the driver would see it on a 16-CPU machine with ``gpus`` GPUs (the trials never start)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, **({"GPU": float(gpus)} if gpus else {})})
+
+
+def _plan(tmp_path, *args: str) -> None:
+    with pytest.raises(Planned):
+        main([*FAST, "--budget", "8", "--results-dir", str(tmp_path), *args])
+
+
+@pytest.mark.usefixtures("ray_cluster")
+def test_with_cuda_each_trial_asks_ray_for_a_gpu_by_default_and_one_runs_per_gpu(tmp_path, monkeypatch,
+                                                                                 tuner_request):
+    _fake_cuda(monkeypatch, gpus=2)
+    _plan(tmp_path)
+    assert tuner_request == {"resources": {"cpu": 1.0, "gpu": 1.0}, "concurrent": 2}
+
+
+@pytest.mark.usefixtures("ray_cluster")
+def test_a_fraction_of_a_gpu_per_trial_packs_several_trials_onto_each_gpu(tmp_path, monkeypatch, tuner_request):
+    _fake_cuda(monkeypatch, gpus=1)
+    _plan(tmp_path, "--gpus-per-trial", "0.25")
+    assert tuner_request == {"resources": {"cpu": 1.0, "gpu": 0.25}, "concurrent": 4}
+
+
+@pytest.mark.usefixtures("ray_cluster")
+def test_without_cuda_trials_ask_for_no_gpu_and_concurrency_follows_the_cpus(tmp_path, monkeypatch, tuner_request):
+    _fake_cuda(monkeypatch, gpus=0)
+    _plan(tmp_path, "--cpus-per-trial", "2")
+    assert tuner_request == {"resources": {"cpu": 2.0, "gpu": 0.0}, "concurrent": 8}
+
+
+def test_a_trial_trains_on_the_gpu_ray_assigned_it_and_on_the_cpu_when_it_assigned_none(monkeypatch):
+    from search.tune import _trial
+
+    monkeypatch.setattr(ray, "get_gpu_ids", lambda: [3])
+    assert _trial._device("auto") == "cuda"  # Ray set CUDA_VISIBLE_DEVICES=3: torch's cuda is that GPU
+    monkeypatch.setattr(ray, "get_gpu_ids", lambda: [])
+    assert _trial._device("auto") == "cpu"
+    assert _trial._device("cuda:1") == "cuda:1"
