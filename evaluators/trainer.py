@@ -324,7 +324,7 @@ def _failed(result: TrainResult, started: float, reason: str) -> TrainResult:
 def _resident(data: ImageData, device: torch.device) -> ImageData:
     """The data on the GPU as uint8 when it fits in a quarter of the free memory: every batch's gather, crop
     and flip then run there, and nothing crosses the bus per step. On a CPU, or when too big, as it is."""
-    if device.type != "cuda" or data.train_images.device == device:
+    if device.type != "cuda" or data.train_images.is_cuda:
         return data
     size = sum(t.numel() * t.element_size() for t in (data.train_images, data.val_images))
     if size > torch.cuda.mem_get_info(device)[0] / 4:
