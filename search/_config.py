@@ -43,3 +43,6 @@ class SearchConfig:
     latency_clock: str = "wall"
     heartbeat_grace: int = DEFAULT_GRACE
     """Seconds without a heartbeat after which another run's trial counts as abandoned and is settled."""
+    time_limit: float | None = None
+    """Seconds of training after which the run stops its running trials (they stay unfinished, to be retrained
+    by the next run); None: no limit."""

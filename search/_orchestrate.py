@@ -21,6 +21,7 @@ class Outcome:
     failed: int
     pareto_table: str
     interrupted: bool
+    time_limited: bool = False
     paths: dict[str, Path | str] = field(default_factory=dict)
     stopped: int = 0
     rung_correlation: str = ""
@@ -42,10 +43,11 @@ def run_search(config: SearchConfig) -> Outcome:
 
     worker = study.Worker(storage, config.study_name, config.heartbeat_grace)
     try:
-        interrupted = _run_as_worker(config, the_study, storage, study_dir, worker)
+        ending = _run_as_worker(config, the_study, storage, study_dir, worker)
     finally:
         worker.close()
-    if config.confirm_seeds and not interrupted:
+    interrupted = ending == "interrupted"
+    if config.confirm_seeds and ending == "finished":
         interrupted = not confirmation.confirm_front(
             the_study, study_dir, config.confirm_seeds, config.fidelity,
             tune.Resources(config.address, config.cpus_per_trial, config.gpus_per_trial), config.cache_dir).complete
@@ -56,15 +58,17 @@ def run_search(config: SearchConfig) -> Outcome:
         paths["weights"] = study.weights_folder(study_dir)
     frame = results.trials_frame(the_study)
     return Outcome(completed=int((frame["state"] == "COMPLETE").sum()), failed=int((frame["state"] == "FAIL").sum()),
-                   pareto_table=results.pareto_table(frame), interrupted=interrupted, paths=paths,
+                   pareto_table=results.pareto_table(frame), interrupted=interrupted,
+                   time_limited=ending == "time limit", paths=paths,
                    stopped=int((frame["state"] == "PRUNED").sum()),
                    rung_correlation=results.rung_correlation_line(frame))
 
 
 def _run_as_worker(config: SearchConfig, the_study: optuna.Study, storage: str, study_dir: Path,
-                   worker: study.Worker) -> bool:
+                   worker: study.Worker) -> tune.Ending:
     """This run's part of the study, which other runs may share: settle what abandoned runs left, queue the
-    missing baselines, train trials while the budget has room; returns whether the run was interrupted."""
+    missing baselines, train trials while the budget has room (and the time limit, if any); returns how it
+    ended."""
 
     def tidy(shared: optuna.Study) -> None:
         with worker.lock:
@@ -80,7 +84,7 @@ def _run_as_worker(config: SearchConfig, the_study: optuna.Study, storage: str, 
     tidy(the_study)
     remaining = config.budget - study.finished_trials(the_study)
     if remaining <= 0:
-        return False
+        return "finished"
     latency = prepare_latency(config, the_study, study_dir) if "latency" in config.objectives else None
     return tune.run_trials(config, the_study, storage, remaining, study_dir, worker, tidy, latency)
 

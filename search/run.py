@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -51,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--confirm", type=int, default=0, metavar="K",
                    help="after the search, re-train every Pareto genome and the baseline with K fresh training "
                         "seeds (as search.confirm does; default 0: no confirmation)")
+    p.add_argument("--time-limit", default=None, metavar="DURATION",
+                   help="stop training after this long (e.g. 900, 900s, 20m, 1.5h): trials still running then are "
+                        "cut short and retrained when the same command runs again; the report covers what finished")
     p.add_argument("--keep-weights", choices=KEEP_WEIGHTS, default="front",
                    help="trained weights kept in <study>/weights/: front (default: the Pareto front's and the "
                         "baseline's), all, or none; python -m search.export turns them into a usable model")
@@ -100,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.confirm < 0 or args.confirm == 1:
             raise ValueError(f"--confirm: must be 0 (none) or >= 2 seeds, got {args.confirm}")
         check_cluster_arguments(args)
+        time_limit = parse_duration(args.time_limit) if args.time_limit is not None else None
     except ValueError as error:
         p.exit(2, f"error: {error}\n")
     if args.show_space:
@@ -125,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent,
         cache_dir=str(default_cache_dir().resolve()), halving=halving, objectives=objectives,
         latency_genomes=args.latency_genomes, latency_clock=args.latency_clock,
-        heartbeat_grace=args.heartbeat_grace,
+        heartbeat_grace=args.heartbeat_grace, time_limit=time_limit,
     )
     started = time.monotonic()
     try:
@@ -136,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{outcome.completed} completed, {outcome.stopped} stopped at a rung, {outcome.failed} failed trials in "
           f"study '{args.study_name}' ({time.monotonic() - started:.0f}s this run)")
     print(outcome.rung_correlation)
+    if outcome.time_limited:
+        print(f"time limit of {time_limit:.0f}s reached: trials cut short are retrained when the same command runs "
+              "again", file=sys.stderr)
     return finish(outcome.paths, outcome.interrupted, "continue the study")
 
 
@@ -147,6 +155,18 @@ def _halving(args: argparse.Namespace, fidelity: Fidelity, train_images: int) ->
         raise ValueError(f"--max-units: {max_units} units need at least as many optimizer steps, but fidelity "
                          f"{fidelity.name} trains {steps} on this data")
     return Halving(args.scheduler, args.grace, args.eta, max_units)
+
+
+DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``900``, ``900s``, ``20m`` or ``1.5h``; a one-line ValueError naming --time-limit otherwise."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([smh]?)\s*", text)
+    seconds = float(match[1]) * DURATION_UNITS[match[2]] if match else 0.0
+    if seconds <= 0:
+        raise ValueError(f"--time-limit: must be a positive duration like 900, 900s, 20m or 1.5h, got {text!r}")
+    return seconds
 
 
 def _baseline_blocks(text: str) -> list[str]:

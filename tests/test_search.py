@@ -14,7 +14,8 @@ from PIL import Image
 from search.pareto import pareto_mask
 from search.confirm import main as confirm
 from search.results import PNG_SIZE
-from search.run import main
+from search.run import main, parse_duration
+from search.study import INTERRUPTED
 from space import load_genome
 
 DATA = "synthetic:classes=3,train=16,val=8"
@@ -311,3 +312,25 @@ def test_moasha_resumed_in_the_middle_of_a_bracket_decides_as_an_uninterrupted_r
     pd.testing.assert_frame_equal(resumed.iloc[:sampled_before][columns], whole.iloc[:sampled_before][columns])
     assert resumed.loc[cut.number, "rung_accuracy_1"] == cut.user_attrs["rung_accuracy_1"]
     assert set(resumed["state"]) <= {"COMPLETE", "PRUNED"} and len(resumed) == 6
+
+
+@pytest.mark.parametrize("text, seconds", [("900", 900), ("900s", 900), ("20m", 1200), ("1.5h", 5400)])
+def test_time_limit_reads_seconds_minutes_and_hours(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "-5m", "20 minutes", "m", ""])
+def test_a_bad_time_limit_is_a_one_line_error(tmp_path, capsys, text):
+    with pytest.raises(SystemExit) as exit_info:
+        _run(tmp_path, "--budget", "2", f"--time-limit={text}")
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().startswith("error: --time-limit: must be a positive duration")
+
+
+def test_time_limit_stops_running_trials_and_leaves_them_to_be_retrained(tmp_path, capsys):
+    # ~600 steps: the baseline trains far longer than the limit, so the limit cuts it mid-training.
+    assert _run(tmp_path, "--budget", "2", "--epochs", "100", "--time-limit", "2s") == 0
+    assert "time limit of 2s reached" in capsys.readouterr().err
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    assert study.trials and all(t.state.name == "FAIL" and t.user_attrs["reason"] == INTERRUPTED
+                                for t in study.trials)

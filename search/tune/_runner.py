@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import optuna
 from optuna.trial import TrialState
@@ -22,14 +23,16 @@ from ._progress import StudyProgress
 from ._searcher import StudySearch, define_by_run
 from ._trial import TrialSettings, run_trial
 
+Ending = Literal["finished", "interrupted", "time limit"]
+"""How a run's trials ended: all trained, stopped by Ctrl-C or a signal, or stopped at ``--time-limit``."""
+
 
 def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remaining: int, study_dir: Path,
                worker: Worker, tidy: Callable[[optuna.Study], None], latency: LatencyPredictor | None = None
-               ) -> bool:
+               ) -> Ending:
     """Train at most ``remaining`` more trials, fewer when other runs share the study (``worker``: this run's
     claim on it; ``tidy`` settles abandoned trials and queues missing baselines before each new trial);
-    returns whether the run was interrupted (Ctrl-C, a stop). ``latency`` predicts each trial's latency when
-    the study optimises it."""
+    returns how the run ended. ``latency`` predicts each trial's latency when the study optimises it."""
     ensure_ray(config.address)
     resources = trial_resources(config.cpus_per_trial, config.gpus_per_trial)
     concurrent = concurrent_trials(resources, config.max_concurrent)
@@ -59,10 +62,12 @@ def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remainin
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=remaining,
-                                    max_concurrent_trials=concurrent, reuse_actors=True),
+                                    max_concurrent_trials=concurrent, reuse_actors=True,
+                                    time_budget_s=config.time_limit),
         run_config=tune.RunConfig(name=f"{config.study_name}-{os.getpid()}", storage_path=str(study_dir / "ray"),
                                   verbose=0, callbacks=[progress], log_to_file=True),
     )
+    started = time.monotonic()
     try:
         with warnings.catch_warnings():
             # Ray flags a define-by-run space that takes over a second: with the GP sampler that second is the
@@ -71,10 +76,13 @@ def run_trials(config: SearchConfig, study: optuna.Study, storage: str, remainin
             tuner.fit()
     except KeyboardInterrupt:
         worker.settle(study, halving, mine=True)
-        return True
-    # Ray Tune stops gracefully on Ctrl-C and returns: trials it cut short are still RUNNING in the study (this
-    # run's are settled, never another live run's).
-    return worker.settle(study, halving, mine=True) > 0
+        return "interrupted"
+    # Ray Tune stops gracefully on Ctrl-C and at the time limit, and returns: the trials it cut short are still
+    # RUNNING in the study, never told to the searcher (this run's are settled, never another live run's).
+    cut_short = worker.settle(study, halving, mine=True)
+    if config.time_limit is not None and time.monotonic() - started >= config.time_limit:
+        return "time limit"
+    return "interrupted" if cut_short else "finished"
 
 
 def modes(objectives: tuple[str, ...]) -> list[str]:
