@@ -14,7 +14,7 @@ from space import Genome, build
 
 from ._latency_timing import CLOCKS, Machine, Timing, time_call, torch_threads
 from .presets import Fidelity
-from .trainer import precision_for
+from .trainer import precision_for, training_setup
 
 CONTIGUOUS = "contiguous"
 CHANNELS_LAST = "channels_last"
@@ -50,14 +50,9 @@ def measure_training_step(genome: Genome, machine: Machine, fidelity: Fidelity, 
     precision and memory format, with the trainer's optimizer settings: what a trial pays per step, data
     augmentation aside. The machine's batch does not apply; the fidelity's does."""
     device = torch.device(machine.device)
-    model = build(genome).to(device)
+    model, optimizer = training_setup(genome, fidelity, device)
     layout = CHANNELS_LAST if fidelity.channels_last else CONTIGUOUS
-    if fidelity.channels_last:
-        model = model.to(memory_format=torch.channels_last)
     model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=fidelity.lr, momentum=fidelity.momentum,
-                                nesterov=fidelity.nesterov and fidelity.momentum > 0,
-                                weight_decay=fidelity.weight_decay)
     dtype = precision_for(device, fidelity)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     images = example_input(machine, 3, fidelity.crop, layout, batch=fidelity.batch_size)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from copy import deepcopy
 from functools import partial
+from typing import Callable
 
 import torch
 from torch import nn
@@ -63,11 +64,29 @@ def exportable(model: Network) -> Network:
     the batch size and would freeze the batch dimension of an exported graph (see ``PerExampleCondConv2d``).
     """
     copy = deepcopy(model)
-    for module in list(copy.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, CondConv2d):
-                setattr(module, name, PerExampleCondConv2d(child))
+    _per_example_condconv(copy, lambda conv: True)
     return copy
+
+
+def cpu_trainable(model: Network) -> Network:
+    """``model`` itself, its 1x1 CondConv layers computed as per-example matrix products: the same parameters
+    (same names) and the same outputs, for training on a CPU.
+
+    timm applies every example's kernels as one grouped convolution over a ``(1, B*C, H, W)`` view. For 1x1
+    kernels at batches below 16 on one thread torch does not use oneDNN there and runs that convolution one
+    group, that is one example, at a time; as per-example matrix products a CondConv baseline's training step
+    at the proxy's batch 8 ran 1.18x faster (benchmarks/cpu_step.py). Depthwise layers keep timm's form, which
+    oneDNN runs well.
+    """
+    _per_example_condconv(model, lambda conv: conv.kernel_size == (1, 1) and conv.groups == 1)
+    return model
+
+
+def _per_example_condconv(model: nn.Module, chosen: Callable[[CondConv2d], bool]) -> None:
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, CondConv2d) and chosen(child):
+                setattr(module, name, PerExampleCondConv2d(child))
 
 
 def build_stem(genome: Genome) -> tuple[nn.Module, nn.Module]:

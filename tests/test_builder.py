@@ -4,9 +4,10 @@ import random
 
 import pytest
 import torch
-from space._timm_internals import CondConvResidual, InvertedResidual, SqueezeExcite
+from space._timm_internals import (CondConv2d, CondConvResidual, InvertedResidual, PerExampleCondConv2d,
+                                  SqueezeExcite)
 
-from space import baseline, build
+from space import baseline, build, cpu_trainable
 from space.sampling import random_genome
 
 
@@ -64,3 +65,29 @@ def test_random_genome_builds_and_runs(seed):
     genome = random_genome(random.Random(seed), num_classes=7, resolution=40)
     with torch.no_grad():
         assert build(genome).eval()(torch.randn(2, 3, 40, 40)).shape == (2, 7)
+
+
+def test_cpu_trainable_condconv_keeps_parameters_and_outputs_and_only_its_1x1_layers_change():
+    torch.manual_seed(0)
+    model = build(baseline("condconv").replace(num_classes=10))
+    names = list(model.state_dict())
+    images = torch.randn(4, 3, 24, 24)
+    timm_out = model.train()(images)
+    trainable = cpu_trainable(model)
+    assert trainable is model and list(trainable.state_dict()) == names
+    assert torch.allclose(trainable(images), timm_out, atol=1e-5)
+    kinds = {type(m).__name__ for m in trainable.modules() if isinstance(m, (CondConv2d, PerExampleCondConv2d))}
+    assert kinds == {"CondConv2d", "PerExampleCondConv2d"}
+    assert all(m.kernel_size != (1, 1) for m in trainable.modules() if isinstance(m, CondConv2d))
+
+
+def test_cpu_trainable_gradients_match_timms():
+    torch.manual_seed(0)
+    timm_model = build(baseline("condconv").replace(num_classes=10)).train()
+    ours = cpu_trainable(build(baseline("condconv").replace(num_classes=10)))
+    ours.load_state_dict(timm_model.state_dict())
+    images = torch.randn(4, 3, 24, 24)
+    timm_model(images).square().mean().backward()
+    ours.train()(images).square().mean().backward()
+    for (name, a), b in zip(timm_model.named_parameters(), ours.parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-6, rtol=1e-4), name
