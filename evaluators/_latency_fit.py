@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
-from scipy.optimize import nnls
 
 from space import Genome
 
@@ -92,6 +91,10 @@ def fit_predictor(machine: Machine, rows: Mapping[str, Mapping[str, Any]]) -> La
             if sum(1 for row in with_features if row["features"].get(name)) >= MIN_ROWS_PER_FEATURE]
     if not used or len(with_features) < MIN_ROWS_PER_FEATURE * len(used):
         return LatencyPredictor(machine, measured)
+    # Imported here, not with the module: every trial process imports the predictor to use one, and would pay
+    # about a second for scipy.optimize that only fitting uses.
+    from scipy.optimize import nnls
+
     usable = [row for row in with_features if set(row["features"]) <= set(used)]
     design = np.array([[row["features"].get(name, 0.0) for name in used] for row in usable])
     target = np.array([float(row["ms"]) for row in usable])

@@ -25,8 +25,6 @@ import random
 import sys
 from typing import Any
 
-from scipy import stats
-
 from space import BLOCK_TYPES, Genome, cost_of
 from space.cost import resolve_genome
 from space.sampling import random_genome
@@ -132,6 +130,10 @@ def _validate(table: LatencyTable, count: int, seed: int, runs: int, fit_genomes
     """Measure ``count`` random genomes whole beside their predictions, one genome at a time, so that a table
     row and the network it is compared with are measured close together in time. The fit's genomes come from
     another seed's stream, so no validation genome's pieces are in the fit unless two genomes share them."""
+    # Imported here, not with the module: every trial process imports this module (for the predictor) and
+    # would pay about a second for scipy.stats that only this check uses.
+    from scipy import stats
+
     rng = random.Random(seed)
     genomes = [random_genome(rng) for _ in range(count)]
     fit_rng = random.Random(f"fit-{seed}")

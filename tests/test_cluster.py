@@ -26,8 +26,8 @@ def test_a_search_on_a_two_node_cluster_trains_trials_on_both_nodes(tmp_path):
         done = subprocess.run([sys.executable, "-m", "search.run", *FAST, "--data", "synthetic:classes=3,train=300,val=8",
                                "--epochs", "3", "--max-concurrent", "2", "--budget", "4", "--address",
                                cluster.address, "--results-dir", str(tmp_path), "--study-name", "c"],
-                              env={**cluster.env, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True,
-                              timeout=900)
+                              env={**cluster.env, "PYTHONUNBUFFERED": "1", "BROWSER_PATH": "/nonexistent"},
+                              capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     trials = pd.read_csv(tmp_path / "c" / "trials.csv")
     assert (trials["state"] == "COMPLETE").all() and len(trials) == 4

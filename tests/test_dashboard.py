@@ -57,7 +57,7 @@ def _wait_until_serving(server: subprocess.Popen, url: str, log: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def served_study(ray_cluster, tmp_path_factory):
+def served_study(ray_cluster, shared_chromium, tmp_path_factory):
     """A finished 3-trial smoke study, its trials.csv, and the URL of a dashboard serving its storage."""
     results = tmp_path_factory.mktemp("results")
     assert main([*FAST, "--results-dir", str(results), "--study-name", STUDY, "--budget", "3"]) == 0

@@ -369,7 +369,7 @@ def test_missing_study_and_missing_trial_are_one_line_errors(tmp_path, capsys):
     assert cli_error(capsys, folder, "--trial", 5) == "error: study 's' has no trial 5 (trials 0..0)"
 
 
-@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.usefixtures("ray_cluster", "shared_chromium")
 def test_search_keeps_front_and_baseline_weights_across_resumed_runs_and_exports_a_trial(tmp_path):
     def run(budget):
         assert search_run([*SEARCH_FAST, "--budget", str(budget), "--baseline-seeds", "1", "--results-dir",

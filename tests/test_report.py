@@ -4,6 +4,7 @@ The fake studies follow the search's data contract: real genomes with their real
 """
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -235,8 +236,10 @@ def test_summary_without_completed_trials_says_so_instead_of_failing(tmp_path):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
+    """``search.report`` in a process of its own, with no browser: like the in-process reports here (see
+    no_png), it writes no PNG rather than starting a browser per image."""
     return subprocess.run([sys.executable, "-m", "search.report", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, env={**os.environ, "BROWSER_PATH": "/nonexistent"})
 
 
 def _sqlite_study(folder: Path, name: str) -> str:

@@ -1,6 +1,7 @@
 """The search front door: Ray Tune trials, an Optuna study that survives stops, the baseline exactly once."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,56 +35,75 @@ def _trials(tmp_path, study="s"):
     return pd.read_csv(tmp_path / study / "trials.csv")
 
 
-def test_search_trains_the_baseline_once_as_trial_0_and_writes_results(tmp_path):
-    assert _run(tmp_path, "--budget", "3") == 0
-    trials = _trials(tmp_path)
+SEARCHED = ["--budget", "3", "--train-seed", "0"]
+"""The search of the module's ``searched`` fixture: three trials, training seeds from 0."""
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, ray_cluster, shared_chromium):
+    """One 3-trial search, run once for the tests that only read its results (or rerun a copy of them): the
+    exit code of ``search.run`` and the results folder holding study ``s``. A search costs seconds of Ray and
+    reporting whatever its budget, so each test that needs a finished study does not pay for its own."""
+    results = tmp_path_factory.mktemp("searched")
+    return _run(results, *SEARCHED), results
+
+
+def _copy(searched, tmp_path):
+    """The shared search's results, copied for a test that runs the study again."""
+    shutil.copytree(searched[1], tmp_path / "results")
+    return tmp_path / "results"
+
+
+def test_search_trains_the_baseline_once_as_trial_0_and_writes_results(searched):
+    code, results = searched
+    assert code == 0
+    trials = _trials(results)
     assert len(trials) == 3 and (trials["state"] == "COMPLETE").all()
     assert trials["is_baseline"].tolist() == [True, False, False]
     for name in ("pareto.html", "summary.md", "study.db", "study.json"):
-        assert (tmp_path / "s" / name).exists()
+        assert (results / "s" / name).exists()
 
 
-def test_summary_shows_the_pareto_png_or_says_why_there_is_none(tmp_path, chromium):
-    _run(tmp_path, "--budget", "2")
-    summary = (tmp_path / "s" / "summary.md").read_text()
+def test_summary_shows_the_pareto_png_or_says_why_there_is_none(searched, chromium):
+    results = searched[1]
+    summary = (results / "s" / "summary.md").read_text()
     if chromium is None:
-        assert "*No image: skipped pareto.png: " in summary and not (tmp_path / "s" / "pareto.png").exists()
+        assert "*No image: skipped pareto.png: " in summary and not (results / "s" / "pareto.png").exists()
         return
     assert "](pareto.png)" in summary
-    with Image.open(tmp_path / "s" / "pareto.png") as image:
+    with Image.open(results / "s" / "pareto.png") as image:
         assert image.size == PNG_SIZE
 
 
-def test_pareto_flags_and_genome_files_match_the_completed_trials(tmp_path):
-    _run(tmp_path, "--budget", "3")
-    trials = _trials(tmp_path)
+def test_pareto_flags_and_genome_files_match_the_completed_trials(searched):
+    results = searched[1]
+    trials = _trials(results)
     assert trials["is_pareto"].tolist() == pareto_mask(trials["accuracy"], trials["macs"]).tolist()
-    files = sorted((tmp_path / "s" / "pareto").glob("*.json"))
+    files = sorted((results / "s" / "pareto").glob("*.json"))
     assert sorted(f.stem for f in files) == sorted(trials.loc[trials["is_pareto"], "genome_id"])
     assert all(load_genome(f).id == f.stem for f in files)
 
 
-def test_rerun_with_a_larger_budget_continues_the_study(tmp_path):
-    _run(tmp_path, "--budget", "2")
-    first = _trials(tmp_path)
-    _run(tmp_path, "--budget", "4")
-    second = _trials(tmp_path)
-    assert len(second) == 4 and int(second["is_baseline"].sum()) == 1
-    pd.testing.assert_frame_equal(second.iloc[:2][["number", "genome_id", "accuracy"]],
+def test_rerun_with_a_larger_budget_continues_the_study(searched, tmp_path):
+    results = _copy(searched, tmp_path)
+    first = _trials(results)
+    _run(results, "--budget", "5", "--train-seed", "0")
+    second = _trials(results)
+    assert len(second) == 5 and int(second["is_baseline"].sum()) == 1
+    pd.testing.assert_frame_equal(second.iloc[:3][["number", "genome_id", "accuracy"]],
                                   first[["number", "genome_id", "accuracy"]])
 
 
-def test_rerun_at_budget_trains_nothing_new(tmp_path):
-    _run(tmp_path, "--budget", "2")
-    _run(tmp_path, "--budget", "2")
-    assert len(_trials(tmp_path)) == 2
+def test_rerun_at_budget_trains_nothing_new(searched, tmp_path):
+    results = _copy(searched, tmp_path)
+    _run(results, *SEARCHED)
+    assert len(_trials(results)) == 3
 
 
-def test_same_seed_gives_the_same_study(tmp_path):
-    _run(tmp_path, "--budget", "3", study="a")
-    _run(tmp_path, "--budget", "3", study="b")
+def test_same_seed_gives_the_same_study(searched, tmp_path):
+    _run(tmp_path, *SEARCHED)
     columns = ["genome_id", "accuracy", "macs"]
-    pd.testing.assert_frame_equal(_trials(tmp_path, "a")[columns], _trials(tmp_path, "b")[columns])
+    pd.testing.assert_frame_equal(_trials(searched[1])[columns], _trials(tmp_path)[columns])
 
 
 def test_diverging_trials_are_recorded_as_failed_and_the_study_goes_on(tmp_path):
@@ -112,10 +132,9 @@ def test_the_baseline_trains_with_three_seeds_by_default(tmp_path):
     assert "top-1 % (mean ± SD over training seeds)" in (tmp_path / "s" / "summary.md").read_text()
 
 
-def test_training_seed_is_set_apart_from_the_sampler_seed(tmp_path):
-    _run(tmp_path, "--budget", "3", "--train-seed", "0", study="a")
-    _run(tmp_path, "--budget", "3", "--train-seed", "7", study="b")
-    a, b = _trials(tmp_path, "a"), _trials(tmp_path, "b")
+def test_training_seed_is_set_apart_from_the_sampler_seed(searched, tmp_path):
+    _run(tmp_path, "--budget", "3", "--train-seed", "7")
+    a, b = _trials(searched[1]), _trials(tmp_path)
     assert a["genome_id"].tolist() == b["genome_id"].tolist()  # the same sampler seed proposes the same genomes
     assert a["train_seed"].tolist() == [0, 1, 2] and b["train_seed"].tolist() == [7, 8, 9]
 
@@ -150,8 +169,14 @@ def test_extra_baseline_blocks_are_fixed_trials(tmp_path):
     assert trials["baseline_block"].tolist() == ["standard", "se"]
 
 
+def _own_process_env() -> dict[str, str]:
+    """The environment of a search run in a process of its own: no browser, so its report writes no PNG instead
+    of starting one per image (the PNG is test_summary_shows_the_pareto_png_or_says_why_there_is_none's)."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "BROWSER_PATH": "/nonexistent"}
+
+
 def test_killed_run_resumes_keeping_completed_trials(tmp_path):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = _own_process_env()
     command = [sys.executable, "-m", "search.run", *FAST, "--baseline-seeds", "1", "--results-dir", str(tmp_path), "--study-name", "k",
                "--budget", "6", "--max-concurrent", "1", "--heartbeat-grace", "4"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -283,10 +308,11 @@ def test_bad_halving_settings_are_one_line_errors(tmp_path, capsys, args, messag
 
 
 def test_moasha_resumed_in_the_middle_of_a_bracket_decides_as_an_uninterrupted_run(tmp_path):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "search.run", *FAST, "--results-dir", str(tmp_path), "--budget", "6",
-               "--max-concurrent", "1", "--epochs", "4", "--heartbeat-grace", "4", *MOASHA]
-    subprocess.run([*command, "--study-name", "whole"], env=env, check=True, capture_output=True, timeout=600)
+    env = _own_process_env()
+    arguments = [*FAST, "--results-dir", str(tmp_path), "--budget", "6", "--max-concurrent", "1", "--epochs", "4",
+                 "--heartbeat-grace", "4", *MOASHA]
+    command = [sys.executable, "-m", "search.run", *arguments]
+    assert main([*arguments, "--study-name", "whole"]) == 0  # the uninterrupted run: here, on the tests' Ray
     process = subprocess.Popen([*command, "--study-name", "cut"], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     storage = f"sqlite:///{tmp_path / 'cut' / 'study.db'}"

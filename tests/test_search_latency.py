@@ -23,7 +23,7 @@ DATA = "synthetic:classes=3,train=16,val=8"
 FAST = ["--data", DATA, "--fidelity", "smoke", "--crop", "16", "--batch-size", "8", "--data-fraction", "1",
         "--baseline-seeds", "1", "--latency-genomes", "6"]
 
-pytestmark = pytest.mark.usefixtures("ray_cluster")
+pytestmark = pytest.mark.usefixtures("ray_cluster", "shared_chromium")
 
 
 @pytest.fixture(autouse=True)
