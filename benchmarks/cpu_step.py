@@ -1,6 +1,6 @@
 """A training step on a CPU as a trial takes it, before and after the trainer's CPU set-up (``training_setup``):
 timm's model with torch's default SGD against 1x1 CondConv layers as per-example matrix products
-(``space.cpu_trainable``) with fused SGD.
+(``space.cpu_trainable``) with multi-tensor (foreach) SGD.
 
     python benchmarks/cpu_step.py [--blocks standard,se,condconv] [--rounds 5] [--steps 20]
 

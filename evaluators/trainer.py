@@ -275,9 +275,10 @@ def training_setup(genome: Genome, fidelity: Fidelity, device: torch.device
     trainer and for what `evaluators.latency` says a training step costs.
 
     On a CPU the model's 1x1 CondConv layers run as per-example matrix products (``space.cpu_trainable``), and
-    SGD is torch's fused kernel there: one pass over each parameter instead of several elementwise ops, 1.22x
-    faster for the standard baseline's step at the proxy's batch 8 (benchmarks/cpu_step.py); it makes the same
-    update to rounding.
+    SGD updates all parameters with torch's multi-tensor (foreach) ops rather than one tensor at a time: the
+    same update, bit for bit. Not the fused kernel: torch 2.14's fused CPU SGD does not make plain SGD's update
+    here (it misapplies it to a channels-last weight whose gradient is contiguous); the baseline trained with it
+    lost ~4 points at the proxy (3 seeds). tests/test_trainer.py compares a run with plain SGD's.
     """
     model = build(genome)
     if device.type == "cpu":
@@ -287,7 +288,7 @@ def training_setup(genome: Genome, fidelity: Fidelity, device: torch.device
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=fidelity.learning_rate(0), momentum=fidelity.momentum,
                                 nesterov=fidelity.nesterov and fidelity.momentum > 0,
-                                weight_decay=fidelity.weight_decay, fused=device.type == "cpu" or None)
+                                weight_decay=fidelity.weight_decay, foreach=device.type == "cpu" or None)
     return model, optimizer
 
 

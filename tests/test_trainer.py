@@ -9,8 +9,8 @@ import torch
 
 from evaluators.data import load_data
 from evaluators.presets import get_fidelity
-from evaluators.trainer import Units, evaluate, precision_for, train
-from space import Genome, Stage, cost_of
+from evaluators.trainer import Units, evaluate, precision_for, train, training_setup
+from space import Genome, Stage, baseline, cost_of
 
 TINY_DATA = "synthetic:classes=3,train=24,val=8"
 
@@ -217,3 +217,19 @@ def test_a_unit_run_resumes_from_its_checkpoint_and_reports_the_units_after_it(d
     # Six units over three epochs: units 1-2 end in the first epoch, the checkpoint; 3-6 are trained again.
     assert [r["unit"] for r in records] == [3, 4, 5, 6]
     assert (resumed.accuracy, resumed.steps) == (uninterrupted.accuracy, uninterrupted.steps)
+
+
+def test_the_cpu_optimizer_trains_exactly_as_plain_sgd(monkeypatch):
+    # torch 2.14's fused CPU SGD does not (its updates drift from the plain loop's; the baseline lost ~4 points).
+    data = load_data("synthetic:classes=3,train=64,val=8")
+    fidelity = get_fidelity("smoke").replace(data_fraction=1.0, batch_size=8, epochs=3)
+    ours = train(baseline().replace(num_classes=3), data, fidelity, seed=0, threads=1)
+    plain_sgd = torch.optim.SGD
+
+    def plain(params, **settings):
+        settings.pop("foreach", None), settings.pop("fused", None)
+        return plain_sgd(params, **settings)
+
+    monkeypatch.setattr(torch.optim, "SGD", plain)
+    theirs = train(baseline().replace(num_classes=3), data, fidelity, seed=0, threads=1)
+    assert [h["train_loss"] for h in ours.history] == [h["train_loss"] for h in theirs.history]
