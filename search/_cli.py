@@ -13,7 +13,9 @@ from evaluators.data import DataError, ImageData, load_data
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     """Where trials run and with what, shared by ``search.run`` and ``search.ablate``."""
     parser.add_argument("--results-dir", default="results", help="where the results folder is written (default results/)")
-    parser.add_argument("--address", default=None, help="address of an existing Ray cluster (default: start one here)")
+    parser.add_argument("--address", default=None,
+                        help="address of an existing Ray cluster (default: $RAY_ADDRESS if set, else start one here, "
+                             "never joining a cluster that `ray start` left running)")
     parser.add_argument("--cpus-per-trial", type=float, default=1.0,
                         help="CPUs per trial; also its torch threads (default 1)")
     parser.add_argument("--gpus-per-trial", type=float, default=None,

@@ -11,7 +11,7 @@ import ray
 import torch
 
 from search.run import main
-from search.tune import _runner
+from search.tune import _runner, ensure_ray
 
 from servers import ray_cluster_nodes
 
@@ -33,6 +33,33 @@ def test_a_search_on_a_two_node_cluster_trains_trials_on_both_nodes(tmp_path):
     assert (trials["state"] == "COMPLETE").all() and len(trials) == 4
     assert trials["node"].nunique() == 2, trials[["number", "node", "host"]]
     assert trials["host"].notna().all()
+
+
+@pytest.fixture
+def ray_init_address(monkeypatch):
+    """The address ensure_ray hands ray.init (no cluster is started)."""
+    asked = {}
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda address=None, **_: asked.setdefault("address", address))
+    return asked
+
+
+def test_without_an_address_a_run_starts_a_cluster_of_its_own(monkeypatch, ray_init_address):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    ensure_ray(None)
+    assert ray_init_address["address"] == "local"
+
+
+def test_without_an_address_a_run_joins_the_cluster_named_by_ray_address(monkeypatch, ray_init_address):
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")
+    ensure_ray(None)
+    assert ray_init_address["address"] == "10.0.0.5:6379"
+
+
+def test_an_explicit_address_wins_over_ray_address(monkeypatch, ray_init_address):
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")
+    ensure_ray("127.0.0.1:6390")
+    assert ray_init_address["address"] == "127.0.0.1:6390"
 
 
 class Planned(Exception):

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
 
 def ensure_ray(address: str | None) -> None:
     """Join ``address`` (an existing cluster) or start a local one, quietly; keep one already running.
 
-    A local cluster gets the GPUs torch sees, so trials can ask Ray for them."""
+    Without ``address`` (and without ``RAY_ADDRESS``) this always starts a cluster of its own: left to itself
+    ``ray.init()`` would join whatever cluster someone last started on this machine with ``ray start``, and
+    trials would then run on, and die with, a cluster this run knows nothing about. A local cluster gets the
+    GPUs torch sees, so trials can ask Ray for them."""
     import ray  # here, so command lines that only print or validate do not pay for importing Ray
     import torch
 
     if not ray.is_initialized():
-        gpus = torch.cuda.device_count() if address is None and torch.cuda.is_available() else None
+        address = address or os.environ.get("RAY_ADDRESS") or "local"
+        gpus = torch.cuda.device_count() if address == "local" and torch.cuda.is_available() else None
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                  configure_logging=True, num_gpus=gpus)
 
