@@ -23,8 +23,8 @@ def test_a_search_on_a_two_node_cluster_trains_trials_on_both_nodes(tmp_path):
     # Trials of a few seconds, so the second starts (a new trial process on the other node's one CPU) before
     # the first ends and its process is reused.
     with ray_cluster_nodes(cpus_per_node=1, nodes=2) as cluster:
-        done = subprocess.run([sys.executable, "-m", "search.run", *FAST, "--data", "synthetic:classes=3,train=300,val=8",
-                               "--epochs", "3", "--max-concurrent", "2", "--budget", "4", "--address",
+        done = subprocess.run([sys.executable, "-m", "search.run", *FAST, "--data", "synthetic:classes=3,train=100,val=8",
+                               "--epochs", "2", "--max-concurrent", "2", "--budget", "4", "--address",
                                cluster.address, "--results-dir", str(tmp_path), "--study-name", "c"],
                               env={**cluster.env, "PYTHONUNBUFFERED": "1", "BROWSER_PATH": "/nonexistent"},
                               capture_output=True, text=True, timeout=900)

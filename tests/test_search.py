@@ -309,16 +309,18 @@ def test_bad_halving_settings_are_one_line_errors(tmp_path, capsys, args, messag
 
 def test_moasha_resumed_in_the_middle_of_a_bracket_decides_as_an_uninterrupted_run(tmp_path):
     env = _own_process_env()
-    arguments = [*FAST, "--results-dir", str(tmp_path), "--budget", "6", "--max-concurrent", "1", "--epochs", "4",
-                 "--heartbeat-grace", "4", *MOASHA]
+    # Epochs of 15 steps, so a trial spends long enough between rungs to be caught there by polling even on a
+    # busy machine (with the default tiny data a whole trial can pass between two polls).
+    arguments = [*FAST, "--data", "synthetic:classes=3,train=40,val=8", "--results-dir", str(tmp_path),
+                 "--budget", "6", "--max-concurrent", "1", "--epochs", "4", "--heartbeat-grace", "4", *MOASHA]
     command = [sys.executable, "-m", "search.run", *arguments]
     assert main([*arguments, "--study-name", "whole"]) == 0  # the uninterrupted run: here, on the tests' Ray
     process = subprocess.Popen([*command, "--study-name", "cut"], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     storage = f"sqlite:///{tmp_path / 'cut' / 'study.db'}"
     deadline, cut = time.monotonic() + 300, None
-    while time.monotonic() < deadline and cut is None:
-        time.sleep(0.2)
+    while time.monotonic() < deadline and cut is None and process.poll() is None:
+        time.sleep(0.1)
         try:
             trials = optuna.load_study(study_name="cut", storage=storage).trials
         except Exception:
