@@ -1,4 +1,4 @@
-"""Torch-side latency measurements: a whole network, one piece of it, and one training step.
+"""Torch-side latency measurements: a whole network, its pieces in context, and one training step.
 
 Every measurement runs under the machine's settings (thread count, batch, device, channels_last) and the
 protocol of ``time_call``. Inference runs the eval-mode model under ``torch.inference_mode``, as deployed.
@@ -6,18 +6,21 @@ protocol of ``time_call``. Inference runs the eval-mode model under ``torch.infe
 
 from __future__ import annotations
 
+import statistics
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from space import Genome, build
 
+from ._latency_pieces import CHANNELS_LAST, CONTIGUOUS, pieces
+
 from ._latency_timing import CLOCKS, Machine, Timing, time_call, torch_threads
 from .presets import Fidelity
 from .trainer import precision_for, training_setup
 
-CONTIGUOUS = "contiguous"
-CHANNELS_LAST = "channels_last"
 LAYOUTS = {CONTIGUOUS: torch.contiguous_format, CHANNELS_LAST: torch.channels_last}
 
 
@@ -31,7 +34,7 @@ def example_input(machine: Machine, channels: int, size: int, layout: str = CHAN
 def measure_inference(module: nn.Module, example: torch.Tensor, machine: Machine, *, warmup: int = 10,
                       runs: int = 50, repeats: int = 3) -> Timing:
     """Eval-mode, inference-mode latency of ``module(example)`` on the machine's device and threads."""
-    module = module.to(machine.device).to(memory_format=torch.channels_last).eval()
+    module = _for_inference(module, machine)
     with torch_threads(machine.threads), torch.inference_mode():
         return time_call(lambda: module(example), warmup=warmup, runs=runs, repeats=repeats,
                          synchronize=_synchronizer(machine), clock=CLOCKS[machine.clock])
@@ -42,6 +45,73 @@ def measure_network(genome: Genome, machine: Machine, *, warmup: int = 10, runs:
     """Latency of the whole built network at the genome's resolution."""
     return measure_inference(build(genome), example_input(machine, 3, genome.resolution), machine,
                              warmup=warmup, runs=runs, repeats=repeats)
+
+
+@dataclass(frozen=True)
+class InContext:
+    """A genome's pieces timed inside the running network, each as a ratio to the reference network's latency.
+
+    ``piece_ratios`` are in forward order (``pieces(genome)``); ``network_ratio`` is the built network's own
+    latency on the same scale; ``reference_ms`` is the reference's median latency during this measurement."""
+
+    piece_ratios: tuple[float, ...]
+    network_ratio: float
+    reference_ms: float
+
+
+def measure_in_context(genome: Genome, reference: Genome, machine: Machine, *, warmup: int = 5, runs: int = 50,
+                       repeats: int = 3) -> InContext:
+    """Time each piece of ``genome`` as it runs in the chain stem -> blocks -> head, and the built network whole,
+    each call followed by a call of ``reference``; every time is divided by that reference call's.
+
+    Why in context: a piece timed alone, called again and again on the same input, finds its weights in cache,
+    and the sum of such pieces ran 13-16% short of the network by an amount that varied from genome to genome.
+    Why ratios: on a shared virtual machine the speed of a core wanders (one network measured back to back:
+    16.2, 22.3, 22.0, 23.1, 23.7 ms), so two measurements taken a minute apart do not add up; a call's ratio to a
+    reference call made right after it cancels that drift. ``runs * repeats`` rounds, each round one chain, one
+    reference, one network, one reference; the medians of the ratios are reported."""
+    parts = pieces(genome)
+    chain = [_for_inference(part.build(), machine) for part in parts]
+    network = _for_inference(build(genome), machine)
+    clock_network = _for_inference(build(reference), machine)
+    example = example_input(machine, 3, genome.resolution)
+    reference_example = example_input(machine, 3, reference.resolution)
+    clock, finish = CLOCKS[machine.clock], _synchronizer(machine) or (lambda: None)
+
+    def timed(call) -> float:
+        finish()
+        started = clock()
+        call()
+        finish()
+        return 1000.0 * (clock() - started)
+
+    def run_chain() -> list[float]:
+        finish()
+        times, tensor, started = [], example, clock()
+        for module in chain:
+            tensor = module(tensor)
+            finish()
+            now = clock()
+            times.append(1000.0 * (now - started))
+            started = now
+        return times
+
+    piece_ratios: list[list[float]] = [[] for _ in parts]
+    network_ratios, reference_ms = [], []
+    with torch_threads(machine.threads), torch.inference_mode():
+        for _ in range(warmup):
+            run_chain(), network(example), clock_network(reference_example)
+        for _ in range(runs * repeats):
+            piece_ms = run_chain()
+            after_chain = timed(lambda: clock_network(reference_example))
+            network_ms = timed(lambda: network(example))
+            after_network = timed(lambda: clock_network(reference_example))
+            for ratios, ms in zip(piece_ratios, piece_ms):
+                ratios.append(ms / after_chain)
+            network_ratios.append(network_ms / after_network)
+            reference_ms += [after_chain, after_network]
+    return InContext(tuple(statistics.median(ratios) for ratios in piece_ratios), statistics.median(network_ratios),
+                     statistics.median(reference_ms))
 
 
 def measure_training_step(genome: Genome, machine: Machine, fidelity: Fidelity, *, warmup: int = 3,
@@ -69,6 +139,10 @@ def measure_training_step(genome: Genome, machine: Machine, fidelity: Fidelity, 
     with torch_threads(machine.threads):
         return time_call(step, warmup=warmup, runs=runs, repeats=repeats, synchronize=_synchronizer(machine),
                          clock=CLOCKS[machine.clock])
+
+
+def _for_inference(module: nn.Module, machine: Machine) -> nn.Module:
+    return module.to(machine.device).to(memory_format=torch.channels_last).eval()
 
 
 def _synchronizer(machine: Machine):

@@ -22,7 +22,9 @@ from space.builder import build_block, build_head, build_stem
 from space.genome import BlockSpec
 
 from ._latency_features import block_features, head_features, stem_features
-from ._latency_measure import CHANNELS_LAST, CONTIGUOUS
+
+CONTIGUOUS = "contiguous"
+CHANNELS_LAST = "channels_last"
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,16 @@
 """A per-block latency lookup table: a genome's predicted latency is the sum of its pieces' measured latencies.
 
-Pieces (``_latency_pieces``) are measured in isolation with the protocol the whole network gets (same threads,
-batch, device, input shape and layout, warmed up and timed repeatedly), so the sum matches the network up to
-what the isolation cannot reproduce; ``python -m evaluators.latency --validate N`` measures how far that is.
+Pieces (``_latency_pieces``) are timed in context, inside the running network of a genome that has them, each
+as a ratio to a reference network (the standard baseline) called right after it (``measure_in_context`` says
+why both). A row's milliseconds are its ratio times the table's reference latency: the reference's median
+when the table's first genome was measured, kept with the table. ``python -m evaluators.latency --validate N``
+measures how far the sum is from whole networks.
 
-The table is one JSON file per machine fingerprint under ``<cache dir>/latency/``; every measured row is
-written as soon as it is measured (atomic replace, merged under a file lock with any other writer), so an
-interrupted build loses nothing and two processes building tables for the same machine both keep their rows.
+The table is one JSON file per machine fingerprint under ``<cache dir>/latency/``; every measured genome's new
+rows are written as soon as they are measured (atomic replace, merged under a file lock with any other writer),
+so an interrupted build loses nothing and two processes building tables for the same machine both keep their
+rows. The first measurement of a key is kept: a piece is measured again only in a genome that has other
+pieces missing, and its row does not change then.
 """
 
 from __future__ import annotations
@@ -22,17 +26,21 @@ from typing import Any, Callable, Iterable
 from space import Genome
 
 from ._latency_fit import LatencyPredictor, MissingRows, fit_predictor
-from ._latency_measure import example_input, measure_inference
+from space import baseline
+
+from ._latency_measure import InContext, measure_in_context
 from ._latency_pieces import Piece, pieces
-from ._latency_timing import Machine, Timing, machine_fingerprint
+from ._latency_timing import Machine, machine_fingerprint
 from .data import default_cache_dir
 
-TABLE_FORMAT = 2
+TABLE_FORMAT = 3
 """Bumped when keys, the features stored with each row or the measuring protocol change, so old tables are
-not mixed with new rows."""
+not mixed with new rows (3: pieces timed in context, as ratios to the reference network)."""
 
+REFERENCE = baseline("standard")
+"""The network every time is divided by: the paper's standard baseline."""
 
-MeasureFn = Callable[[Piece], Timing]
+MeasureFn = Callable[[Genome], InContext]
 
 
 class LatencyTable:
@@ -41,7 +49,9 @@ class LatencyTable:
     def __init__(self, machine: Machine, path: Path | None = None, measure: MeasureFn | None = None):
         self.machine = machine
         self.path = path
-        self.rows: dict[str, dict[str, Any]] = _load(path, machine) if path else {}
+        stored = _load(path, machine) if path else {}
+        self.rows: dict[str, dict[str, Any]] = dict(stored.get("rows", {}))
+        self.reference_ms: float | None = stored.get("reference_ms")
         self._measure = measure or _default_measure(machine)
 
     @classmethod
@@ -63,27 +73,41 @@ class LatencyTable:
         return list(seen.values())
 
     def build(self, genomes: Iterable[Genome], progress: bool = True) -> int:
-        """Measure every missing row of ``genomes``, saving each as it is measured; returns how many were new."""
-        todo = self.missing(genomes)
+        """Measure, in context, every genome of ``genomes`` that has a piece with no row, saving each genome's
+        new rows as they are measured; returns how many rows were new."""
+        todo = [genome for genome in _unique(genomes) if self.missing([genome])]
         if not todo:
             return 0
         bar = None
         if progress:
-            print(f"latency table: measuring {len(todo)} new piece(s) on {self.machine.describe()}"
-                  + (f" -> {self.path}" if self.path else ""), file=sys.stderr, flush=True)
+            print(f"latency table: timing the pieces of {len(todo)} network(s) in context on "
+                  f"{self.machine.describe()}" + (f" -> {self.path}" if self.path else ""), file=sys.stderr, flush=True)
             from tqdm import tqdm
-            bar = tqdm(total=len(todo), unit="piece", file=sys.stderr, disable=None, leave=False)
-        for piece in todo:
-            timing = self._measure(piece)
-            row = {"ms": timing.median_ms, "iqr_ms": timing.iqr_ms, "features": piece.features}
-            self.rows[piece.key] = row
-            if self.path:
-                _save(self.path, self.machine, {piece.key: row})
+            bar = tqdm(total=len(todo), unit="network", file=sys.stderr, disable=None, leave=False)
+        added = 0
+        for genome in todo:
+            added += len(self.add(genome, self._measure(genome)))
             if bar is not None:
                 bar.update()
         if bar is not None:
             bar.close()
-        return len(todo)
+        return added
+
+    def add(self, genome: Genome, timed: InContext) -> dict[str, dict[str, Any]]:
+        """Rows for the pieces of ``genome`` the table lacks, from its in-context measurement ``timed``; saved at
+        once. Returns the new rows."""
+        if self.reference_ms is None:
+            self.reference_ms = timed.reference_ms
+        new_rows: dict[str, dict[str, Any]] = {}
+        for piece, ratio in zip(pieces(genome), timed.piece_ratios):
+            if piece.key not in self.rows and piece.key not in new_rows:
+                new_rows[piece.key] = {"ms": ratio * self.reference_ms, "ratio": ratio, "features": piece.features}
+        if self.path:
+            stored = _save(self.path, self.machine, self.reference_ms, new_rows)
+            self.reference_ms = stored["reference_ms"]
+            new_rows = {key: row for key, row in stored["rows"].items() if key in new_rows}
+        self.rows.update(new_rows)
+        return new_rows
 
     def breakdown(self, genome: Genome) -> list[tuple[str, float]]:
         """(key, ms) per piece in forward order; raises MissingRows if any piece has no row."""
@@ -118,13 +142,15 @@ def predict_latency(genome: Genome, table: LatencyTable | None = None, build: bo
 
 
 def _default_measure(machine: Machine) -> MeasureFn:
-    def measure(piece: Piece) -> Timing:
-        example = example_input(machine, piece.channels, piece.size, piece.layout)
-        return measure_inference(piece.build(), example, machine)
-    return measure
+    return lambda genome: measure_in_context(genome, REFERENCE, machine)
 
 
-def _load(path: Path, machine: Machine) -> dict[str, dict[str, Any]]:
+def _unique(genomes: Iterable[Genome]) -> list[Genome]:
+    return list({genome.id: genome for genome in genomes}.values())
+
+
+def _load(path: Path, machine: Machine) -> dict[str, Any]:
+    """The stored table (``reference_ms`` and ``rows``) of ``machine``, or {} if there is none in this format."""
     try:
         stored = json.loads(path.read_text())
     except FileNotFoundError:
@@ -133,17 +159,23 @@ def _load(path: Path, machine: Machine) -> dict[str, dict[str, Any]]:
         raise ValueError(f"{path}: unreadable latency table ({error}); delete it to measure again") from None
     if stored.get("format") != TABLE_FORMAT or stored.get("machine") != machine.to_dict():
         return {}
-    return dict(stored.get("rows", {}))
+    return stored
 
 
-def _save(path: Path, machine: Machine, new_rows: dict[str, dict[str, Any]]) -> None:
-    """Merge ``new_rows`` into the file under an exclusive lock and replace it atomically."""
+def _save(path: Path, machine: Machine, reference_ms: float, new_rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Merge ``new_rows`` into the file under an exclusive lock and replace it atomically; what the file holds
+    afterwards. Rows and the reference latency already there win, so that all rows share one scale."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        rows = {**_load(path, machine), **new_rows}
-        payload = {"format": TABLE_FORMAT, "machine": machine.to_dict(), "rows": rows}
+        stored = _load(path, machine)
+        if stored:
+            new_rows = {key: {**row, "ms": row["ratio"] * stored["reference_ms"]} for key, row in new_rows.items()}
+        payload = {"format": TABLE_FORMAT, "machine": machine.to_dict(),
+                   "reference": REFERENCE.id, "reference_ms": stored.get("reference_ms", reference_ms),
+                   "rows": {**new_rows, **stored.get("rows", {})}}
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
         with os.fdopen(handle, "w") as out:
             json.dump(payload, out, indent=1, sort_keys=True)
         os.replace(temporary, path)
+    return payload

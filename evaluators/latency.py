@@ -9,8 +9,9 @@ rank genomes differently from inference (CondConv's per-example expert mixing co
 
 ``--validate N`` measures N random genomes whole and compares them with the table's predictions: the share
 within +-10%, the Spearman rank correlation, and the MACs-vs-latency Spearman for comparison. With
-``--fit-genomes K`` it also predicts them the way a search does for genomes the table has not measured: from a
-fit on the pieces of K other random genomes only (see ``_latency_fit``).
+``--fit-genomes K`` it also predicts them the way a search does for genomes the table has not measured: from the
+rows of K other random genomes and a fit on them (see ``_latency_fit``). The table's pieces are timed in
+context, as ratios to a reference network (``measure_in_context``).
 
 Python API: ``machine_fingerprint()``, ``LatencyTable.for_machine(machine)``, ``predict_latency(genome, table)``,
 ``measure_network(genome, machine)``.
@@ -30,14 +31,14 @@ from space.cost import resolve_genome
 from space.sampling import random_genome
 
 from ._latency_fit import LatencyPredictor, MissingRows, Prediction
-from ._latency_measure import measure_network, measure_training_step
+from ._latency_measure import InContext, measure_in_context, measure_network, measure_training_step
 from ._latency_pieces import pieces
-from ._latency_table import LatencyTable, predict_latency
+from ._latency_table import REFERENCE, LatencyTable, predict_latency
 from ._latency_timing import Machine, Timing, machine_fingerprint, time_call
 from .presets import PRESETS
 
-__all__ = ["LatencyPredictor", "LatencyTable", "Machine", "MissingRows", "Prediction", "Timing",
-           "machine_fingerprint", "measure_network", "measure_training_step", "pieces", "predict_latency",
+__all__ = ["InContext", "LatencyPredictor", "LatencyTable", "Machine", "MissingRows", "Prediction", "Timing",
+           "machine_fingerprint", "measure_in_context", "measure_network", "measure_training_step", "pieces", "predict_latency",
            "time_call"]
 
 TOLERANCE = 0.10
@@ -127,9 +128,13 @@ def _describe(record: dict[str, Any]) -> str:
 
 
 def _validate(table: LatencyTable, count: int, seed: int, runs: int, fit_genomes: int, as_json: bool) -> int:
-    """Measure ``count`` random genomes whole beside their predictions, one genome at a time, so that a table
-    row and the network it is compared with are measured close together in time. The fit's genomes come from
-    another seed's stream, so no validation genome's pieces are in the fit unless two genomes share them."""
+    """Measure ``count`` random genomes in context beside their predictions: each network whole and its pieces,
+    every call paired with a reference call (``measure_in_context``), so that a prediction and the network it is
+    compared with are on one scale however the machine's speed drifts. "table" sums the genome's pieces as the
+    table has them (the ones it lacked, from this very measurement: this checks that the pieces add up to the
+    network); "fit" predicts them as a search does for genomes the table has not measured, from the rows of
+    K other random genomes and a fit on them. The fit's genomes come from another seed's stream, so no
+    validation genome's pieces are in the fit unless two genomes share them."""
     # Imported here, not with the module: every trial process imports this module (for the predictor) and
     # would pay about a second for scipy.stats that only this check uses.
     from scipy import stats
@@ -145,10 +150,12 @@ def _validate(table: LatencyTable, count: int, seed: int, runs: int, fit_genomes
         print(f"fit on {fit_genomes} other genomes: {predictor.describe()}", flush=True)
     columns: dict[str, list[float]] = {"measured": [], "table": [], "fit": [], "macs": []}
     for index, genome in enumerate(genomes):
-        columns["table"].append(predict_latency(genome, table))
         if predictor:
             columns["fit"].append(_fitted(predictor, genome))
-        columns["measured"].append(measure_network(genome, table.machine, runs=runs).median_ms)
+        timed = measure_in_context(genome, REFERENCE, table.machine, runs=runs)
+        table.add(genome, timed)
+        columns["table"].append(table.predict(genome))
+        columns["measured"].append(timed.network_ratio * table.reference_ms)
         columns["macs"].append(cost_of(genome).total_macs)
         measured = columns["measured"][-1]
         from_table = columns["table"][-1]
@@ -159,6 +166,7 @@ def _validate(table: LatencyTable, count: int, seed: int, runs: int, fit_genomes
                 if math.isfinite(columns["fit"][-1]) else "  fit n/a (a kind of piece the fit has too few of)"
         print(line, flush=True)
     summary = {"genomes": count, "seed": seed, "fit_genomes": fit_genomes, "machine": table.machine.to_dict(),
+               "reference_ms": table.reference_ms,
                "spearman_macs": float(stats.spearmanr(columns["macs"], columns["measured"]).statistic)}
     for name in ("table", "fit") if predictor else ("table",):
         # A genome the fit cannot predict counts as a miss; the rank correlation is over those it can.
@@ -169,6 +177,8 @@ def _validate(table: LatencyTable, count: int, seed: int, runs: int, fit_genomes
         print(f"{name}: within +-10%: {within}/{count} ({within / count:.0%}, target >= 90%)  "
               f"spearman(predicted, measured): {summary[f'{name}_spearman']:.3f}")
     print(f"spearman(MACs, measured): {summary['spearman_macs']:.3f}")
+    print(f"(milliseconds on the table's scale: every time is a ratio to the standard baseline ({REFERENCE.id}) "
+          f"called right after it, times the table's {table.reference_ms:.3f} ms)")
     if as_json:
         print(json.dumps(summary))
     return 0

@@ -1,8 +1,8 @@
 """The latency a search trial records: predicted, never measured while trials train.
 
-Before any trial starts, the run measures the pieces (stem, blocks, head) of the baselines and of a seeded
-sample of random genomes from the search space into this machine's cached lookup table, and fits the
-predictor on them (``evaluators.latency``). A trial then predicts its genome's latency from that: exact rows
+Before any trial starts, the run times the pieces (stem, blocks, head) of the baselines and of a seeded
+sample of random genomes from the search space, in context inside each network, into this machine's cached
+lookup table, and fits the predictor on them (``evaluators.latency``). A trial then predicts its genome's latency from that: exact rows
 where the table has measured a piece, the fit for the rest (the default space holds ~300,000 distinct blocks,
 far more than can be measured up front). The predictor is saved beside the study, so a resumed study goes on
 predicting with the very same numbers, and refused on a machine whose fingerprint differs.

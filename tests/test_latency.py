@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from evaluators.latency import (LatencyPredictor, LatencyTable, MissingRows, Timing, machine_fingerprint, main, pieces,
-                                predict_latency, time_call)
+from evaluators.latency import (InContext, LatencyPredictor, LatencyTable, MissingRows, machine_fingerprint, main,
+                                measure_in_context, pieces, predict_latency, time_call)
 from evaluators._latency_measure import measure_training_step
 from evaluators.presets import get_fidelity
 from space import Genome, Stage, build
@@ -18,14 +18,23 @@ TINY = Genome(stem_channels=8, stages=(Stage(8, 2, 1), Stage(16, 1, 2, block="se
 
 
 class FakeMeasure:
-    """Stands in for the stopwatch: a piece 'takes' as many ms as its key has characters; calls are counted."""
+    """Stands in for the stopwatch: a piece 'takes' as many ms as its key has characters, the reference network
+    10 ms; the genomes measured are recorded."""
+
+    reference_ms = 10.0
 
     def __init__(self):
         self.measured = []
 
-    def __call__(self, piece):
-        self.measured.append(piece.key)
-        return Timing(float(len(piece.key)), 0.0, (float(len(piece.key)),), 50)
+    def __call__(self, genome):
+        self.measured.append(genome)
+        piece_ms = [self.piece_ms(piece) for piece in pieces(genome)]
+        return InContext(tuple(ms / self.reference_ms for ms in piece_ms), sum(piece_ms) / self.reference_ms,
+                         self.reference_ms)
+
+    @staticmethod
+    def piece_ms(piece):
+        return float(len(piece.key))
 
 
 @pytest.fixture
@@ -105,18 +114,38 @@ def test_every_piece_gets_the_memory_layout_it_gets_inside_the_built_model():
 def test_the_prediction_is_the_sum_of_the_genomes_pieces_repeats_included(machine):
     table = LatencyTable(machine, measure=FakeMeasure())
     table.build([TINY], progress=False)
-    assert table.predict(TINY) == sum(len(piece.key) for piece in pieces(TINY))
+    assert table.predict(TINY) == pytest.approx(sum(len(piece.key) for piece in pieces(TINY)))
+
+
+def test_rows_are_ratios_to_the_reference_times_the_tables_first_reference_latency(machine):
+    table = LatencyTable(machine, measure=FakeMeasure())
+    table.build([TINY], progress=False)
+    slower = FakeMeasure()
+    slower.reference_ms = 20.0  # the machine runs at half speed now: pieces and reference alike
+    slower.piece_ms = lambda piece: 2.0 * len(piece.key)
+    table._measure = slower
+    wider_head = TINY.replace(head_channels=64)
+    table.build([wider_head], progress=False)
+    assert table.reference_ms == FakeMeasure.reference_ms
+    assert table.predict(wider_head) == pytest.approx(sum(len(piece.key) for piece in pieces(wider_head)))
 
 
 def test_a_second_genome_reuses_the_measured_pieces(machine, tmp_path):
-    fake = FakeMeasure()
-    table = LatencyTable.for_machine(machine, tmp_path, measure=fake)
+    table = LatencyTable.for_machine(machine, tmp_path, measure=FakeMeasure())
     table.build([TINY], progress=False)
-    first = len(fake.measured)
-    assert first == len({piece.key for piece in pieces(TINY)})
+    first = dict(table.rows)
+    assert set(first) == {piece.key for piece in pieces(TINY)}
     wider_head = TINY.replace(head_channels=64)
-    table.build([wider_head], progress=False)
-    assert fake.measured[first:] == [pieces(wider_head)[-1].key]
+    assert table.build([wider_head], progress=False) == 1
+    assert set(table.rows) - set(first) == {pieces(wider_head)[-1].key}
+    assert all(table.rows[key] == row for key, row in first.items())
+
+
+def test_a_genome_with_every_piece_in_the_table_is_not_measured(machine):
+    fake = FakeMeasure()
+    table = LatencyTable(machine, measure=fake)
+    table.build([TINY, TINY.replace(head_channels=64)], progress=False)
+    assert table.build([TINY.replace(head_channels=64), TINY], progress=False) == 0 and len(fake.measured) == 2
 
 
 def test_the_table_is_cached_on_disk_for_the_same_machine(machine, tmp_path):
@@ -124,7 +153,7 @@ def test_the_table_is_cached_on_disk_for_the_same_machine(machine, tmp_path):
     again = FakeMeasure()
     reloaded = LatencyTable.for_machine(machine, tmp_path, measure=again)
     assert reloaded.build([TINY], progress=False) == 0 and again.measured == []
-    assert reloaded.predict(TINY) == sum(len(piece.key) for piece in pieces(TINY))
+    assert reloaded.predict(TINY) == pytest.approx(sum(len(piece.key) for piece in pieces(TINY)))
 
 
 @pytest.mark.parametrize("change", [dict(threads=2), dict(batch=8), dict(isa="AVX2"), dict(processor="another CPU"),
@@ -134,16 +163,21 @@ def test_a_different_machine_fingerprint_does_not_reuse_the_table(machine, tmp_p
     other = FakeMeasure()
     LatencyTable.for_machine(dataclasses.replace(machine, **change), tmp_path, measure=other).build([TINY],
                                                                                                     progress=False)
-    assert len(other.measured) == len({piece.key for piece in pieces(TINY)})
+    assert other.measured == [TINY]
 
 
-def test_two_writers_of_one_machine_keep_each_others_rows(machine, tmp_path):
+def test_two_writers_of_one_machine_keep_each_others_rows_on_one_scale(machine, tmp_path):
     first = LatencyTable.for_machine(machine, tmp_path, measure=FakeMeasure())
-    second = LatencyTable.for_machine(machine, tmp_path, measure=FakeMeasure())
+    second_stopwatch = FakeMeasure()
+    second_stopwatch.reference_ms = 20.0
+    second = LatencyTable.for_machine(machine, tmp_path, measure=second_stopwatch)
     first.build([TINY], progress=False)
     second.build([TINY.replace(head_channels=64)], progress=False)
     merged = LatencyTable.for_machine(machine, tmp_path, measure=FakeMeasure())
     assert set(merged.rows) == set(first.rows) | set(second.rows)
+    assert merged.reference_ms == second.reference_ms == FakeMeasure.reference_ms
+    head = pieces(TINY.replace(head_channels=64))[-1].key
+    assert merged.rows[head]["ms"] == second.rows[head]["ms"] == pytest.approx(len(head) / 2)
 
 
 def test_predicting_without_building_names_the_missing_piece(machine):
@@ -155,7 +189,9 @@ def test_predicting_without_building_names_the_missing_piece(machine):
 def test_real_measurements_of_a_tiny_network_are_positive(machine):
     table = LatencyTable(machine)
     table.build([TINY], progress=False)
-    assert table.predict(TINY) > 0
+    assert table.predict(TINY) > 0 and table.reference_ms > 0
+    timed = measure_in_context(TINY, TINY.replace(head_channels=64), machine, warmup=1, runs=2, repeats=1)
+    assert len(timed.piece_ratios) == len(pieces(TINY)) and min(timed.piece_ratios) > 0 and timed.network_ratio > 0
     step = measure_training_step(TINY, machine, get_fidelity("smoke", batch_size=4, crop=16), warmup=1, runs=2,
                                  repeats=1)
     assert step.median_ms > 0
@@ -212,9 +248,7 @@ def _made_up_ms(piece):
 
 
 class LinearMeasure(FakeMeasure):
-    def __call__(self, piece):
-        self.measured.append(piece.key)
-        return Timing(_made_up_ms(piece), 0.0, (_made_up_ms(piece),), 50)
+    piece_ms = staticmethod(_made_up_ms)
 
 
 def _random_genomes(seed, count):
@@ -269,8 +303,7 @@ def test_validate_prints_the_share_within_ten_percent_and_both_rank_correlations
     """With a made-up stopwatch whose network latency is exactly the sum of its pieces, every genome is within."""
     from evaluators import _latency_table, latency
     monkeypatch.setattr(_latency_table, "_default_measure", lambda machine: LinearMeasure())
-    monkeypatch.setattr(latency, "measure_network", lambda genome, machine, runs: Timing(
-        sum(_made_up_ms(p) for p in pieces(genome)), 0.0, (0.0,), runs))
+    monkeypatch.setattr(latency, "measure_in_context", lambda genome, reference, machine, runs: LinearMeasure()(genome))
     assert main(["--validate", "3", "--fit-genomes", "2", "--cache-dir", str(tmp_path), "--json"]) == 0
     out = capsys.readouterr().out
     assert "table: within +-10%: 3/3 (100%, target >= 90%)" in out and "spearman(MACs, measured):" in out

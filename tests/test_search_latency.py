@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from evaluators import _latency_table
-from evaluators.latency import Timing
+from evaluators.latency import InContext
 from search.pareto import dominated_hypervolume, minimise_form, nondominated_mask
 from search.results import pareto_figure, trials_frame, write_report
 from search.run import main
@@ -28,17 +28,20 @@ pytestmark = pytest.mark.usefixtures("ray_cluster", "shared_chromium")
 
 @pytest.fixture(autouse=True)
 def made_up_stopwatch(monkeypatch, tmp_path):
-    """Every piece 'takes' 0.1 ms plus 1 ms per 10M multiply-accumulates; calls are counted. The tables go to a
+    """Every piece 'takes' 0.1 ms plus 1 ms per 10M multiply-accumulates; measured genomes are counted. The tables go to a
     cache of the test's own, so made-up rows never meet rows other tests measured."""
     monkeypatch.setenv("EFFCNN_CACHE", str(tmp_path / "cache"))
     calls = []
 
+    def piece_ms(piece):
+        return 0.1 + sum(value for name, value in piece.features.items() if name.endswith("macs")) / 1e7
+
     def measure(machine):
-        def timed(piece):
-            calls.append(piece.key)
-            macs = sum(value for name, value in piece.features.items() if name.endswith("macs"))
-            ms = 0.1 + macs / 1e7
-            return Timing(ms, 0.0, (ms,), 50)
+        def timed(genome):
+            parts = _latency_table.pieces(genome)
+            calls.append(genome.id)
+            # A reference of 1 ms, so a piece's ratio is its made-up milliseconds.
+            return InContext(tuple(piece_ms(part) for part in parts), sum(piece_ms(part) for part in parts), 1.0)
         return timed
 
     monkeypatch.setattr(_latency_table, "_default_measure", measure)
@@ -54,7 +57,7 @@ def test_latency_search_builds_the_table_first_and_every_trial_records_its_predi
     assert _run(tmp_path, "--budget", "3", "--objectives", "accuracy,latency") == 0
     err = capsys.readouterr().err
     assert "before trials start (no latency is measured while trials train)" in err
-    assert made_up_stopwatch and err.index("latency table: measuring") < err.index("[0/3]")
+    assert made_up_stopwatch and err.index("latency table: timing the pieces") < err.index("[0/3]")
     trials = pd.read_csv(tmp_path / "s" / "trials.csv")
     complete = trials[trials["state"] == "COMPLETE"]
     assert len(complete) == 3 and (complete["latency_ms"] > 0).all()
