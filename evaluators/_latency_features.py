@@ -8,9 +8,14 @@ piece (the calls and their fixed costs), multiply-accumulates split by the kind 
 (dense and depthwise convolutions are different kernels on a CPU, and CondConv's grouped per-example
 convolutions and expert mixing are different again), and the activation elements read and written (memory
 traffic, which dominates at batch 1 on small maps), with extra terms where the layout is contiguous
-(reorders) and for the SE and the residual add. A 1x1 depthwise convolution gets a term per channel of its
-own: torch 2.14 on an AVX-512 Xeon runs it ~70x slower than a 3x3 one of the same width (10 ms against
-0.14 ms at 768 channels and 7x7), a cost that follows the channel (group) count, not the MACs.
+(reorders) and for the SE and the residual add. A 1x1 depthwise convolution gets terms of its own, per
+channel (group) and per output element, separately for standard and CondConv blocks (CondConv's groups are
+per example): torch 2.14 on an AVX-512 Xeon runs it ~70x slower than a 3x3 one of the same width (10 ms
+against 0.14 ms at 768 channels and 7x7), a cost that follows the channels and the map, not the MACs. With
+one shared per-channel term, fitted on 20 random genomes' pieces timed in context, the 1x1 pieces of the
+other 30 genomes came out 16 % short in standard blocks and 24 % long in CondConv ones; split and with the
+per-element term, 28 of 30 genomes were within 10 % against 23 (features chosen on those 30; a fresh
+sample is in README.md).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from space.genome import BlockSpec
 
 FEATURES = ("stem", "ir_block", "condconv_block", "head", "se", "dense_macs", "depthwise_macs", "condconv_macs",
             "condconv_depthwise_macs", "expert_mixing_macs", "activations", "contiguous_activations",
-            "se_activations", "skip_activations", "depthwise_1x1_groups")
+            "se_activations", "skip_activations", "depthwise_1x1_groups", "depthwise_1x1_elements",
+            "condconv_depthwise_1x1_groups", "condconv_depthwise_1x1_elements")
 
 
 def stem_features(genome: Genome) -> dict[str, float]:
@@ -51,7 +57,9 @@ def block_features(spec: BlockSpec, input_layout: str) -> dict[str, float]:
     if spec.has_skip:
         features["skip_activations"] = float(no * area_out)
     if k == 1:
-        features["depthwise_1x1_groups"] = float(ne)
+        prefix = "condconv_" if stage.block == "condconv" else ""
+        features[f"{prefix}depthwise_1x1_groups"] = float(ne)
+        features[f"{prefix}depthwise_1x1_elements"] = float(ne * area_out)
     return features
 
 

@@ -33,9 +33,10 @@ from ._latency_pieces import Piece, pieces
 from ._latency_timing import Machine, machine_fingerprint
 from .data import default_cache_dir
 
-TABLE_FORMAT = 3
+TABLE_FORMAT = 4
 """Bumped when keys, the features stored with each row or the measuring protocol change, so old tables are
-not mixed with new rows (3: pieces timed in context, as ratios to the reference network)."""
+not mixed with new rows (3: pieces timed in context, as ratios to the reference network; 4: the 1x1
+depthwise features split by block kind)."""
 
 REFERENCE = baseline("standard")
 """The network every time is divided by: the paper's standard baseline."""

@@ -239,6 +239,16 @@ def test_cli_prints_measured_and_predicted_latency_with_macs_as_json(capsys, tmp
     assert record["machine"]["isa"] == torch.backends.cpu.get_cpu_capability()
 
 
+@pytest.mark.parametrize("block, prefix", [("standard", ""), ("condconv", "condconv_")])
+def test_a_1x1_depthwise_convolution_is_costed_per_channel_and_element_of_its_block_kind(block, prefix):
+    genome = TINY.replace_stages(kernel=1, block=block)
+    features = pieces(genome)[1].features
+    spec = next(iter(genome.blocks()))
+    assert features[f"{prefix}depthwise_1x1_groups"] == spec.mid_channels
+    assert features[f"{prefix}depthwise_1x1_elements"] == spec.mid_channels * spec.output_size ** 2
+    assert not any(name.startswith("depthwise_1x1" if prefix else "condconv_depthwise_1x1") for name in features)
+
+
 def _made_up_ms(piece):
     """A cost linear in the piece's features, which the fit can therefore reproduce exactly."""
     features = piece.features
