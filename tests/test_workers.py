@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from search.run import main
-from search.study import (DONE, INTERRUPTED, SAMPLE, WAIT, WORKER, StudyError, Worker, default_space,
+from search.study import (DONE, ENDED, INTERRUPTED, SAMPLE, WAIT, WORKER, StudyError, Worker, default_space,
                           enqueue_baselines)
 
 from servers import free_port, postgres_bin, postgres_server, wait_for
@@ -115,7 +115,10 @@ def test_a_killed_run_s_trial_is_settled_by_another_run_after_the_grace_period_a
         owners = lambda: {t.user_attrs.get(WORKER) for t in _trials(storage)} - {None}  # noqa: E731
         wait_for(lambda: len(owners()) == 2, 240, every=0.2, what="the second run's first trial")
         first_id = _trials(storage)[0].user_attrs[WORKER]
-        victim = wait_for(lambda: [t for t in _running(storage) if t.user_attrs[WORKER] == first_id], 240,
+        # Still training: a trial whose training ended waits RUNNING until its run tells it, and a settling run
+        # completes such a trial from its recorded result rather than failing it.
+        victim = wait_for(lambda: [t for t in _running(storage) if t.user_attrs[WORKER] == first_id
+                                   and t.user_attrs.get("status") not in ENDED], 240,
                           every=0.1, what="a trial of the first run in training")[0]
         os.killpg(first.pid, signal.SIGKILL)
         killed = time.monotonic()
