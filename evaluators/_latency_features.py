@@ -14,8 +14,8 @@ per example): torch 2.14 on an AVX-512 Xeon runs it ~70x slower than a 3x3 one o
 against 0.14 ms at 768 channels and 7x7), a cost that follows the channels and the map, not the MACs. With
 one shared per-channel term, fitted on 20 random genomes' pieces timed in context, the 1x1 pieces of the
 other 30 genomes came out 16 % short in standard blocks and 24 % long in CondConv ones; split and with the
-per-element term, 28 of 30 genomes were within 10 % against 23 (features chosen on those 30; a fresh
-sample is in README.md).
+per-element term, 28 of 30 genomes were within 10 % against 23 (features chosen on those 30); on a fresh
+sample of 30, also 28 (README.md, "Measured here").
 """
 
 from __future__ import annotations
