@@ -256,6 +256,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default="results/fidelity", help="folder for the CSV, plot and journal")
     parser.add_argument("--from-journal", action="store_true",
                         help="train nothing: report on the genomes --out's runs.jsonl holds at both fidelities")
+    parser.add_argument("--only", choices=("proxy", "reference"),
+                        help="train one fidelity's runs alone, e.g. the proxy on a CPU machine and the reference on "
+                             "a GPU one; copy both journals into one runs.jsonl, then report with --from-journal")
     args = parser.parse_args(argv)
     problems = [f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}"
                 for name, low in (("genomes", 3), ("baseline_seeds", 1), ("jobs", 1), ("reference_jobs", 1),
@@ -295,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             for seed in seeds for fidelity, device in ((proxy, "cpu"), (reference, args.reference_device))
             for genome in (genomes if seed == args.train_seed else genomes[:1])]
     jobs = list({job.key: job for job in jobs}.values())  # one training when both presets are the same
+    if args.only:
+        jobs = [job for job in jobs if job.fidelity == getattr(args, f"{args.only}_fidelity")]
     workers = {"cpu": args.jobs} if args.reference_device == "cpu" else {"cpu": args.jobs, "gpu": args.reference_jobs}
     finished = [0]
 
@@ -305,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
 
     journal = out / "runs.jsonl"
     records = read_journal(journal) if args.from_journal else run_jobs(jobs, journal, workers, report)
+    if args.only:
+        print(f"{args.only}: {len(jobs)} trainings in {journal} ({time.monotonic() - started:.0f}s)")
+        return 0
     key = lambda genome, fidelity, seed=args.train_seed: Job(genome, fidelity, args.data, seed, "").key  # noqa: E731
     complete = [genome for genome in genomes if key(genome, proxy) in records and key(genome, reference) in records]
     if len(complete) < 3:

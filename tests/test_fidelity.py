@@ -144,3 +144,16 @@ def test_cli_errors_are_one_line(tiny_presets, capsys, tmp_path: Path, args: lis
     code, _, err = run_cli(capsys, *args, "--out", str(tmp_path / "out"))
     assert code == 2
     assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_only_trains_one_fidelity_and_the_merged_journals_report_like_one_run(tiny_presets, capsys, tmp_path) -> None:
+    for side in ("proxy", "reference"):
+        code, out, _ = run_cli(capsys, *TINY, "--out", str(tmp_path / side), "--only", side)
+        assert code == 0 and f"{side}: 5 trainings" in out
+    halves = [(tmp_path / side / "runs.jsonl").read_text() for side in ("proxy", "reference")]
+    assert {json.loads(line)["fidelity"] for line in halves[0].splitlines()} == {"smoke"}
+    assert {json.loads(line)["fidelity"] for line in halves[1].splitlines()} == {"smoke32"}
+    (tmp_path / "merged").mkdir()
+    (tmp_path / "merged" / "runs.jsonl").write_text("".join(halves))
+    code, out, _ = run_cli(capsys, *TINY, "--out", str(tmp_path / "merged"), "--from-journal")
+    assert code == 0 and "note:" not in out and "spearman" in out.splitlines()[-1]
