@@ -30,6 +30,7 @@ import os
 import random
 import statistics
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -171,7 +172,8 @@ def run_jobs(jobs: list[Job], journal: Path, workers: dict[str, int],
     done = read_journal(journal)
     todo = sorted((job for job in jobs if job.key not in done), key=lambda job: (job.seed, -job.work()))
     context = multiprocessing.get_context("spawn")
-    pools = {kind: ProcessPoolExecutor(max_workers=count, mp_context=context) for kind, count in workers.items()}
+    pools = {kind: ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=exit_with_parent,
+                                       initargs=(os.getpid(),)) for kind, count in workers.items()}
     try:
         futures: dict[Future, Job] = {pools[_kind(job.device)].submit(run_job, job): job for job in todo}
         with journal.open("a") as out:
@@ -185,6 +187,17 @@ def run_jobs(jobs: list[Job], journal: Path, workers: dict[str, int],
         for pool in pools.values():
             pool.shutdown(cancel_futures=True)
     return done
+
+
+def exit_with_parent(parent: int) -> None:
+    """Pool initializer: a worker whose parent is gone (killed by a time limit, say) exits instead of training
+    on for nobody; its result could no longer reach the journal, and it would hold a core or the GPU."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _kind(device: str) -> str:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +163,40 @@ def test_only_trains_one_fidelity_and_the_merged_journals_report_like_one_run(ti
     (tmp_path / "merged" / "runs.jsonl").write_text("".join(halves))
     code, out, _ = run_cli(capsys, *TINY, "--out", str(tmp_path / "merged"), "--from-journal")
     assert code == 0 and "note:" not in out and "spearman" in out.splitlines()[-1]
+
+
+def test_a_training_worker_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
+    """`timeout` or a kill ends the parent only; its spawned pool workers must not train on for nobody."""
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent("""
+        import multiprocessing, os, time
+        from concurrent.futures import ProcessPoolExecutor
+        from evaluators.fidelity import exit_with_parent
+        if __name__ == "__main__":
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=exit_with_parent, initargs=(os.getpid(),))
+            print(pool.submit(os.getpid).result(), flush=True)
+            pool.submit(time.sleep, 120)
+            time.sleep(120)
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).parents[1])
+    worker = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    survived = _alive(worker)
+    if survived:
+        os.kill(worker, signal.SIGKILL)
+    assert not survived
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, reaped by nobody yet, counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[-1][0] != "Z"
+    except FileNotFoundError:
+        return False
