@@ -273,3 +273,12 @@ def test_cli_unknown_study_name_lists_the_studies_in_the_storage(tmp_path):
     result = _cli(str(tmp_path / "search-b"), "--storage", storage, "--study-name", "typo")
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: study 'typo' not found in {storage}; studies there: search-b"
+
+
+def test_summary_counts_the_search_trials_near_chance(tmp_path):
+    study = optuna.create_study(directions=DIRECTIONS, study_name="chance_count")
+    study.add_trial(_trial(baseline(), accuracy=2.0, baseline_block="standard"))  # a baseline is not counted
+    for seed, accuracy in enumerate([1.0, 2.9, 3.1, 40.0]):
+        study.add_trial(_trial(random_genome(random.Random(seed)), accuracy=accuracy))
+    summary = write_report(study, tmp_path)["summary_md"].read_text()
+    assert "- near chance: 2 of 4 completed search trials scored within 2 top-1 points of chance (1 %)" in summary

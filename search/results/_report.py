@@ -56,6 +56,8 @@ and host name it trained on; ``device`` and ``precision``: what it trained on an
 IN_FLIGHT = ("RUNNING", "WAITING")
 WITHIN_POINTS = 1.0
 """"Cheapest trial within this many top-1 points of the baseline" in the summary."""
+NEAR_CHANCE_POINTS = 2.0
+""""Near chance" in the summary: within this many top-1 points of 100 / classes."""
 REFERENCE_MACS_FACTOR = 2
 """The hypervolume's MACs reference, in multiples of the standard Table 1 baseline's MACs."""
 COST_WORDS = {"macs": "MACs", "latency": "latency"}
@@ -255,7 +257,22 @@ def _header(study: optuna.Study, frame: pd.DataFrame) -> str:
     lines.append(f"- trials: {len(frame)} — {counts.get('COMPLETE', 0)} complete, {counts.get('FAIL', 0)} failed, "
                  f"{sum(counts.get(s, 0) for s in IN_FLIGHT)} running or waiting, {counts.get('PRUNED', 0)} pruned "
                  "(stopped at a rung)")
+    near_chance = _near_chance_line(frame)
+    if near_chance:
+        lines.append(near_chance)
     return "\n".join(lines)
+
+
+def _near_chance_line(frame: pd.DataFrame) -> str | None:
+    """How many searched genomes the fidelity did not train: among them, the search's ranking is noise."""
+    searched = frame[(frame["state"] == "COMPLETE") & ~frame["is_baseline"].astype(bool)]
+    reference = hypervolume_reference(searched)
+    if reference is None:
+        return None
+    chance = reference[0]
+    near = int((searched["accuracy"] <= chance + NEAR_CHANCE_POINTS).sum())
+    return (f"- near chance: {near} of {len(searched)} completed search trials scored within {NEAR_CHANCE_POINTS:g} "
+            f"top-1 points of chance ({chance:g} %): the fidelity did not train them, so their order says nothing")
 
 
 def baseline_statistics(frame: pd.DataFrame) -> pd.DataFrame:
