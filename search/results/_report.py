@@ -334,8 +334,8 @@ def _against(base, complete: pd.DataFrame, costs: tuple[str, ...]) -> str:
         lines.append(_first(close, f"- no search trial within {WITHIN_POINTS:g} point of the baseline's mean",
                             lambda cheapest: (
             f"- {cheapest_in} within {WITHIN_POINTS:g} point of the baseline's mean: {_trial(cheapest)}, "
-            f"{cheapest.accuracy - base.mean:+.2f} points top-1, saving "
-            f"{100 * (1 - getattr(cheapest, column) / base_cost):.1f} % of the baseline's {word} — {caveat}")))
+            f"{cheapest.accuracy - base.mean:+.2f} points top-1, {_percent_change(getattr(cheapest, column), base_cost)} "
+            f"{word} vs the baseline — {caveat}")))
     return "\n".join(lines)
 
 
@@ -364,8 +364,7 @@ def _against_confirmed(confirmed: pd.DataFrame) -> str:
     else:
         cheapest = close.iloc[0]
         lines.append(f"- cheapest confirmed genome within {WITHIN_POINTS:g} point of the baseline's mean: "
-                     f"{_confirmed(cheapest)}, saving {100 * (1 - cheapest['macs'] / base['macs']):.1f} % of the "
-                     "baseline's MACs")
+                     f"{_confirmed(cheapest)}, {_percent_change(cheapest['macs'], base['macs'])} MACs vs the baseline")
     return "\n".join(lines)
 
 
