@@ -61,3 +61,9 @@ def test_verdict_reads_the_interval():
     assert verdict(pd.Series({"ci_low": 0.5, "ci_high": 2.0})) == "more accurate"
     assert verdict(pd.Series({"ci_low": -2.0, "ci_high": -0.1})) == "less accurate"
     assert verdict(pd.Series({"ci_low": -1.0, "ci_high": 1.0})) == "within noise"
+
+
+def test_verdict_takes_no_direction_that_holms_correction_rejects():
+    assert verdict(pd.Series({"ci_low": 0.9, "ci_high": 16.6, "p_holm": 0.098})) == "within noise"
+    assert verdict(pd.Series({"ci_low": -17.8, "ci_high": -2.1, "p_holm": 0.073})) == "within noise"
+    assert verdict(pd.Series({"ci_low": 0.9, "ci_high": 16.6, "p_holm": 0.01})) == "more accurate"

@@ -57,8 +57,8 @@ def ablation_markdown(config: AblationConfig, frame: pd.DataFrame, summary: pd.D
         f"{len(failed)} failed (left out of the statistics)",
         f"- change: mean over the seeds both ran of (arm top-1 - baseline arm top-1), in points, with its "
         f"{CONFIDENCE:.0%} interval and p-value; test: {TEST}; n/a where no spread can be estimated",
-        f"- verdict: more / less accurate than the baseline arm where the {CONFIDENCE:.0%} interval excludes 0, "
-        "else within noise",
+        f"- verdict: more / less accurate than the baseline arm where the {CONFIDENCE:.0%} interval excludes 0 "
+        f"and the Holm-adjusted p-value is below {1 - CONFIDENCE:.2f}, else within noise",
     ]
     if latency_machine:
         lines.append(f"- latency: inference at batch 1 on {latency_machine}, the sum of the network's pieces as "

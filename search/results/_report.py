@@ -381,7 +381,8 @@ def confirmation_section(confirmed: pd.DataFrame) -> str:
         f"Every Pareto genome and the baseline re-trained with the same {int(confirmed['n'].max())} fresh training "
         f"seeds ({first['seeds']}) at fidelity {first['fidelity']}. Change: mean over the seeds of (genome top-1 - "
         f"baseline top-1) with its {CONFIDENCE:.0%} interval; test: {TEST}. Verdict: more / less accurate than the "
-        "baseline where the interval excludes 0, else within noise.", "",
+        f"baseline where the interval excludes 0 and the Holm-adjusted p-value is below {1 - CONFIDENCE:.2f}, else "
+        "within noise.", "",
         markdown_table(["genome_id", "arch", "MACs", "top-1 % (mean ± SD)", "n", "change vs baseline [95% CI]",
                         "p (Holm)", "verdict"], rows)])
 

@@ -71,13 +71,20 @@ def holm(p_values: np.ndarray) -> np.ndarray:
 
 
 def verdict(row: pd.Series | object, more: str = "more accurate", less: str = "less accurate") -> str:
-    """What an interval says: the arm is more or less accurate than the reference, or within noise."""
+    """What the comparison says: the arm is more or less accurate than the reference, or within noise.
+
+    A direction needs both the arm's own interval to exclude 0 and, where the row has one, its Holm-adjusted
+    p-value to be below 1 - CONFIDENCE: with several arms, an interval that just excludes 0 is expected by
+    chance in one of them, and the table's p column must not contradict its verdict.
+    """
     low, high = getattr(row, "ci_low"), getattr(row, "ci_high")
     if math.isnan(low):
         return "no interval (too few runs)"
-    if low > 0:
+    p_holm = getattr(row, "p_holm", math.nan)
+    family_wise = math.isnan(p_holm) or p_holm < 1 - CONFIDENCE
+    if low > 0 and family_wise:
         return more
-    if high < 0:
+    if high < 0 and family_wise:
         return less
     return "within noise"
 
