@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..results import (CONFIDENCE, TEST, block_strings, describe_setting, image_markdown, markdown_table, millions,
+from ..results import (CONFIDENCE, TEST, VERDICT_RULE, block_strings, describe_setting, image_markdown, markdown_table, millions,
                        verdict, write_figure)
 from ._config import AblationConfig
 from ._levels import Arm
@@ -57,8 +57,7 @@ def ablation_markdown(config: AblationConfig, frame: pd.DataFrame, summary: pd.D
         f"{len(failed)} failed (left out of the statistics)",
         f"- change: mean over the seeds both ran of (arm top-1 - baseline arm top-1), in points, with its "
         f"{CONFIDENCE:.0%} interval and p-value; test: {TEST}; n/a where no spread can be estimated",
-        f"- verdict: more / less accurate than the baseline arm where the {CONFIDENCE:.0%} interval excludes 0 "
-        f"and the Holm-adjusted p-value is below {1 - CONFIDENCE:.2f}, else within noise",
+        f"- verdict, against the baseline arm: {VERDICT_RULE}",
     ]
     if latency_machine:
         lines.append(f"- latency: inference at batch 1 on {latency_machine}, the sum of the network's pieces as "

@@ -39,7 +39,7 @@ from ..pareto import dominated_hypervolume, minimise_form, nondominated_mask
 from ..study import OBJECTIVES, RUNG_ACCURACY, Halving, directions, metrics, study_objectives
 from ._figures import image_markdown, write_figure
 from ._plots import baseline_label, hypervolume_figure, pareto_figure
-from ._statistics import CONFIDENCE, TEST
+from ._statistics import CONFIDENCE, TEST, VERDICT_RULE
 from ._tables import block_strings, describe_setting, markdown_table, millions
 
 GENOME_FIELDS = [f.name for f in dataclasses.fields(Genome) if f.name != "stages"]
@@ -380,9 +380,8 @@ def confirmation_section(confirmed: pd.DataFrame) -> str:
     return "\n".join([
         f"Every Pareto genome and the baseline re-trained with the same {int(confirmed['n'].max())} fresh training "
         f"seeds ({first['seeds']}) at fidelity {first['fidelity']}. Change: mean over the seeds of (genome top-1 - "
-        f"baseline top-1) with its {CONFIDENCE:.0%} interval; test: {TEST}. Verdict: more / less accurate than the "
-        f"baseline where the interval excludes 0 and the Holm-adjusted p-value is below {1 - CONFIDENCE:.2f}, else "
-        "within noise.", "",
+        f"baseline top-1) with its {CONFIDENCE:.0%} interval; test: {TEST}. Verdict, against the "
+        f"baseline: {VERDICT_RULE}.", "",
         markdown_table(["genome_id", "arch", "MACs", "top-1 % (mean ± SD)", "n", "change vs baseline [95% CI]",
                         "p (Holm)", "verdict"], rows)])
 

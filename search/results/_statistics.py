@@ -24,6 +24,9 @@ CONFIDENCE = 0.95
 TEST = ("paired t on per-seed differences against the reference arm, variance of a difference pooled across "
         "arms (unpaired seed variance x 2 when no difference varies), Holm-adjusted p-values across arms")
 """How the intervals and p-values are made, in one line for the reports."""
+VERDICT_RULE = (f"more / less accurate where the {CONFIDENCE:.0%} interval excludes 0 and the Holm-adjusted p-value "
+                f"is below {1 - CONFIDENCE:.2f}, else within noise")
+"""What ``verdict`` decides, in one line for the reports."""
 
 
 def paired_comparison(runs: pd.DataFrame, reference: str, confidence: float = CONFIDENCE) -> pd.DataFrame:
