@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..results import (CONFIDENCE, TEST, VERDICT_RULE, block_strings, describe_setting, image_markdown, markdown_table, millions,
-                       verdict, write_figure)
+from ..results import (CONFIDENCE, TEST, VERDICT_RULE, block_strings, describe_setting, image_markdown, markdown_table,
+                       millions, verdict, write_figure)
 from ._config import AblationConfig
 from ._levels import Arm
 from ._statistics import arm_statistics

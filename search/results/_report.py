@@ -335,8 +335,8 @@ def _against(base, complete: pd.DataFrame, costs: tuple[str, ...]) -> str:
                                    f"cheaper than the baseline in {word}",
                             lambda cheapest: (
             f"- {cheapest_in} within {WITHIN_POINTS:g} point of the baseline's mean: {_trial(cheapest)}, "
-            f"{cheapest.accuracy - base.mean:+.2f} points top-1, {_percent_change(getattr(cheapest, column), base_cost)} "
-            f"{word} vs the baseline — {caveat}")))
+            f"{cheapest.accuracy - base.mean:+.2f} points top-1, "
+            f"{_percent_change(getattr(cheapest, column), base_cost)} {word} vs the baseline — {caveat}")))
     return "\n".join(lines)
 
 
