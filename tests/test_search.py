@@ -177,23 +177,25 @@ def _own_process_env() -> dict[str, str]:
 
 def test_killed_run_resumes_keeping_completed_trials(tmp_path):
     env = _own_process_env()
-    command = [sys.executable, "-m", "search.run", *FAST, "--baseline-seeds", "1", "--results-dir", str(tmp_path), "--study-name", "k",
-               "--budget", "6", "--max-concurrent", "1", "--heartbeat-grace", "4"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    command = [sys.executable, "-m", "search.run", *FAST, "--baseline-seeds", "1", "--results-dir", str(tmp_path),
+               "--study-name", "k", "--budget", "6", "--max-concurrent", "1", "--heartbeat-grace", "4"]
+    log = tmp_path / "first-run.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     storage = f"sqlite:///{tmp_path / 'k' / 'study.db'}"
     deadline = time.monotonic() + 240
-    completed = []
+    completed, last_error = [], None
     while time.monotonic() < deadline and len(completed) < 2:
         time.sleep(1)
         try:
             study = optuna.load_study(study_name="k", storage=storage)
             completed = [t for t in study.trials if t.state.name == "COMPLETE"]
-        except Exception:
-            continue
+        except Exception as error:  # the run has not created the study yet
+            last_error = error
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert len(completed) >= 2
+    output = log.read_text(errors="replace")[-3000:]
+    assert len(completed) >= 2, f"last poll: {last_error!r}; the run's output:\n{output}"
     before = {t.number: t.values for t in completed}
 
     subprocess.run(command, env=env, check=True, capture_output=True, timeout=300)
