@@ -180,8 +180,8 @@ def test_killed_run_resumes_keeping_completed_trials(tmp_path):
     command = [sys.executable, "-m", "search.run", *FAST, "--baseline-seeds", "1", "--results-dir", str(tmp_path),
                "--study-name", "k", "--budget", "6", "--max-concurrent", "1", "--heartbeat-grace", "4"]
     log = tmp_path / "first-run.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     storage = f"sqlite:///{tmp_path / 'k' / 'study.db'}"
     deadline = time.monotonic() + 240
     completed, last_error = [], None
