@@ -59,9 +59,10 @@ def parser() -> argparse.ArgumentParser:
                    help="trained weights kept in <study>/weights/: front (default: the Pareto front's and the "
                         "baseline's), all, or none; python -m search.export turns them into a usable model")
     halving = p.add_argument_group("successive halving (each trial trains the fidelity's run cut into units)")
-    halving.add_argument("--scheduler", choices=SCHEDULERS, default="fifo",
-                         help="fifo: every trial trains to the top rung; moasha: multi-objective asynchronous "
-                              "successive halving stops trials at rungs (default fifo)")
+    halving.add_argument("--scheduler", choices=SCHEDULERS, default="moasha",
+                         help="moasha (default): multi-objective asynchronous successive halving stops trials at "
+                              "rungs, one run per study; fifo: every trial trains to the top rung, and several runs "
+                              "may share the study")
     halving.add_argument("--grace", type=int, default=1, help="units to the first rung (default 1)")
     halving.add_argument("--eta", type=int, default=3,
                          help="rungs at grace * eta^k units; 1 in eta of a rung's trials go on (default 3)")

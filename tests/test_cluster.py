@@ -16,7 +16,7 @@ from search.tune import _runner, ensure_ray
 from servers import ray_cluster_nodes
 
 FAST = ["--data", "synthetic:classes=3,train=16,val=8", "--fidelity", "smoke", "--crop", "16", "--batch-size", "8",
-        "--data-fraction", "1", "--baseline-seeds", "1"]
+        "--data-fraction", "1", "--baseline-seeds", "1", "--scheduler", "fifo"]
 
 
 def test_a_search_on_a_two_node_cluster_trains_trials_on_both_nodes(tmp_path):

@@ -21,12 +21,13 @@ GENOMES = [baseline().replace(num_classes=10), *(random_genome(random.Random(s))
                                                   for s in range(3))]
 
 
-def _trial(genome, told_after: float, state=TrialState.COMPLETE, accuracy=50.0, rung=3):
+def _trial(genome, told_after: float, state=TrialState.COMPLETE, accuracy=50.0, rung=3, is_baseline=False):
     macs = cost_of(genome).total_macs
     trial = optuna.trial.create_trial(
         state=state, values=[accuracy, macs] if state == TrialState.COMPLETE else None,
         user_attrs={"genome": genome.to_dict(), "genome_id": genome.id, "accuracy": accuracy, "macs": macs,
-                    "rung": rung, "status": "ok" if state == TrialState.COMPLETE else "stopped"})
+                    "rung": rung, "status": "ok" if state == TrialState.COMPLETE else "stopped",
+                    "is_baseline": is_baseline})
     trial.datetime_start = START
     trial.datetime_complete = START + datetime.timedelta(seconds=told_after)
     return trial
@@ -53,6 +54,14 @@ def test_the_front_at_t_holds_only_the_trials_told_by_t(tmp_path):
     alone = run_figures(_study(tmp_path, "alone-0", "fifo", [_trial(GENOMES[0], 100, accuracy=40.0)]), 200)
     assert early.hypervolume_at == pytest.approx(alone.hypervolume_at) and early.hypervolume_at > 0
     assert late.hypervolume_at > early.hypervolume_at
+
+
+def test_the_baselines_fixed_trials_are_not_counted_as_screened_genomes(tmp_path):
+    study = _study(tmp_path, "fifo-0", "fifo", [
+        _trial(GENOMES[0], 100, accuracy=40.0, is_baseline=True),
+        _trial(GENOMES[0], 200, accuracy=41.0, is_baseline=True), _trial(GENOMES[1], 300, accuracy=30.0)])
+    figures = run_figures(study, seconds=400)
+    assert (figures.screened, figures.screened_at, figures.complete) == (1, 1, 3)
 
 
 def test_runs_are_summed_up_per_scheduler_with_their_spread_and_count(tmp_path):

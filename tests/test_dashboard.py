@@ -27,7 +27,8 @@ if DASHBOARD is None:
     pytest.skip("optuna-dashboard is not installed: pip install -e '.[dashboard]'", allow_module_level=True)
 
 DATA = "synthetic:classes=3,train=16,val=8"
-FAST = ["--data", DATA, "--fidelity", "smoke", "--crop", "16", "--batch-size", "8", "--data-fraction", "1"]
+FAST = ["--data", DATA, "--fidelity", "smoke", "--crop", "16", "--batch-size", "8", "--data-fraction", "1",
+        "--scheduler", "fifo"]
 STUDY = "dash"
 STARTUP_SECONDS = 60
 

@@ -30,7 +30,7 @@ from space.weights import load_weights, read_metadata
 TINY_DATA = "synthetic:classes=3,train=24,val=8"
 SMOKE = get_fidelity("smoke", batch_size=8, data_fraction=1.0, crop=16, epochs=3, bf16="off")
 SEARCH_FAST = ["--data", "synthetic:classes=3,train=16,val=8", "--fidelity", "smoke", "--crop", "16", "--batch-size",
-               "8", "--data-fraction", "1"]
+               "8", "--data-fraction", "1", "--scheduler", "fifo"]
 
 
 def tiny_genome(block: str = "standard") -> Genome:

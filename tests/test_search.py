@@ -20,7 +20,9 @@ from search.study import INTERRUPTED
 from space import load_genome
 
 DATA = "synthetic:classes=3,train=16,val=8"
-FAST = ["--data", DATA, "--fidelity", "smoke", "--crop", "16", "--batch-size", "8", "--data-fraction", "1"]
+TINY = ["--data", DATA, "--fidelity", "smoke", "--crop", "16", "--batch-size", "8", "--data-fraction", "1"]
+FAST = [*TINY, "--scheduler", "fifo"]
+"""Every trial to the top rung, so a test's trials complete; the tests of successive halving add MOASHA."""
 
 
 pytestmark = pytest.mark.usefixtures("ray_cluster", "shared_chromium")
@@ -256,6 +258,12 @@ def test_a_relative_results_dir_is_taken_from_the_working_directory(tmp_path, mo
 
 
 MOASHA = ["--scheduler", "moasha", "--max-units", "4", "--grace", "1", "--eta", "2"]
+
+
+def test_successive_halving_is_the_default_scheduler(tmp_path):
+    assert main([*TINY, "--baseline-seeds", "1", "--budget", "1", "--results-dir", str(tmp_path)]) == 0
+    study = optuna.load_study(study_name="study", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
+    assert study.user_attrs["halving"]["scheduler"] == "moasha"
 
 
 def test_fifo_trials_all_reach_the_top_rung_and_keep_their_rung_accuracies(tmp_path):

@@ -21,7 +21,7 @@ from space.sampling import random_genome
 
 DATA = "synthetic:classes=3,train=16,val=8"
 FAST = ["--data", DATA, "--fidelity", "smoke", "--crop", "16", "--batch-size", "8", "--data-fraction", "1",
-        "--baseline-seeds", "1", "--latency-genomes", "6"]
+        "--baseline-seeds", "1", "--latency-genomes", "6", "--scheduler", "fifo"]
 
 pytestmark = pytest.mark.usefixtures("ray_cluster", "shared_chromium")
 

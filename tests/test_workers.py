@@ -22,7 +22,7 @@ from servers import free_port, postgres_bin, postgres_server, wait_for
 
 DATA = "synthetic:classes=3,train=16,val=8"
 FAST = ["--data", DATA, "--fidelity", "smoke", "--crop", "16", "--batch-size", "8", "--data-fraction", "1",
-        "--epochs", "3", "--baseline-seeds", "1", "--max-concurrent", "1"]
+        "--epochs", "3", "--baseline-seeds", "1", "--max-concurrent", "1", "--scheduler", "fifo"]
 """Smoke trials of a few seconds: a second run, starting Ray, joins while the first still has trials to train."""
 
 

@@ -40,7 +40,10 @@ def run_figures(study: optuna.Study, seconds: float) -> RunFigures:
     trials = study.get_trials(deepcopy=False)
     started = min(t.datetime_start for t in trials if t.datetime_start)
     told = {t.number: (t.datetime_complete - started).total_seconds() for t in trials if t.datetime_complete}
-    screened = [t.number for t in trials if t.number in told
+    # A genome screened is a searched one that finished training or was stopped at a rung: the baseline's fixed
+    # trials are no genome the run chose (counting them would pull every run's rate towards the same number),
+    # and a trial a stop cut short screened nothing.
+    screened = [t.number for t in trials if t.number in told and not t.user_attrs.get("is_baseline")
                 and (t.state != TrialState.FAIL or t.user_attrs.get("reason") != INTERRUPTED)]
     frame = trials_frame(study)
     within = frame[frame["number"].map(lambda n: told.get(n, float("inf")) <= seconds)]

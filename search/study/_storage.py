@@ -81,7 +81,7 @@ def check_same_settings(study: optuna.Study, settings: dict[str, Any], recorded_
     for key, value in settings.items():
         if key in recorded and recorded[key] != value:
             raise StudyError(f"study '{study.study_name}' was run with {key} {recorded[key]!r}, not {value!r}; "
-                             "use another --study-name")
+                             "continue it with the settings it was run with, or use another --study-name")
     for key, value in {**settings, **recorded_once}.items():
         if key not in recorded:
             study.set_user_attr(key, value)
