@@ -14,9 +14,27 @@ for block in standard se condconv; do
     --device "${REFERENCE_DEVICE:-cuda}" --json > "$OUT/latency-$block.log" 2>&1
   echo "latency $block: exit $?, $(tail -c 400 "$OUT/latency-$block.log" | tail -n 1 | cut -c1-300)"
 done
+# CUDA graphs (GRAPHS=1, the default): first the captured step against the eager one (tests/test_graphed.py's
+# CUDA tests, where pytest is installed), then one epoch of the baseline at the reference both ways, for the
+# ratio of their step rates; a failed check turns the graphs off for the fidelity run.
+GRAPH_FLAG=()
+if [ "${GRAPHS:-1}" = 1 ]; then
+  GRAPH_FLAG=(--reference-graphs)
+  if python3 -c "import pytest" 2>/dev/null; then
+    timeout -k 5 "${CHECK_LIMIT:-120}" python3 -m pytest -q -p no:cacheprovider -o addopts="" tests/test_graphed.py \
+      > "$OUT/graphs-check.log" 2>&1 || GRAPH_FLAG=()
+    echo "graphs check: $(tail -n 1 "$OUT/graphs-check.log")"
+  fi
+  for way in eager graphs; do
+    timeout -k 5 "${STEP_LIMIT:-120}" python3 -m evaluators.train baseline --fidelity reference --epochs 1 \
+      --device "${REFERENCE_DEVICE:-cuda}" $([ "$way" = graphs ] && echo --graphs) --json > "$OUT/epoch-$way.log" 2>&1
+    echo "one reference epoch, $way: exit $?, $(grep -m1 'img/s' "$OUT/epoch-$way.log")"
+  done
+fi
+echo "fidelity run with: ${GRAPH_FLAG[*]:-no graphs}"
 # Cut at TIME_LIMIT seconds: every finished training is already in runs.jsonl.
 timeout -k 10 "${TIME_LIMIT:-480}" python3 -m evaluators.fidelity --only reference --genomes "${GENOMES:-20}" \
-  --out "$OUT" --reference-device "${REFERENCE_DEVICE:-cuda}" --reference-jobs "${REFERENCE_JOBS:-11}" --jobs 1 \
-  "$@" > "$OUT/reference.log" 2>&1
+  --out "$OUT" --reference-device "${REFERENCE_DEVICE:-cuda}" --reference-jobs "${REFERENCE_JOBS:-4}" --jobs 1 \
+  "${GRAPH_FLAG[@]}" "$@" > "$OUT/reference.log" 2>&1
 echo "fidelity exit status: $?"
 tail -n 30 "$OUT/reference.log"

@@ -123,13 +123,15 @@ def mean_sd(values: Sequence[float]) -> str:
 
 @dataclass(frozen=True)
 class Job:
-    """One training: what it trains, how, and on which device; ``key`` identifies it in ``runs.jsonl``."""
+    """One training: what it trains, how, and on which device; ``key`` identifies it in ``runs.jsonl``
+    (``device`` and ``graphs`` say how the steps run, not what they compute, and are not part of it)."""
 
     genome: Genome
     fidelity: Fidelity
     data: str
     seed: int
     device: str
+    graphs: bool = False
 
     @property
     def key(self) -> str:
@@ -142,7 +144,8 @@ class Job:
 
 def run_job(job: Job) -> dict[str, Any]:
     """Train in a worker process with one torch thread, as a search trial does."""
-    result = train(job.genome, load_data(job.data), job.fidelity, seed=job.seed, device=job.device, threads=1)
+    result = train(job.genome, load_data(job.data), job.fidelity, seed=job.seed, device=job.device, threads=1,
+                   graphs=job.graphs)
     return {"key": job.key, "genome_id": job.genome.id, "fidelity": job.fidelity.name, "seed": job.seed,
             "top1": result.accuracy, "seconds": result.seconds, "status": result.status, "reason": result.reason,
             "device": result.device, "precision": result.precision}
@@ -263,6 +266,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="parallel CPU trainings, one torch thread each (default: cores)")
     parser.add_argument("--reference-device", default="auto",
                         help="where the reference trains: auto (default: cuda if there is one), cpu, cuda")
+    parser.add_argument("--reference-graphs", action="store_true",
+                        help="replay each reference training step from a CUDA graph (CUDA only): at batch 8 a step "
+                             "is bound by kernel launches, which a graph replays at once")
     parser.add_argument("--reference-jobs", type=int, default=4,
                         help="parallel reference trainings when they share a GPU (default 4)")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
@@ -282,6 +288,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.reference_device = str(resolve_device(args.reference_device))
     except ValueError as error:
         problems.append(str(error))
+    if args.reference_graphs and not args.reference_device.startswith("cuda"):
+        problems.append(f"--reference-graphs: CUDA graphs need the reference on a CUDA device, not "
+                        f"{args.reference_device}")
     if problems:
         parser.exit(2, f"error: {problems[0]}\n")
     return args
@@ -307,8 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [args.train_seed + k for k in range(args.baseline_seeds)]
     # The baseline's extra seeds go last (they sort after everything else), so that a run cut short by a time
     # limit has spent it on the genomes first.
-    jobs = [Job(genome, fidelity, args.data, seed, device)
-            for seed in seeds for fidelity, device in ((proxy, "cpu"), (reference, args.reference_device))
+    how = ((proxy, "cpu", False), (reference, args.reference_device, args.reference_graphs))
+    jobs = [Job(genome, fidelity, args.data, seed, device, graphs)
+            for seed in seeds for fidelity, device, graphs in how
             for genome in (genomes if seed == args.train_seed else genomes[:1])]
     jobs = list({job.key: job for job in jobs}.values())  # one training when both presets are the same
     if args.only:

@@ -17,7 +17,7 @@ from space.cost import resolve_genome
 from .data import DataError, load_data
 from .presets import add_fidelity_arguments, fidelity_from_args
 from .saving import SaveDir
-from .trainer import train
+from .trainer import resolve_device, train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+    parser.add_argument("--graphs", action="store_true",
+                        help="replay each training step from a CUDA graph (CUDA only; not with --compile yes or fp16)")
     parser.add_argument("--checkpoint-dir", default=None,
                         help="where checkpointing presets (full) save and resume (default results/checkpoints)")
     parser.add_argument("--json", action="store_true", help="print the result record as JSON on the last line")
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             print(fidelity.describe())
             return 0
         genome = resolve_genome(args.genome, args.block)
+        if args.graphs and resolve_device(args.device).type != "cuda":
+            raise ValueError(f"--graphs: CUDA graphs need a CUDA device, not --device {args.device}")
         data = load_data(args.data)
     except (ValueError, DataError) as error:
         parser.exit(2, f"error: {error}\n")
@@ -56,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
     save = SaveDir(args.save, fidelity, data.name, args.seed, data.classes) if args.save else None
     result = train(genome, data, fidelity, seed=args.seed, device=args.device, threads=args.threads,
-                   checkpoint_dir=args.checkpoint_dir, progress=show, snapshot=save.snapshot if save else None)
+                   checkpoint_dir=args.checkpoint_dir, progress=show, snapshot=save.snapshot if save else None,
+                   graphs=args.graphs)
     if save:
         save.finish(result, ["python", "-m", "evaluators.train", *(sys.argv[1:] if argv is None else argv)])
     summary = (f"{result.status}: top1 {result.accuracy:.2f}% (best {result.best_accuracy:.2f}% at epoch "

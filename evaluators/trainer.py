@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from space import Genome, build, cost_of, cpu_trainable
 
+from ._graphed import GraphedStep
 from .data import ImageData, eval_batches, load_data, train_batches
 from .presets import Fidelity
 
@@ -129,7 +130,7 @@ def precision_name(dtype: torch.dtype | None) -> str:
 def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int = 0, device: str = "auto",
           threads: int | None = None, checkpoint_dir: str | Path | None = None,
           progress: ProgressFn | None = None, units: Units | None = None,
-          snapshot: SnapshotFn | None = None) -> TrainResult:
+          snapshot: SnapshotFn | None = None, graphs: bool = False) -> TrainResult:
     """Train ``genome`` on ``data`` with ``fidelity``; never raises for a diverging run (status ``failed``).
 
     The classifier is sized to the data's classes, and MACs/params are those of the model actually trained.
@@ -139,6 +140,8 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
     before the checkpoint are not reported again.
     ``snapshot(model, {"epoch", "top1", "best"})`` is called after every evaluation, to keep weights:
     ``best`` says this evaluation set the run's best top-1 (``result.best_epoch``).
+    ``graphs`` replays each training step from a CUDA graph (``evaluators._graphed``) on a CUDA device: how the
+    steps are launched, not what they compute, so it is an argument like ``device``, not a fidelity setting.
     """
     if isinstance(data, str):
         data = load_data(data)
@@ -161,6 +164,25 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
     # saved from the plain module. On CPUs a proxy's few steps never repay the compile time.
     forward = torch.compile(model) if fidelity.compile and run_device.type == "cuda" else model
     scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype == torch.float16)
+
+    def eager_step(images: torch.Tensor, labels: torch.Tensor, lr: float) -> torch.Tensor:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast(run_device.type, dtype=autocast_dtype or torch.float32,
+                            enabled=autocast_dtype is not None):
+            loss = F.cross_entropy(forward(images), labels, label_smoothing=fidelity.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        return loss
+
+    train_step = eager_step
+    if graphs:
+        if run_device.type != "cuda" or fidelity.compile or autocast_dtype == torch.float16:
+            raise ValueError("graphs: CUDA graphs need a CUDA device, no torch.compile, and no fp16 loss scaling "
+                             "(bf16 or --amp no)")
+        train_step = GraphedStep(model, optimizer, autocast_dtype, fidelity.label_smoothing, capture=True).step
     epoch_images = int(len(data.train_labels) * fidelity.data_fraction)
     # A subset smaller than one batch still trains (one short batch) rather than silently not at all.
     drop_last = epoch_images >= fidelity.batch_size
@@ -211,18 +233,10 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
                                 drop_last=drop_last, scale=(fidelity.crop_scale_min, 1.0))
         for step, (images, labels) in enumerate(batches):
             lr = fidelity.learning_rate(epoch + step / steps_per_epoch if fidelity.lr_per_step else epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with torch.autocast(run_device.type, dtype=autocast_dtype or torch.float32,
-                                enabled=autocast_dtype is not None):
-                loss = F.cross_entropy(forward(images), labels, label_smoothing=fidelity.label_smoothing)
+            loss = train_step(images, labels, lr)
             if not deferred and not torch.isfinite(loss):
                 return _failed(result, started, f"non-finite loss ({loss.item()}) at epoch {epoch} step {step}, "
                                                 f"lr {lr:.4g}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
             seen += len(labels)
             step_count += 1
             if deferred:

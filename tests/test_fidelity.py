@@ -145,6 +145,8 @@ def test_from_journal_reports_on_the_genomes_trained_at_both_fidelities(tiny_pre
     (["--reference", "huge"], "error: fidelity: must be one of"),
     (["--data", "synthetic:colour=1"], "error: bad --data"),
     (["--baseline-seeds", "0"], "error: --baseline-seeds must be >= 1, got 0"),
+    (["--reference-graphs", "--reference-device", "cpu"], "error: --reference-graphs: CUDA graphs need the reference "
+                                                          "on a CUDA device, not cpu"),
 ])
 def test_cli_errors_are_one_line(tiny_presets, capsys, tmp_path: Path, args: list[str], message: str) -> None:
     code, _, err = run_cli(capsys, *args, "--out", str(tmp_path / "out"))

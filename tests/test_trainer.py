@@ -151,6 +151,12 @@ def test_cli_bad_data_spec_is_a_one_line_error(tmp_path):
     assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].startswith("error: bad --data 'mnist'")
 
 
+def test_cli_graphs_on_a_cpu_is_a_one_line_error(tmp_path):
+    out = _cli("--device", "cpu", "--graphs", cache=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == ["error: --graphs: CUDA graphs need a CUDA device, not --device cpu"]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_run_uses_fp16_amp(data, genome):
     result = train(genome, data, SMOKE, device="cuda")

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from search.run import main
-from search.study import (DONE, ENDED, INTERRUPTED, SAMPLE, WAIT, WORKER, StudyError, Worker, default_space,
-                          enqueue_baselines)
+from search.study import (DONE, ENDED, INTERRUPTED, SAMPLE, WAIT, WORKER, StudyError, Worker, check_same_settings,
+                          default_space, enqueue_baselines)
 
 from servers import free_port, postgres_bin, postgres_server, wait_for
 
@@ -236,3 +236,21 @@ def test_successive_halving_refuses_to_share_a_study_with_a_live_run(shared):
 def test_each_run_of_a_study_seeds_its_sampler_apart_from_the_runs_before_it(shared):
     workers = [shared.worker() for _ in range(3)]
     assert [worker.join(shared.study) for worker in workers] == [0, 1, 2]  # --seed + 0 for a study's first run
+
+
+def _study_with_settings(tmp_path, **recorded) -> optuna.Study:
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'settings.db'}", study_name="s")
+    for key, value in recorded.items():
+        study.set_user_attr(key, value)
+    return study
+
+
+def test_a_study_recorded_before_a_fidelity_setting_existed_continues_with_its_default(tmp_path):
+    study = _study_with_settings(tmp_path, fidelity={"crop": 24, "epochs": 2})
+    check_same_settings(study, {"fidelity": {"crop": 24, "epochs": 2, "graphs": False}}, {})
+
+
+def test_a_study_refuses_a_fidelity_setting_that_differs_from_its_record(tmp_path):
+    study = _study_with_settings(tmp_path, fidelity={"crop": 24, "epochs": 2})
+    with pytest.raises(StudyError, match="was run with fidelity"):
+        check_same_settings(study, {"fidelity": {"crop": 32, "epochs": 2, "graphs": False}}, {})

@@ -79,12 +79,20 @@ def check_same_settings(study: optuna.Study, settings: dict[str, Any], recorded_
     """
     recorded = study.user_attrs
     for key, value in settings.items():
-        if key in recorded and recorded[key] != value:
+        if key in recorded and _differs(recorded[key], value):
             raise StudyError(f"study '{study.study_name}' was run with {key} {recorded[key]!r}, not {value!r}; "
                              "continue it with the settings it was run with, or use another --study-name")
     for key, value in {**settings, **recorded_once}.items():
         if key not in recorded:
             study.set_user_attr(key, value)
+
+
+def _differs(recorded: Any, value: Any) -> bool:
+    """Settings recorded as a dict (a fidelity) differ in a key the study recorded; a key it lacks is a setting
+    added since, whose default keeps the earlier behaviour, so a study made before it can still be continued."""
+    if isinstance(recorded, dict) and isinstance(value, dict):
+        return any(key not in value or recorded[key] != value[key] for key in recorded)
+    return recorded != value
 
 
 def storage_backend(storage: str) -> str:
