@@ -177,12 +177,6 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
         scaler.update()
         return loss
 
-    train_step = eager_step
-    if graphs:
-        if run_device.type != "cuda" or fidelity.compile or autocast_dtype == torch.float16:
-            raise ValueError("graphs: CUDA graphs need a CUDA device, no torch.compile, and no fp16 loss scaling "
-                             "(bf16 or --amp no)")
-        train_step = GraphedStep(model, optimizer, autocast_dtype, fidelity.label_smoothing, capture=True).step
     epoch_images = int(len(data.train_labels) * fidelity.data_fraction)
     # A subset smaller than one batch still trains (one short batch) rather than silently not at all.
     drop_last = epoch_images >= fidelity.batch_size
@@ -195,6 +189,12 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
     checkpoint = (_checkpoint_path(checkpoint_dir, genome, fidelity, data, seed, units) if fidelity.checkpoint
                   else None)
     start_epoch = _resume(checkpoint, model, optimizer, scaler, generator, result)
+    train_step = eager_step
+    if graphs:  # after the resume, so that the graph updates the momentum buffers the checkpoint restored
+        if run_device.type != "cuda" or fidelity.compile or autocast_dtype == torch.float16:
+            raise ValueError("graphs: CUDA graphs need a CUDA device, no torch.compile, and no fp16 loss scaling "
+                             "(bf16 or --amp no)")
+        train_step = GraphedStep(model, optimizer, autocast_dtype, fidelity.label_smoothing, capture=True).step
     started = time.perf_counter() - result.seconds
     step_count = start_epoch * steps_per_epoch
     clock = _UnitClock(units, total_steps, step_count) if units else None
