@@ -177,6 +177,12 @@ def _own_process_env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "BROWSER_PATH": "/nonexistent"}
 
 
+def _study_created(study_dir) -> bool:
+    """Whether a run in another process has created its study (it writes study.json right after): a test that
+    opened the database before then would race the run to create its tables (optuna/optuna#4621)."""
+    return (study_dir / "study.json").is_file()
+
+
 def test_killed_run_resumes_keeping_completed_trials(tmp_path):
     env = _own_process_env()
     command = [sys.executable, "-m", "search.run", *FAST, "--baseline-seeds", "1", "--results-dir", str(tmp_path),
@@ -189,6 +195,8 @@ def test_killed_run_resumes_keeping_completed_trials(tmp_path):
     completed, last_error = [], None
     while time.monotonic() < deadline and len(completed) < 2:
         time.sleep(1)
+        if not _study_created(tmp_path / "k"):
+            continue
         try:
             study = optuna.load_study(study_name="k", storage=storage)
             completed = [t for t in study.trials if t.state.name == "COMPLETE"]
@@ -331,6 +339,8 @@ def test_moasha_resumed_in_the_middle_of_a_bracket_decides_as_an_uninterrupted_r
     deadline, cut = time.monotonic() + 300, None
     while time.monotonic() < deadline and cut is None and process.poll() is None:
         time.sleep(0.1)
+        if not _study_created(tmp_path / "cut"):
+            continue
         try:
             trials = optuna.load_study(study_name="cut", storage=storage).trials
         except Exception:

@@ -13,10 +13,11 @@ import time
 import optuna
 import pandas as pd
 import pytest
+import sqlalchemy
 
 from search.run import main
 from search.study import (DONE, ENDED, INTERRUPTED, SAMPLE, WAIT, WORKER, StudyError, Worker, check_same_settings,
-                          default_space, enqueue_baselines)
+                          default_space, enqueue_baselines, open_study)
 
 from servers import free_port, postgres_bin, postgres_server, wait_for
 
@@ -254,3 +255,31 @@ def test_a_study_refuses_a_fidelity_setting_that_differs_from_its_record(tmp_pat
     study = _study_with_settings(tmp_path, fidelity={"crop": 24, "epochs": 2})
     with pytest.raises(StudyError, match="was run with fidelity"):
         check_same_settings(study, {"fidelity": {"crop": 32, "epochs": 2, "graphs": False}}, {})
+
+
+def _storage_failing_first(monkeypatch, message: str) -> list[str]:
+    """Optuna's RDBStorage, failing its first opening with ``message``; returns the list of openings."""
+    openings = []
+
+    class FailingFirst(optuna.storages.RDBStorage):
+        def __init__(self, url, *args, **kwargs):
+            openings.append(url)
+            if len(openings) == 1:
+                raise sqlalchemy.exc.OperationalError("CREATE TABLE alembic_version", {}, Exception(message))
+            super().__init__(url, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", FailingFirst)
+    return openings
+
+
+def test_a_run_that_loses_the_race_to_create_a_new_databases_tables_opens_it_again(tmp_path, monkeypatch):
+    openings = _storage_failing_first(monkeypatch, "table alembic_version already exists")
+    study = open_study("s", f"sqlite:///{tmp_path / 'new.db'}", optuna.samplers.RandomSampler())
+    assert study.study_name == "s" and len(openings) >= 2
+
+
+def test_any_other_error_opening_a_database_is_not_retried(tmp_path, monkeypatch):
+    openings = _storage_failing_first(monkeypatch, "disk I/O error")
+    with pytest.raises(sqlalchemy.exc.OperationalError):
+        open_study("s", f"sqlite:///{tmp_path / 'new.db'}", optuna.samplers.RandomSampler())
+    assert len(openings) == 1

@@ -8,6 +8,7 @@ as it is, and ``search.report`` rebuilds every file from it.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,8 @@ def open_study(study_name: str, storage: str, sampler: optuna.samplers.BaseSampl
     names = _study_names(storage)
     if must_exist and study_name not in names:
         raise StudyError(f"--resume: no study '{study_name}' in {shown_url(storage)}")
-    return optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, directions=directions,
-                               load_if_exists=True)
+    return optuna.create_study(study_name=study_name, storage=_rdb_storage(storage), sampler=sampler,
+                               directions=directions, load_if_exists=True)
 
 
 def load_existing_study(study_dir: Path, storage: str | None = None, study_name: str | None = None) -> optuna.Study:
@@ -61,7 +62,7 @@ def load_existing_study(study_dir: Path, storage: str | None = None, study_name:
     if study_name not in names:
         raise StudyError(f"study {study_name!r} not found in {shown_url(storage)}; studies there: "
                          f"{', '.join(sorted(names)) or 'none'}")
-    return optuna.load_study(study_name=study_name, storage=storage)
+    return optuna.load_study(study_name=study_name, storage=_rdb_storage(storage))
 
 
 def write_study_pointer(study_dir: Path, study_name: str, storage: str, **details: Any) -> None:
@@ -124,7 +125,7 @@ def _study_names(storage: str) -> list[str]:
     if _missing_sqlite_file(storage):
         return []
     try:
-        return optuna.get_all_study_names(storage=storage)
+        return optuna.get_all_study_names(storage=_rdb_storage(storage))
     except ImportError:  # Optuna's wrapping of the driver's ModuleNotFoundError
         extra = BACKENDS[backend]
         hint = f"pip install 'effcnn-nas[{extra}]'" if extra else f"install a {backend} driver for SQLAlchemy"
@@ -132,6 +133,28 @@ def _study_names(storage: str) -> list[str]:
     except Exception as error:  # drivers and SQLAlchemy raise many types; a command needs one line
         line = next((text.strip() for text in str(error).splitlines() if text.strip()), type(error).__name__)
         raise StudyError(f"--storage {shown_url(storage)}: cannot open it: {line}") from None
+
+
+SCHEMA_RACE = ("already exists", "UNIQUE constraint failed", "duplicate key", "database is locked")
+"""What a process sees when another creates the same new database's tables at the same moment."""
+SCHEMA_ATTEMPTS = 5
+
+
+def _rdb_storage(storage: str) -> optuna.storages.RDBStorage:
+    """Optuna's storage at ``storage``, its tables created on first use.
+
+    Two processes that open one new database at the same moment (two runs started together, or a run and a
+    reader such as search.report) both create its tables, and the loser fails ("table alembic_version already
+    exists", "UNIQUE constraint failed: alembic_version.version_num": optuna/optuna#4621). The tables are
+    there by then, so opening again succeeds; any other error is raised at once."""
+    for attempt in range(1, SCHEMA_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(storage)
+        except Exception as error:
+            if not any(sign in str(error) for sign in SCHEMA_RACE):
+                raise
+        time.sleep(0.1 * attempt)
+    return optuna.storages.RDBStorage(storage)
 
 
 def _missing_sqlite_file(storage: str) -> str | None:
