@@ -7,7 +7,9 @@ changes therefore lives in tensors the graph owns: the batch is copied into fixe
 rate is a one-element tensor filled before each replay, and the SGD update is written out here with
 multi-tensor ops that read that tensor (torch's SGD turns a tensor learning rate into a Python number, which
 a graph cannot replay). The update is torch's SGD (momentum, Nesterov, weight decay, no dampening), and its
-momentum buffers are the optimizer's state, so checkpoints save and resume them as before.
+momentum buffers are the optimizer's state, so checkpoints save and resume them as before. It uses torch's
+private ``torch._foreach_*`` ops, as torch's own optimizers do; tests/test_graphed.py compares the update with
+``torch.optim.SGD``, and so says when an upgrade changes them.
 """
 
 from __future__ import annotations
