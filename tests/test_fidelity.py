@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.fidelity import CSV_COLUMNS, bootstrap, kendall, main, mean_sd, spearman, top_overlap, write_csv
+from evaluators.fidelity import (CSV_COLUMNS, Job, bootstrap, kendall, main, mean_sd, spearman, top_overlap,
+                                 write_csv)
 from evaluators.presets import PRESETS
 from space import baseline
 
@@ -202,3 +203,9 @@ def _alive(pid: int) -> bool:
             return stat.read().split(") ")[-1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_training_run_with_cuda_graphs_keys_the_journal_as_the_eager_one() -> None:
+    # How the steps are launched is not what they compute: a graphed GPU half merges with an eager one.
+    eager = Job(baseline(), PRESETS["reference"], "synthetic", 0, "cuda")
+    assert Job(baseline(), PRESETS["reference"], "synthetic", 0, "cuda", graphs=True).key == eager.key
