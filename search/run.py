@@ -1,9 +1,11 @@
 """``python -m search.run --budget 50``: multi-objective architecture search (accuracy up; MACs and/or latency down).
 
 Each trial is a Ray Tune trial that trains one genome's proxy; Optuna (through Ray Tune's OptunaSearch)
-chooses the genomes; the Table 1 baseline is trained once per study as a fixed trial. The study lives in
-an RDB storage, so re-running the same command continues it, and ``--budget`` counts the study's trials.
-Several runs with the same ``--study-name`` and ``--storage``, on one machine or several, share the study.
+chooses the genomes; the Table 1 baseline is trained as fixed trials, one per training seed. Successive halving
+(the default scheduler) stops the genomes that rank low early. The study lives in an RDB storage, so
+re-running the same command continues it, and ``--budget`` counts the study's trials. With ``--scheduler
+fifo``, several runs with the same ``--study-name`` and ``--storage``, on one machine or several, share the
+study.
 """
 
 from __future__ import annotations
