@@ -38,7 +38,7 @@ class SearchConfig:
     confirm_seeds: int = 0
     keep_weights: str = "front"
     objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
-    latency_genomes: int = 10
+    latency_genomes: int = 30
     """Random genomes of the space whose pieces the latency table measures before trials start."""
     latency_clock: str = "wall"
     heartbeat_grace: int = DEFAULT_GRACE

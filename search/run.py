@@ -22,7 +22,8 @@ from evaluators.presets import Fidelity, add_fidelity_arguments, fidelity_from_a
 from space import BLOCK_TYPES
 
 from ._cli import add_cluster_arguments, add_latency_clock_argument, check_cluster_arguments, finish, load_data_or_exit
-from .study import DEFAULT_GRACE, KEEP_WEIGHTS, SAMPLERS, SCHEDULERS, Halving, default_space, load_space, parse_objectives
+from .study import (DEFAULT_GRACE, KEEP_WEIGHTS, SAMPLERS, SCHEDULERS, Halving, chance_floor, default_space,
+                    load_space, parse_objectives)
 
 DEFAULT_MAX_UNITS = 9
 """Units the preset is cut into unless ``--max-units`` says otherwise (fewer if it has fewer steps)."""
@@ -68,6 +69,10 @@ def parser() -> argparse.ArgumentParser:
     halving.add_argument("--grace", type=int, default=1, help="units to the first rung (default 1)")
     halving.add_argument("--eta", type=int, default=3,
                          help="rungs at grace * eta^k units; 1 in eta of a rung's trials go on (default 3)")
+    halving.add_argument("--rung-floor", choices=("chance", "none"), default="chance",
+                         help="chance (default): at a rung, trials not above chance accuracy (what guessing exceeds "
+                              "with 5%% probability on the validation images) rank after every trial above it; "
+                              "none: rank on the objectives alone")
     halving.add_argument("--max-units", type=int, default=None,
                          help=f"units the fidelity's whole run is cut into, the top rung (default {DEFAULT_MAX_UNITS}, "
                               "or the run's optimizer steps if fewer)")
@@ -75,9 +80,9 @@ def parser() -> argparse.ArgumentParser:
                    help="accuracy,macs (default) | accuracy,latency | accuracy,macs,latency: latency is the CPU "
                         "inference latency at batch 1, one thread, predicted from a lookup table measured on this "
                         "machine before trials start")
-    p.add_argument("--latency-genomes", type=int, default=10,
+    p.add_argument("--latency-genomes", type=int, default=30,
                    help="random genomes of the space whose pieces the latency table measures before trials start, "
-                        "besides the baselines (default 10); pieces no measured genome has are fitted")
+                        "besides the baselines (default 30); pieces no measured genome has are fitted")
     add_latency_clock_argument(p)
     p.add_argument("--heartbeat-grace", type=int, default=DEFAULT_GRACE, metavar="SECONDS",
                    help="runs sharing a study (same --study-name and --storage) beat each trial's heartbeat in the "
@@ -118,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     data = load_data_or_exit(p, args.data)
     try:
-        halving = _halving(args, fidelity, len(data.train_labels))
+        floor = chance_floor(len(data.classes), len(data.val_labels)) if args.rung_floor == "chance" else None
+        halving = _halving(args, fidelity, len(data.train_labels), floor)
     except ValueError as error:
         p.exit(2, f"error: {error}\n")
 
@@ -150,14 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     return finish(outcome.paths, outcome.interrupted, "continue the study")
 
 
-def _halving(args: argparse.Namespace, fidelity: Fidelity, train_images: int) -> Halving:
-    """The rungs, with units no finer than one optimizer step of the fidelity's run on this data."""
+def _halving(args: argparse.Namespace, fidelity: Fidelity, train_images: int, floor: float | None) -> Halving:
+    """The rungs, with units no finer than one optimizer step of the fidelity's run on this data; at a rung,
+    trials not above ``floor`` (chance on this data's validation images) rank last."""
     steps = fidelity.total_steps(train_images)
     max_units = args.max_units if args.max_units is not None else min(DEFAULT_MAX_UNITS, steps)
     if max_units > steps:
         raise ValueError(f"--max-units: {max_units} units need at least as many optimizer steps, but fidelity "
                          f"{fidelity.name} trains {steps} on this data")
-    return Halving(args.scheduler, args.grace, args.eta, max_units)
+    return Halving(args.scheduler, args.grace, args.eta, max_units, floor)
 
 
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}

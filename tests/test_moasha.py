@@ -177,3 +177,13 @@ def test_a_trial_held_back_behind_a_cut_elder_is_settled_once_the_elder_is(stora
     assert study.get_trials()[0].state == TrialState.COMPLETE  # the first arrival at every rung
     settle_unfinished(study, HALVING)
     assert study.get_trials()[1].state == TrialState.COMPLETE
+
+
+def test_the_ladder_keeps_the_accuracy_floor_the_study_was_run_with(storage):
+    study = optuna.create_study(study_name="s", storage=storage, directions=DIRECTIONS)
+    floored = Halving("moasha", grace=1, eta=2, max_units=4, accuracy_floor=11.6)
+    assert load_ladder(study, floored).accuracy_floor == 11.6  # nothing recorded yet: this run's
+    study.set_user_attr("halving", {key: value for key, value in vars(HALVING).items() if key != "accuracy_floor"})
+    assert load_ladder(study, floored).accuracy_floor is None  # made before the floor: decides as it did
+    study.set_user_attr("halving", vars(floored))
+    assert load_ladder(study, HALVING).accuracy_floor == 11.6

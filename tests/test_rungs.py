@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from search.pareto import minimise_form, nondominated_ranks
-from search.study import CONTINUE, PENDING, STOP, Ladder, Standing, promoted, promotion_order, rung_units
+from search.study import (CONTINUE, PENDING, STOP, Halving, Ladder, Standing, chance_floor, promoted, promotion_order,
+                          rung_units)
 
 DIRECTIONS = ("maximize", "minimize")
 
 
-def _ladder(rungs=(1, 3, 9), eta=3, directions=DIRECTIONS) -> Ladder:
-    return Ladder(rungs, eta, directions)
+def _ladder(rungs=(1, 3, 9), eta=3, directions=DIRECTIONS, floor=None) -> Ladder:
+    return Ladder(rungs, eta, directions, floor)
 
 
 def _rung(ladder: Ladder, rung: int, elders: list[tuple[float, float]], arrival: tuple[float, float]) -> str:
@@ -120,6 +121,40 @@ def test_a_third_objective_counts_in_the_ranking():
     three = _ladder(eta=2, directions=("maximize", "minimize", "minimize"))
     assert _rung(three, 1, elders, arrival) == CONTINUE
     assert _rung(_ladder(eta=2), 1, [e[:2] for e in elders], arrival[:2]) == STOP
+
+
+def test_the_chance_floor_is_the_binomial_quantile_of_guessing():
+    # 10 classes, 1,000 images: guessing gets X ~ Binomial(1000, 0.1) right; P(X <= 116) >= 0.95 > P(X <= 115).
+    assert chance_floor(10, 1000) == pytest.approx(11.6)
+    assert chance_floor(100, 5000) == pytest.approx(1.24)
+
+
+@pytest.mark.parametrize("arguments, message", [((1, 1000), "classes: must be an integer >= 2"),
+                                                ((10, 0), "evaluation_images: must be an integer >= 1")])
+def test_bad_chance_floor_arguments_are_named_in_one_line(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        chance_floor(*arguments)
+
+
+def test_a_cheap_arrival_at_chance_stops_behind_trials_that_learned():
+    # n = 4, eta = 3: two continue. The arrival is the cheapest, so on the front by MACs alone, but its 10.5 %
+    # does not clear the 11.6 % floor while two elders do.
+    elders, arrival = [(20.0, 90e6), (14.0, 80e6), (10.2, 70e6)], (10.5, 20e6)
+    assert _rung(_ladder(), 1, elders, arrival) == CONTINUE
+    assert _rung(_ladder(floor=11.6), 1, elders, arrival) == STOP
+
+
+def test_trials_at_chance_rank_among_themselves_by_the_usual_rule():
+    # Nobody clears the floor (a first rung where nothing has learned yet): the front of the rest decides.
+    assert _rung(_ladder(floor=11.6), 1, [(10.0, 90e6), (10.4, 80e6), (9.8, 70e6)], (10.5, 20e6)) == CONTINUE
+    assert promotion_order([(-10.0, 5.0), (-10.0, 1.0), (-20.0, 9.0)], learned=[False, False, True]).tolist() == [2, 1, 0]
+
+
+def test_an_accuracy_floor_needs_an_accuracy_first():
+    with pytest.raises(ValueError, match="accuracy_floor: the first objective must be an accuracy"):
+        Ladder((1, 3), 3, ("minimize", "maximize"), accuracy_floor=11.6)
+    with pytest.raises(ValueError, match=r"accuracy_floor: must be a top-1 % in \[0, 100\)"):
+        Halving("moasha", accuracy_floor=150.0)
 
 
 def test_the_decision_waits_for_an_elder_still_below_the_rung():

@@ -164,6 +164,9 @@ def rungs_summary(halving: dict | None, frame: pd.DataFrame) -> str:
     rungs = Halving(**halving).rungs
     lines = [f"Scheduler {halving['scheduler']}: rungs at {', '.join(map(str, rungs))} of {halving['max_units']} "
              f"units (grace {halving['grace']}, eta {halving['eta']}); the top rung is the fidelity's whole run."]
+    if halving["scheduler"] == "moasha" and halving.get("accuracy_floor") is not None:
+        lines.append(f"- at a rung, trials at or below {halving['accuracy_floor']:.2f} % top-1 (what guessing exceeds "
+                     "with 5 % probability on the evaluation images) rank after every trial above it")
     stopped = frame[frame["state"] == "PRUNED"]["rung"].value_counts()
     if not stopped.empty:
         lines.append("- stopped at rung " + ", ".join(f"{int(r)}: {stopped[r]}" for r in sorted(stopped.index))

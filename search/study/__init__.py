@@ -5,8 +5,8 @@ successive-halving rungs its trials climb, and the trained weights its folder ke
 from ._baselines import enqueue_baselines
 from ._objectives import (DEFAULT_OBJECTIVES, OBJECTIVES, Objective, check_objectives, directions, metrics,
                           parse_objectives, study_objectives)
-from ._rungs import (CONTINUE, PENDING, RUNG_ACCURACY, SCHEDULERS, STOP, Halving, Ladder, Standing, promoted,
-                     promotion_order, rung_units)
+from ._rungs import (CONTINUE, PENDING, RUNG_ACCURACY, SCHEDULERS, STOP, Halving, Ladder, Standing, chance_floor,
+                     promoted, promotion_order, rung_units)
 from ._samplers import SAMPLERS, make_sampler
 from ._settle import ENDED, INTERRUPTED, conclude, finished_trials, load_ladder, settle_unfinished
 from ._space import SearchSpace, default_space, genome_params, load_space, suggest
@@ -18,7 +18,7 @@ from ._workers import DEFAULT_GRACE, DONE, SAMPLE, WAIT, WORKER, Worker
 __all__ = ["CONTINUE", "DEFAULT_GRACE", "DEFAULT_OBJECTIVES", "DIRECTIONS", "DONE", "ENDED", "INTERRUPTED",
            "KEEP_WEIGHTS", "METRICS", "OBJECTIVES", "PENDING", "RUNG_ACCURACY", "SAMPLE", "SAMPLERS", "SCHEDULERS",
            "STOP", "WAIT", "WORKER", "Halving", "Ladder", "Objective", "SearchSpace", "Standing", "StudyError",
-           "Worker", "check_objectives", "check_same_settings", "conclude", "default_space", "default_storage",
+           "Worker", "chance_floor", "check_objectives", "check_same_settings", "conclude", "default_space", "default_storage",
            "directions", "enqueue_baselines", "finished_trials", "genome_params", "kept_trials",
            "load_existing_study", "load_ladder", "load_space", "make_sampler", "metrics", "open_study",
            "parse_objectives", "promoted", "promotion_order", "prune_weights", "rung_units", "settle_unfinished",

@@ -8,6 +8,13 @@ Pareto front first, then the front once that is removed, ...), within a front by
 (largest first), then by age (the elder first: a deterministic last resort for duplicates). Otherwise it
 stops, and keeps the accuracy of the rung it stopped at.
 
+Chance. A trial whose accuracy at a rung is not above the rung's ``accuracy_floor`` (``chance_floor``: the
+accuracy a classifier that guesses exceeds with 5 % probability on the evaluation images) ranks after every
+trial that is above it, however cheap it is: the search's hypervolume, whose reference sits at chance, values
+it at nothing, and at chance its MACs alone would rank it (a run's first rung, where most genomes have not
+left chance yet, sent the cheapest of them to the top, where they ended at chance). The front and its
+contributions are taken among the trials above the floor, then among the rest.
+
 Unlike syne-tune's MOASHA, the ranking returns positions, so a trial's place in it is its priority: a member
 of the rung's front is never stopped while the front holds no more than ``ceil(n / eta)`` trials.
 
@@ -53,11 +60,14 @@ class Halving:
     grace: int = 1
     eta: int = 3
     max_units: int = 9
+    accuracy_floor: float | None = None
+    """Top-1 % a trial must exceed at a rung to rank among the trials that learned (``chance_floor``)."""
 
     def __post_init__(self) -> None:
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler: must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
         rung_units(self.grace, self.eta, self.max_units)
+        _check_floor(self.accuracy_floor)
 
     @property
     def rungs(self) -> tuple[int, ...]:
@@ -84,31 +94,57 @@ def rung_units(grace: int, eta: int, max_units: int) -> tuple[int, ...]:
     return (*rungs, max_units)
 
 
-def promotion_order(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+def chance_floor(classes: int, evaluation_images: int, confidence: float = 0.95) -> float:
+    """Top-1 % that a classifier guessing among ``classes`` exceeds with probability ``1 - confidence`` on
+    ``evaluation_images`` images: the binomial quantile (10 classes, 1,000 images: 11.6 %)."""
+    from scipy.stats import binom
+
+    for name, value, least in (("classes", classes, 2), ("evaluation_images", evaluation_images, 1)):
+        if not isinstance(value, int) or value < least:
+            raise ValueError(f"{name}: must be an integer >= {least}, got {value!r}")
+    return float(binom.ppf(confidence, evaluation_images, 1.0 / classes)) / evaluation_images * 100.0
+
+
+def promotion_order(points: Sequence[Sequence[float]] | np.ndarray, learned: Sequence[bool] | None = None
+                    ) -> np.ndarray:
     """Row indices of ``points`` (objectives in minimise form) from best to worst.
 
-    By non-dominated rank; within a front by hypervolume contribution, largest first, measured against a
-    reference just beyond the front's worst point in each objective (``TIE_BREAK_MARGIN`` of its span, or 1
-    where the front does not vary in that objective: the contributions then all scale alike, so the order
-    does not depend on that choice); then by row, the earlier row first.
+    The ``learned`` rows (all by default) first, then the rest, each group ranked on its own: by non-dominated
+    rank; within a front by hypervolume contribution, largest first, measured against a reference just beyond
+    the front's worst point in each objective (``TIE_BREAK_MARGIN`` of its span, or 1 where the front does not
+    vary in that objective: the contributions then all scale alike, so the order does not depend on that
+    choice); then by row, the earlier row first.
     """
     points = np.asarray(points, dtype=float)
-    ranks = nondominated_ranks(points)
+    learned = np.ones(len(points), dtype=bool) if learned is None else np.asarray(learned, dtype=bool)
+    ranks = np.zeros(len(points), dtype=int)
     contributions = np.zeros(len(points))
-    for rank in np.unique(ranks):
-        members = np.flatnonzero(ranks == rank)
-        if members.size > 1:
-            front = points[members]
-            worst, span = front.max(axis=0), np.ptp(front, axis=0)
-            reference = worst + np.where(span > 0, TIE_BREAK_MARGIN * span, 1.0)
-            contributions[members] = hypervolume_contributions(front, reference)
-    return np.lexsort((np.arange(len(points)), -contributions, ranks))
+    for group in (np.flatnonzero(learned), np.flatnonzero(~learned)):
+        if group.size == 0:
+            continue
+        ranks[group] = nondominated_ranks(points[group])
+        for rank in np.unique(ranks[group]):
+            members = group[ranks[group] == rank]
+            if members.size > 1:
+                front = points[members]
+                worst, span = front.max(axis=0), np.ptp(front, axis=0)
+                reference = worst + np.where(span > 0, TIE_BREAK_MARGIN * span, 1.0)
+                contributions[members] = hypervolume_contributions(front, reference)
+    return np.lexsort((np.arange(len(points)), -contributions, ranks, ~learned))
 
 
-def promoted(points: Sequence[Sequence[float]] | np.ndarray, arrival: int, eta: int) -> bool:
-    """Whether row ``arrival`` is in the top ``ceil(n / eta)`` of the ``n`` rows of ``points`` (minimise form)."""
+def promoted(points: Sequence[Sequence[float]] | np.ndarray, arrival: int, eta: int,
+             learned: Sequence[bool] | None = None) -> bool:
+    """Whether row ``arrival`` is in the top ``ceil(n / eta)`` of the ``n`` rows of ``points`` (minimise form;
+    ``learned``: see ``promotion_order``)."""
     keep = math.ceil(len(points) / eta)
-    return bool(arrival in promotion_order(points)[:keep])
+    return bool(arrival in promotion_order(points, learned)[:keep])
+
+
+def _check_floor(floor: float | None) -> None:
+    if floor is not None and (isinstance(floor, bool) or not isinstance(floor, (int, float))
+                              or not 0 <= floor < 100):
+        raise ValueError(f"accuracy_floor: must be a top-1 % in [0, 100) or None, got {floor!r}")
 
 
 @dataclass
@@ -134,14 +170,20 @@ class Ladder:
     Keys are the caller's (Ray trial ids, Optuna numbers); ``order`` is the sampling order decisions follow.
     Records are the objectives' raw values in ``directions``; the first record of a trial at a rung is kept
     (a trial retrained after a stop reports its rungs again). ``settle`` says a trial will record no more.
+    With ``accuracy_floor``, the first objective is top-1 %, and records not above the floor rank last.
     """
 
-    def __init__(self, rungs: Sequence[int], eta: int, directions: Sequence[str]):
+    def __init__(self, rungs: Sequence[int], eta: int, directions: Sequence[str],
+                 accuracy_floor: float | None = None):
         if list(rungs) != sorted(set(rungs)) or not rungs or rungs[0] < 1:
             raise ValueError(f"rungs: must be increasing positive units, got {list(rungs)}")
         if not isinstance(eta, int) or eta < 2:
             raise ValueError(f"eta: must be an integer >= 2, got {eta!r}")
         minimise_form(np.empty((0, len(directions))), directions)  # validates the directions
+        _check_floor(accuracy_floor)
+        if accuracy_floor is not None and directions[0] != "maximize":
+            raise ValueError("accuracy_floor: the first objective must be an accuracy to maximise")
+        self.accuracy_floor = accuracy_floor
         self.rungs = tuple(rungs)
         self.eta = eta
         self.directions = tuple(directions)
@@ -250,7 +292,8 @@ class Ladder:
                 points.append(elder.records[rung])
         points.append(climber.records[rung])
         arrival = len(points) - 1
-        return CONTINUE if promoted(minimise_form(points, self.directions), arrival, self.eta) else STOP
+        learned = None if self.accuracy_floor is None else [point[0] > self.accuracy_floor for point in points]
+        return CONTINUE if promoted(minimise_form(points, self.directions), arrival, self.eta, learned) else STOP
 
     def _reached(self, key: Hashable, elder: _Climber, rung: int) -> bool | None:
         """Whether the elder counts at ``rung`` (recorded there after continuing at every rung below it);

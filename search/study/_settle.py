@@ -90,13 +90,20 @@ def load_ladder(study: optuna.Study, halving: Halving) -> Ladder:
     a WAITING one (queued to be retrained) may still record. The baselines always continue.
     """
     objectives = study_objectives(study)
-    ladder = Ladder(halving.rungs, halving.eta, directions(objectives))
+    ladder = Ladder(halving.rungs, halving.eta, directions(objectives), recorded_floor(study, halving))
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
         settled = trial.state.is_finished() or (trial.state == TrialState.RUNNING and attrs.get("status") in ENDED)
         ladder.add(trial.number, order=trial.number, exempt=bool(attrs.get("is_baseline")),
                    records=stored_records(attrs, len(halving.rungs), metrics(objectives)[1:]), settled=settled)
     return ladder
+
+
+def recorded_floor(study: optuna.Study, halving: Halving) -> float | None:
+    """The accuracy floor the study was run with: none for a study made before the floor existed, so its
+    decisions after a resume are the ones it made before."""
+    recorded = study.user_attrs.get("halving")
+    return recorded.get("accuracy_floor") if isinstance(recorded, dict) else halving.accuracy_floor
 
 
 def stored_records(attrs: Mapping, top: int, costs: list[str] = METRICS[1:]) -> dict[int, tuple[float, ...]]:

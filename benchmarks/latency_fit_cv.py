@@ -1,0 +1,77 @@
+"""How many fit genomes the latency predictor needs: cross-validation over a finished ``--validate`` run.
+
+``python -m evaluators.latency --validate N --fit-genomes K --seed S --cache-dir DIR --json > LOG`` leaves a
+table holding the pieces of N + K genomes and, in LOG, each validation genome's measured latency. One such run
+is one split: K fit genomes against N others, a share within +-10 % known to a few genomes in N. This script
+draws many splits from the same measurements, no timing needed: for each size in ``--fit-sizes``, ``--splits``
+random sets of genomes from the N + K (seeded), the predictor a search would build from their rows
+(``LatencyTable.predictor``), and the share of the other validation genomes it predicts within +-10 % of
+their measured latency. The splits share genomes, so their spread understates a fresh machine's; the mean is
+what a default is chosen by.
+
+    python benchmarks/latency_fit_cv.py --log LOG --cache-dir DIR [--fit-sizes 10,20,30] [--splits 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import statistics
+import sys
+from pathlib import Path
+
+from evaluators.latency import TOLERANCE, LatencyTable, Machine, MissingRows
+from space.sampling import random_genome
+
+MEASURED_LINE = re.compile(r"genome (\w+):\s+\S+M MACs\s+measured\s+([\d.]+) ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log", required=True, help="stdout of evaluators.latency --validate ... --json")
+    parser.add_argument("--cache-dir", required=True, help="the --cache-dir that run used")
+    parser.add_argument("--fit-sizes", default="10,20,30", help="fit genomes per split (default 10,20,30)")
+    parser.add_argument("--splits", type=int, default=60, help="random splits per size (default 60)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the splits (default 0)")
+    args = parser.parse_args(argv)
+    text = Path(args.log).read_text()
+    summary = json.loads(text.strip().splitlines()[-1])
+    measured = {match.group(1): float(match.group(2)) for match in MEASURED_LINE.finditer(text)}
+    table = LatencyTable.for_machine(Machine(**summary["machine"]), args.cache_dir)
+    validation_rng, fit_rng = random.Random(summary["seed"]), random.Random(f"fit-{summary['seed']}")
+    validation = [random_genome(validation_rng) for _ in range(summary["genomes"])]
+    pool = validation + [random_genome(fit_rng) for _ in range(summary["fit_genomes"])]
+    if {genome.id for genome in validation} - measured.keys():
+        parser.exit(2, f"error: --log {args.log}: not every validation genome has a measured line\n")
+    split_rng = random.Random(args.seed)
+    print(f"{len(pool)} genomes ({len(validation)} with measured networks) on {table.machine.describe()}")
+    for size in (int(part) for part in args.fit_sizes.split(",")):
+        if not 1 <= size < len(pool):
+            parser.exit(2, f"error: --fit-sizes: each must be in 1..{len(pool) - 1}, got {size}\n")
+        shares = [_share(table, split_rng.sample(pool, size), validation, measured) for _ in range(args.splits)]
+        print(f"{size:3d} fit genomes: within +-{TOLERANCE:.0%} in {statistics.mean(shares):.1%} of the others on "
+              f"average over {args.splits} splits; splits at >= 90 %: "
+              f"{sum(share >= 0.9 for share in shares) / len(shares):.0%}", flush=True)
+    return 0
+
+
+def _share(table: LatencyTable, fitted: list, validation: list, measured: dict[str, float]) -> float:
+    predictor = table.predictor(fitted)
+    fitted_ids = {genome.id for genome in fitted}
+    hits = total = 0
+    for genome in validation:
+        if genome.id in fitted_ids:
+            continue
+        try:
+            predicted = predictor.predict(genome).ms
+        except MissingRows:
+            predicted = float("nan")  # a kind of piece the fit has too few of: a miss, as --validate counts it
+        hits += abs(predicted / measured[genome.id] - 1) <= TOLERANCE
+        total += 1
+    return hits / total
+
+
+if __name__ == "__main__":
+    sys.exit(main())
