@@ -69,10 +69,10 @@ def parser() -> argparse.ArgumentParser:
     halving.add_argument("--grace", type=int, default=1, help="units to the first rung (default 1)")
     halving.add_argument("--eta", type=int, default=3,
                          help="rungs at grace * eta^k units; 1 in eta of a rung's trials go on (default 3)")
-    halving.add_argument("--rung-floor", choices=("chance", "none"), default="chance",
-                         help="chance (default): at a rung, trials not above chance accuracy (what guessing exceeds "
-                              "with 5%% probability on the validation images) rank after every trial above it; "
-                              "none: rank on the objectives alone")
+    halving.add_argument("--rung-floor", choices=("none", "chance"), default="none",
+                         help="none (default): rank a rung on the objectives alone; chance: trials not above chance "
+                              "accuracy there (what guessing exceeds with 5%% probability on the validation images) "
+                              "rank after every trial above it (measured against none: README)")
     halving.add_argument("--max-units", type=int, default=None,
                          help=f"units the fidelity's whole run is cut into, the top rung (default {DEFAULT_MAX_UNITS}, "
                               "or the run's optimizer steps if fewer)")

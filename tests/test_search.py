@@ -16,7 +16,7 @@ from search.pareto import pareto_mask
 from search.confirm import main as confirm
 from search.results import PNG_SIZE
 from search.run import main, parse_duration
-from search.study import INTERRUPTED
+from search.study import INTERRUPTED, chance_floor
 from space import load_genome
 
 DATA = "synthetic:classes=3,train=16,val=8"
@@ -272,6 +272,15 @@ def test_successive_halving_is_the_default_scheduler(tmp_path):
     assert main([*TINY, "--baseline-seeds", "1", "--budget", "1", "--results-dir", str(tmp_path)]) == 0
     study = optuna.load_study(study_name="study", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
     assert study.user_attrs["halving"]["scheduler"] == "moasha"
+    assert study.user_attrs["halving"]["accuracy_floor"] is None
+
+
+def test_a_chance_rung_floor_is_recorded_from_the_datas_classes_and_validation_images(tmp_path):
+    assert main([*TINY, "--rung-floor", "chance", "--baseline-seeds", "1", "--budget", "1",
+                 "--results-dir", str(tmp_path)]) == 0
+    study = optuna.load_study(study_name="study", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
+    floor = chance_floor(3, 3 * 8)  # DATA: 3 classes, 8 validation images each
+    assert floor > 100 / 3 and study.user_attrs["halving"]["accuracy_floor"] == floor
 
 
 def test_fifo_trials_all_reach_the_top_rung_and_keep_their_rung_accuracies(tmp_path):

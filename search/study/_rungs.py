@@ -102,7 +102,7 @@ def chance_floor(classes: int, evaluation_images: int, confidence: float = 0.95)
     for name, value, least in (("classes", classes, 2), ("evaluation_images", evaluation_images, 1)):
         if not isinstance(value, int) or value < least:
             raise ValueError(f"{name}: must be an integer >= {least}, got {value!r}")
-    return float(binom.ppf(confidence, evaluation_images, 1.0 / classes)) / evaluation_images * 100.0
+    return 100.0 * float(binom.ppf(confidence, evaluation_images, 1.0 / classes)) / evaluation_images
 
 
 def promotion_order(points: Sequence[Sequence[float]] | np.ndarray, learned: Sequence[bool] | None = None
