@@ -13,7 +13,8 @@ accuracy a classifier that guesses exceeds with 5 % probability on the evaluatio
 trial that is above it, however cheap it is: the search's hypervolume, whose reference sits at chance, values
 it at nothing, and at chance its MACs alone would rank it (a run's first rung, where most genomes have not
 left chance yet, sent the cheapest of them to the top, where they ended at chance). The front and its
-contributions are taken among the trials above the floor, then among the rest.
+contributions are taken among the trials above the floor, then among the rest. Off unless asked for
+(``--rung-floor chance``): side by side at equal wall time it did not raise the hypervolume (README).
 
 Unlike syne-tune's MOASHA, the ranking returns positions, so a trial's place in it is its priority: a member
 of the rung's front is never stopped while the front holds no more than ``ceil(n / eta)`` trials.
