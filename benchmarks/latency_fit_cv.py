@@ -36,8 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", type=int, default=60, help="random splits per size (default 60)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the splits (default 0)")
     args = parser.parse_args(argv)
-    text = Path(args.log).read_text()
-    summary = json.loads(text.strip().splitlines()[-1])
+    try:
+        text = Path(args.log).read_text()
+        summary = json.loads(text.strip().splitlines()[-1])
+        sizes = [int(part) for part in args.fit_sizes.split(",")]
+    except (OSError, ValueError, IndexError) as error:
+        parser.exit(2, f"error: --log {args.log} (the output of --validate ... --json) or --fit-sizes "
+                       f"{args.fit_sizes!r} (comma-separated integers): {error}\n")
     measured = {match.group(1): float(match.group(2)) for match in MEASURED_LINE.finditer(text)}
     table = LatencyTable.for_machine(Machine(**summary["machine"]), args.cache_dir)
     validation_rng, fit_rng = random.Random(summary["seed"]), random.Random(f"fit-{summary['seed']}")
@@ -47,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"error: --log {args.log}: not every validation genome has a measured line\n")
     split_rng = random.Random(args.seed)
     print(f"{len(pool)} genomes ({len(validation)} with measured networks) on {table.machine.describe()}")
-    for size in (int(part) for part in args.fit_sizes.split(",")):
+    for size in sizes:
         if not 1 <= size < len(pool):
             parser.exit(2, f"error: --fit-sizes: each must be in 1..{len(pool) - 1}, got {size}\n")
         shares = [_share(table, split_rng.sample(pool, size), validation, measured) for _ in range(args.splits)]
