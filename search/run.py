@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from evaluators.data import default_cache_dir
+from evaluators.data import ImageData, default_cache_dir
 from evaluators.presets import Fidelity, add_fidelity_arguments, fidelity_from_args
 from space import BLOCK_TYPES
 
@@ -123,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     data = load_data_or_exit(p, args.data)
     try:
-        floor = chance_floor(len(data.classes), len(data.val_labels)) if args.rung_floor == "chance" else None
-        halving = _halving(args, fidelity, len(data.train_labels), floor)
+        halving = _halving(args, fidelity, data)
     except ValueError as error:
         p.exit(2, f"error: {error}\n")
 
@@ -156,14 +155,15 @@ def main(argv: list[str] | None = None) -> int:
     return finish(outcome.paths, outcome.interrupted, "continue the study")
 
 
-def _halving(args: argparse.Namespace, fidelity: Fidelity, train_images: int, floor: float | None) -> Halving:
-    """The rungs, with units no finer than one optimizer step of the fidelity's run on this data; at a rung,
-    trials not above ``floor`` (chance on this data's validation images) rank last."""
-    steps = fidelity.total_steps(train_images)
+def _halving(args: argparse.Namespace, fidelity: Fidelity, data: ImageData) -> Halving:
+    """The rungs, with units no finer than one optimizer step of the fidelity's run on this data, and with
+    ``--rung-floor chance`` the floor of chance on this data's validation images."""
+    steps = fidelity.total_steps(len(data.train_labels))
     max_units = args.max_units if args.max_units is not None else min(DEFAULT_MAX_UNITS, steps)
     if max_units > steps:
         raise ValueError(f"--max-units: {max_units} units need at least as many optimizer steps, but fidelity "
                          f"{fidelity.name} trains {steps} on this data")
+    floor = chance_floor(len(data.classes), len(data.val_labels)) if args.rung_floor == "chance" else None
     return Halving(args.scheduler, args.grace, args.eta, max_units, floor)
 
 
