@@ -32,6 +32,11 @@ SnapshotFn = Callable[[torch.nn.Module, dict[str, Any]], None]
 LOSS_CHECK_STEPS = 50
 """How often a whole-epoch GPU run reads its loss back (see train)."""
 
+CPU_EVAL_BATCH = 100
+"""A CPU evaluates at most this many images at once, whatever ``eval_batch_size`` says: larger batches spill its
+caches and take twice as long (``benchmarks/cpu_eval.py``), while a batch's size changes no prediction, since
+batch norm evaluates on its running statistics."""
+
 
 @dataclass(frozen=True)
 class Units:
@@ -367,11 +372,14 @@ def _resident(data: ImageData, device: torch.device) -> ImageData:
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: ImageData, fidelity: Fidelity, device: torch.device,
-             autocast_dtype: torch.dtype | None = None) -> tuple[float, float]:
-    """Top-1 and top-5 accuracy in percent on the whole validation split."""
+             autocast_dtype: torch.dtype | None = None, batch_size: int | None = None) -> tuple[float, float]:
+    """Top-1 and top-5 accuracy in percent on the whole validation split; ``batch_size`` None: the fidelity's,
+    at most CPU_EVAL_BATCH on a CPU."""
     model.eval()
     correct1 = correct5 = total = 0
-    for images, labels in eval_batches(data, fidelity.eval_batch_size, fidelity.crop, device=device,
+    if batch_size is None:
+        batch_size = min(fidelity.eval_batch_size, CPU_EVAL_BATCH) if device.type == "cpu" else fidelity.eval_batch_size
+    for images, labels in eval_batches(data, batch_size, fidelity.crop, device=device,
                                        channels_last=fidelity.channels_last):
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
             logits = model(images)

@@ -9,7 +9,7 @@ import torch
 
 from evaluators.data import load_data
 from evaluators.presets import get_fidelity
-from evaluators.trainer import Units, evaluate, precision_for, train, training_setup
+from evaluators.trainer import CPU_EVAL_BATCH, Units, evaluate, precision_for, train, training_setup
 from space import Genome, Stage, baseline, cost_of
 
 TINY_DATA = "synthetic:classes=3,train=24,val=8"
@@ -95,6 +95,28 @@ def test_evaluation_builds_no_autograd_graph(data):
             return torch.zeros(images.shape[0], data.num_classes)
 
     evaluate(Probe(), data, SMOKE, torch.device("cpu"))
+
+
+def test_a_cpu_evaluates_at_most_cpu_eval_batch_images_at_once(tmp_path):
+    many = load_data("synthetic:classes=3,train=2,val=50", cache_dir=tmp_path)
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, images):
+            seen.append(images.shape[0])
+            return torch.zeros(images.shape[0], many.num_classes)
+
+    evaluate(Probe(), many, SMOKE.replace(eval_batch_size=500), torch.device("cpu"))
+    assert max(seen) == CPU_EVAL_BATCH < 500 and sum(seen) == 150
+
+
+def test_the_evaluation_batch_size_changes_no_prediction(data, genome):
+    torch.manual_seed(0)
+    model, _ = training_setup(genome, SMOKE, torch.device("cpu"))
+    model.train()
+    model(torch.randn(16, 3, 16, 16))  # running statistics away from their initial values
+    whole = evaluate(model, data, SMOKE.replace(eval_batch_size=500), torch.device("cpu"))
+    assert evaluate(model, data, SMOKE.replace(eval_batch_size=5), torch.device("cpu")) == whole
 
 
 def test_amp_off_means_fp32_on_gpu_whatever_bf16_says():
