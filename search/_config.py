@@ -34,6 +34,8 @@ class SearchConfig:
     max_concurrent: int | None
     cache_dir: str | None
     halving: Halving = Halving()
+    halving_given: frozenset[str] = frozenset(Halving.__dataclass_fields__)
+    """Halving fields the command line set; a continued study keeps what it recorded for the others."""
     device: str = "auto"
     confirm_seeds: int = 0
     keep_weights: str = "front"

@@ -35,6 +35,8 @@ def run_search(config: SearchConfig) -> Outcome:
     the_study = study.open_study(config.study_name, storage, study.make_sampler(config.sampler, config.seed),
                                  must_exist=config.resume, directions=study.directions(config.objectives))
     study.check_objectives(the_study, config.objectives)
+    config = dataclasses.replace(config, halving=study.continued_halving(the_study, config.halving,
+                                                                         config.halving_given))
     study.check_same_settings(the_study, {"data": config.data, "fidelity": dataclasses.asdict(config.fidelity),
                                           "halving": dataclasses.asdict(config.halving)},
                               {"sampler": config.sampler, "seed": config.seed, "train_seed": config.train_seed,

@@ -14,7 +14,8 @@ import pytest
 from optuna.trial import TrialState
 from ray.tune.schedulers import TrialScheduler
 
-from search.study import DIRECTIONS, METRICS, RUNG_ACCURACY, Halving, finished_trials, load_ladder, settle_unfinished
+from search.study import (DIRECTIONS, METRICS, RUNG_ACCURACY, Halving, continued_halving, finished_trials, load_ladder,
+                          settle_unfinished)
 from search.tune import MultiObjectiveASHA, StudySearch
 
 HALVING = Halving("moasha", grace=1, eta=2, max_units=4)  # rungs at 1, 2 and 4 units
@@ -187,3 +188,23 @@ def test_the_ladder_keeps_the_accuracy_floor_the_study_was_run_with(storage):
     assert load_ladder(study, floored).accuracy_floor is None  # made before the floor: decides as it did
     study.set_user_attr("halving", vars(floored))
     assert load_ladder(study, HALVING).accuracy_floor == 11.6
+
+
+def test_a_continued_study_keeps_the_halving_settings_the_command_line_does_not_give(storage):
+    study = optuna.create_study(study_name="s", storage=storage, directions=DIRECTIONS)
+    study.set_user_attr("halving", vars(HALVING))
+    today = Halving("moasha", grace=1, eta=4, max_units=16)
+    assert continued_halving(study, today, given=frozenset()) == HALVING
+
+
+def test_a_continued_study_takes_the_halving_settings_the_command_line_gives(storage):
+    study = optuna.create_study(study_name="s", storage=storage, directions=DIRECTIONS)
+    study.set_user_attr("halving", vars(HALVING))
+    asked = Halving("fifo", grace=1, eta=4, max_units=16)
+    assert continued_halving(study, asked, given=frozenset({"scheduler", "eta"})) == Halving("fifo", 1, 4, 4)
+
+
+def test_a_new_study_runs_with_the_halving_settings_of_the_command(storage):
+    study = optuna.create_study(study_name="s", storage=storage, directions=DIRECTIONS)
+    today = Halving("moasha", grace=1, eta=4, max_units=16)
+    assert continued_halving(study, today, given=frozenset()) == today

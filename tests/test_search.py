@@ -321,6 +321,16 @@ def test_a_study_keeps_its_scheduler_settings(tmp_path, capsys):
     assert "was run with halving" in capsys.readouterr().err
 
 
+def test_re_running_a_studys_command_without_halving_options_continues_it_as_it_was_run(tmp_path):
+    _run(tmp_path, "--budget", "1", *MOASHA)
+    assert main([*TINY, "--baseline-seeds", "1", "--results-dir", str(tmp_path), "--study-name", "s",
+                 "--budget", "2"]) == 0
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    assert {key: study.user_attrs["halving"][key] for key in ("scheduler", "grace", "eta", "max_units")} == \
+        {"scheduler": "moasha", "grace": 1, "eta": 2, "max_units": 4}
+    assert "Scheduler moasha: rungs at 1, 2, 4 of 4 units" in (tmp_path / "s" / "summary.md").read_text()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--eta", "1"], "eta: must be an integer >= 2, got 1"),
     (["--grace", "5", "--max-units", "4"], "grace: must be <= max_units (4), got 5"),

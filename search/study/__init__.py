@@ -8,7 +8,8 @@ from ._objectives import (DEFAULT_OBJECTIVES, OBJECTIVES, Objective, check_objec
 from ._rungs import (CONTINUE, PENDING, RUNG_ACCURACY, SCHEDULERS, STOP, Halving, Ladder, Standing, chance_floor,
                      promoted, promotion_order, rung_units)
 from ._samplers import SAMPLERS, make_sampler
-from ._settle import ENDED, INTERRUPTED, conclude, finished_trials, load_ladder, settle_unfinished
+from ._settle import (ENDED, INTERRUPTED, conclude, continued_halving, finished_trials, load_ladder,
+                      settle_unfinished)
 from ._space import SearchSpace, default_space, genome_params, load_space, suggest
 from ._storage import (DIRECTIONS, METRICS, StudyError, check_same_settings, default_storage, load_existing_study,
                        open_study, write_study_pointer)
@@ -18,7 +19,7 @@ from ._workers import DEFAULT_GRACE, DONE, SAMPLE, WAIT, WORKER, Worker
 __all__ = ["CONTINUE", "DEFAULT_GRACE", "DEFAULT_OBJECTIVES", "DIRECTIONS", "DONE", "ENDED", "INTERRUPTED",
            "KEEP_WEIGHTS", "METRICS", "OBJECTIVES", "PENDING", "RUNG_ACCURACY", "SAMPLE", "SAMPLERS", "SCHEDULERS",
            "STOP", "WAIT", "WORKER", "Halving", "Ladder", "Objective", "SearchSpace", "Standing", "StudyError",
-           "Worker", "chance_floor", "check_objectives", "check_same_settings", "conclude", "default_space", "default_storage",
+           "Worker", "chance_floor", "check_objectives", "check_same_settings", "conclude", "continued_halving", "default_space", "default_storage",
            "directions", "enqueue_baselines", "finished_trials", "genome_params", "kept_trials",
            "load_existing_study", "load_ladder", "load_space", "make_sampler", "metrics", "open_study",
            "parse_objectives", "promoted", "promotion_order", "prune_weights", "rung_units", "settle_unfinished",

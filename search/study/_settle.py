@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Collection, Mapping
 
 import optuna
@@ -97,6 +98,18 @@ def load_ladder(study: optuna.Study, halving: Halving) -> Ladder:
         ladder.add(trial.number, order=trial.number, exempt=bool(attrs.get("is_baseline")),
                    records=stored_records(attrs, len(halving.rungs), metrics(objectives)[1:]), settled=settled)
     return ladder
+
+
+def continued_halving(study: optuna.Study, halving: Halving, given: Collection[str]) -> Halving:
+    """The halving settings to continue ``study`` with: those it recorded, except the fields in ``given`` (set
+    on the command line), so that re-running a study's command after the defaults changed continues the study
+    as it was run, while an explicit setting it was not run with is still refused (``check_same_settings``)."""
+    recorded = study.user_attrs.get("halving")
+    if not isinstance(recorded, dict):
+        return halving
+    fields = {f.name for f in dataclasses.fields(Halving)}
+    return dataclasses.replace(halving, **{name: value for name, value in recorded.items()
+                                           if name in fields and name not in given})
 
 
 def recorded_floor(study: optuna.Study, halving: Halving) -> float | None:
