@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from evaluators.presets import Fidelity
@@ -34,7 +34,7 @@ class SearchConfig:
     max_concurrent: int | None
     cache_dir: str | None
     halving: Halving = Halving()
-    halving_given: frozenset[str] = frozenset(Halving.__dataclass_fields__)
+    halving_given: frozenset[str] = frozenset(f.name for f in fields(Halving))
     """Halving fields the command line set; a continued study keeps what it recorded for the others."""
     device: str = "auto"
     confirm_seeds: int = 0
