@@ -45,15 +45,19 @@ class GraphedStep:
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.SGD, autocast_dtype: torch.dtype | None,
                  label_smoothing: float, capture: bool):
-        group = optimizer.param_groups[0]
-        if len(optimizer.param_groups) != 1 or group.get("dampening", 0):
-            raise ValueError("graphs: the captured step takes one SGD parameter group without dampening")
+        groups = optimizer.param_groups
+        shared = {(g["momentum"], g["nesterov"], g["weight_decay"], g.get("dampening", 0)) for g in groups}
+        if len(shared) != 1 or groups[0].get("dampening", 0):
+            raise ValueError("graphs: the captured step takes SGD parameter groups that differ only in their "
+                             "lr_factor, without dampening")
         self.model, self.autocast_dtype, self.label_smoothing = model, autocast_dtype, label_smoothing
-        self.params = [p for p in group["params"] if p.requires_grad]
+        self.groups = [([p for p in g["params"] if p.requires_grad], g.get("lr_factor", 1.0)) for g in groups]
+        self.groups = [(params, factor) for params, factor in self.groups if params]
+        self.params = [p for params, _ in self.groups for p in params]
         self.buffers = [optimizer.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
                         for p in self.params]
-        self.momentum, self.weight_decay = group["momentum"], group["weight_decay"]
-        self.nesterov = group["nesterov"]
+        self.momentum, self.weight_decay = groups[0]["momentum"], groups[0]["weight_decay"]
+        self.nesterov = groups[0]["nesterov"]
         device = self.params[0].device
         self.lr = torch.zeros((), device=device)
         self.capture = capture
@@ -91,8 +95,10 @@ class GraphedStep:
                             enabled=self.autocast_dtype is not None, cache_enabled=False):
             loss = F.cross_entropy(self.model(self.images), self.labels, label_smoothing=self.label_smoothing)
         loss.backward()
-        sgd_update(self.params, [p.grad for p in self.params], self.buffers, self.lr, self.momentum,
-                   self.nesterov, self.weight_decay)
+        buffers = iter(self.buffers)
+        for params, factor in self.groups:
+            sgd_update(params, [p.grad for p in params], [next(buffers) for _ in params],
+                       self.lr if factor == 1 else self.lr * factor, self.momentum, self.nesterov, self.weight_decay)
         return loss
 
     def _on_side_stream(self) -> torch.Tensor:

@@ -38,6 +38,15 @@ class Fidelity:
     bf16: str = "auto"
     channels_last: bool = True
     compile: bool = False
+    # Each block with an identity path starts as the identity (its last BN's scale at zero; space.zero_init_last),
+    # in every preset: Table 2 names no initialisation, and timm's ResNets do the same by default.
+    zero_init_last: bool = True
+    # CondConv's routing layers start at zero (every expert weighted 0.5 for every example) and learn at this
+    # fraction of the LR (space.zero_init_routing, space.routing_parameters): a routing weight's gradient sums
+    # over every kernel weight its experts feed, so at the full LR the routing saturates within ~100 proxy steps
+    # and the CondConv baseline stays at chance. Networks without CondConv train exactly as without them.
+    zero_init_routing: bool = True
+    routing_lr_factor: float = 0.01
 
     def __post_init__(self) -> None:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "crop": self.crop,
@@ -58,6 +67,8 @@ class Fidelity:
                 raise ValueError(f"{name}: must be in (0, 1], got {getattr(self, name)!r}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum: must be in [0, 1), got {self.momentum!r}")
+        if not (math.isfinite(self.routing_lr_factor) and 0 <= self.routing_lr_factor <= 1):
+            raise ValueError(f"routing_lr_factor: must be in [0, 1], got {self.routing_lr_factor!r}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay!r}")
         if not 0 <= self.label_smoothing < 1:
@@ -126,6 +137,21 @@ PRESETS["reference"] = PRESETS["proxy"].replace(name="reference", crop=56, epoch
                                                  warmup_epochs=4 * PRESETS["proxy"].warmup_epochs, bf16="auto")
 
 OVERRIDABLE = [f for f in dataclasses.fields(Fidelity) if f.name != "name"]
+
+BEFORE_ADDED = {"zero_init_last": False, "zero_init_routing": False, "routing_lr_factor": 1.0}
+"""What runs recorded before a setting existed did, where its default changed that: a study or confirmation
+recorded without ``zero_init_last`` trained without it, with timm's routing initialisation at the full LR, so
+continuing it with today's defaults would mix two recipes in one comparison."""
+
+
+def completed_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A fidelity as some run recorded it, with the settings added since filled in as that run used them."""
+    return {**BEFORE_ADDED, **record}
+
+
+def recorded_fidelity(record: dict[str, Any]) -> Fidelity:
+    """The Fidelity a recorded run trained with (``completed_record``)."""
+    return Fidelity(**completed_record(record))
 
 
 def get_fidelity(name: str, **overrides: Any) -> Fidelity:

@@ -19,7 +19,7 @@ from typing import Any, Callable, Collection
 import torch
 import torch.nn.functional as F
 
-from space import Genome, build, cost_of, cpu_trainable
+from space import Genome, build, cost_of, cpu_trainable, routing_parameters, zero_init_last, zero_init_routing
 
 from ._graphed import GraphedStep
 from .data import ImageData, eval_batches, load_data, train_batches
@@ -172,7 +172,7 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
 
     def eager_step(images: torch.Tensor, labels: torch.Tensor, lr: float) -> torch.Tensor:
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_factor"]
         with torch.autocast(run_device.type, dtype=autocast_dtype or torch.float32,
                             enabled=autocast_dtype is not None):
             loss = F.cross_entropy(forward(images), labels, label_smoothing=fidelity.label_smoothing)
@@ -300,15 +300,30 @@ def training_setup(genome: Genome, fidelity: Fidelity, device: torch.device
     lost ~4 points at the proxy (3 seeds). tests/test_trainer.py compares a run with plain SGD's.
     """
     model = build(genome)
+    if fidelity.zero_init_last:
+        zero_init_last(model)
+    if fidelity.zero_init_routing:
+        zero_init_routing(model)
     if device.type == "cpu":
         model = cpu_trainable(model)
     model = model.to(device)
     if fidelity.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=fidelity.learning_rate(0), momentum=fidelity.momentum,
+    optimizer = torch.optim.SGD(parameter_groups(model, fidelity), lr=fidelity.learning_rate(0),
+                                momentum=fidelity.momentum,
                                 nesterov=fidelity.nesterov and fidelity.momentum > 0,
                                 weight_decay=fidelity.weight_decay, foreach=device.type == "cpu" or None)
     return model, optimizer
+
+
+def parameter_groups(model: torch.nn.Module, fidelity: Fidelity) -> list[dict[str, Any]]:
+    """SGD's parameter groups, each with the ``lr_factor`` its learning rate is scaled by: CondConv's routing
+    layers apart at ``routing_lr_factor`` when the model has any, so other networks keep one group."""
+    routing = {id(param) for param in routing_parameters(model)}
+    if not routing or fidelity.routing_lr_factor == 1:
+        return [{"params": list(model.parameters()), "lr_factor": 1.0}]
+    return [{"params": [p for p in model.parameters() if id(p) not in routing], "lr_factor": 1.0},
+            {"params": [p for p in model.parameters() if id(p) in routing], "lr_factor": fidelity.routing_lr_factor}]
 
 
 def _note_evaluation(result: TrainResult, top1: float, top5: float, epoch: int, model: torch.nn.Module,

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from evaluators.data import default_cache_dir
-from evaluators.presets import Fidelity, add_fidelity_arguments, fidelity_from_args
+from evaluators.presets import add_fidelity_arguments, fidelity_from_args, recorded_fidelity
 
 from ._cli import add_cluster_arguments, check_cluster_arguments, finish, resources_from_args
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         study = load_existing_study(args.study_dir, args.storage, args.study_name)
-        fidelity = fidelity_from_args(args, base=Fidelity(**study.user_attrs["fidelity"])
+        fidelity = fidelity_from_args(args, base=recorded_fidelity(study.user_attrs["fidelity"])
                                       if "fidelity" in study.user_attrs else None)
         if args.show_fidelity:
             print(fidelity.describe())

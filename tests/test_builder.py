@@ -7,7 +7,7 @@ import torch
 from space._timm_internals import (CondConv2d, CondConvResidual, InvertedResidual, PerExampleCondConv2d,
                                   SqueezeExcite)
 
-from space import baseline, build, cpu_trainable
+from space import baseline, build, cpu_trainable, routing_parameters, zero_init_last, zero_init_routing
 from space.sampling import random_genome
 
 
@@ -91,3 +91,36 @@ def test_cpu_trainable_gradients_match_timms():
     ours.train()(images).square().mean().backward()
     for (name, a), b in zip(timm_model.named_parameters(), ours.parameters()):
         assert torch.allclose(a.grad, b.grad, atol=1e-6, rtol=1e-4), name
+
+
+@pytest.mark.parametrize("se_position", ["dw", "end"])
+def test_zero_init_last_makes_every_block_with_an_identity_path_start_as_the_identity(se_position):
+    genome = baseline("se").replace(num_classes=10).replace_stages(se_position=se_position)
+    model = build(genome).eval()
+    assert zero_init_last(model) == sum(spec.has_skip for spec in genome.blocks())
+    features = torch.randn(2, genome.stages[1].out_channels, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(model.blocks[2](features), features)  # stage 1's second block
+
+
+def test_zero_init_last_leaves_blocks_without_an_identity_path_as_they_were():
+    model = build(baseline().replace(num_classes=10))
+    zero_init_last(model)
+    widening = model.blocks[1]  # stage 1's first block: 16 -> 24 channels
+    assert not widening.has_skip and torch.all(widening.bn3.weight == 1)
+
+
+def test_zero_init_routing_makes_every_condconv_block_weigh_its_experts_equally_for_every_example():
+    model = build(baseline("condconv").replace(num_classes=10))
+    assert zero_init_routing(model) == len(model.blocks)
+    block = model.blocks[2]
+    pooled = torch.randn(5, block.routing_fn.in_features)
+    assert torch.equal(torch.sigmoid(block.routing_fn(pooled)), torch.full((5, block.num_experts), 0.5))
+
+
+def test_routing_parameters_are_the_routing_layers_weights_and_biases_only():
+    model = build(baseline("condconv").replace(num_classes=10))
+    routing = {id(p) for p in routing_parameters(model)}
+    named = {name for name, p in model.named_parameters() if id(p) in routing}
+    assert len(named) == 2 * len(model.blocks) and all(".routing_fn." in name for name in named)
+    assert routing_parameters(build(baseline("se").replace(num_classes=10))) == []

@@ -8,11 +8,12 @@ import torch
 from evaluators._graphed import GraphedStep
 from evaluators.data import load_data
 from evaluators.presets import get_fidelity
-from evaluators.trainer import train, training_setup
+from evaluators.trainer import parameter_groups, train, training_setup
 from space import Genome, Stage
 
 GENOME = Genome(stem_channels=8, stages=(Stage(8, 1, 1), Stage(16, 2, 2), Stage(24, 1, 2, block="se")),
                 head_channels=32, num_classes=3, resolution=16)
+CONDCONV_GENOME = GENOME.replace(stages=(*GENOME.stages[:2], Stage(24, 1, 2, block="condconv", experts=2)))
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
@@ -22,17 +23,19 @@ def _batches(count: int, device: str = "cpu") -> list[tuple[torch.Tensor, torch.
              torch.randint(0, 3, (8,), generator=generator).to(device), 0.05 / (step + 1)) for step in range(count)]
 
 
-def test_the_written_out_update_is_torchs_sgd_with_momentum_nesterov_and_weight_decay():
-    fidelity = get_fidelity("smoke", weight_decay=1e-3)
-    model, optimizer = training_setup(GENOME, fidelity, torch.device("cpu"))
+@pytest.mark.parametrize("genome", [GENOME, CONDCONV_GENOME], ids=["one group", "routing apart"])
+def test_the_written_out_update_is_torchs_sgd_with_momentum_nesterov_and_weight_decay(genome):
+    fidelity = get_fidelity("smoke", weight_decay=1e-3, routing_lr_factor=0.1)
+    model, optimizer = training_setup(genome, fidelity, torch.device("cpu"))
     theirs = copy.deepcopy(model)
-    their_optimizer = torch.optim.SGD(theirs.parameters(), lr=0.0, momentum=fidelity.momentum, nesterov=True,
-                                      weight_decay=fidelity.weight_decay)
+    their_optimizer = torch.optim.SGD(parameter_groups(theirs, fidelity), lr=0.0, momentum=fidelity.momentum,
+                                      nesterov=True, weight_decay=fidelity.weight_decay)
     ours = GraphedStep(model, optimizer, None, 0.0, capture=False)
+    assert len(ours.groups) == len(their_optimizer.param_groups) == (2 if genome is CONDCONV_GENOME else 1)
     for images, labels, lr in _batches(5):
         our_loss = ours.step(images, labels, lr)
         for group in their_optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_factor"]
         their_optimizer.zero_grad(set_to_none=True)
         their_loss = torch.nn.functional.cross_entropy(theirs(images), labels)
         their_loss.backward()

@@ -1,11 +1,12 @@
 """Fidelity presets: the paper's recipe exactly, cheaper presets, and validated overrides."""
 
+import dataclasses
 import math
 
 import pytest
 
 from evaluators.data import EVAL_CROP_FRACTION, SYNTHETIC_DEFAULTS
-from evaluators.presets import PRESETS, get_fidelity
+from evaluators.presets import PRESETS, get_fidelity, recorded_fidelity
 
 DEFAULT_TRAIN_IMAGES = SYNTHETIC_DEFAULTS["classes"] * SYNTHETIC_DEFAULTS["train"]
 EARLIER_PROXY_STEPS = 312
@@ -64,6 +65,7 @@ def test_override_changes_only_that_setting():
     (dict(warmup_epochs=9.0), "warmup_epochs: must be in [0, epochs=2)"),
     (dict(label_smoothing=1.0), "label_smoothing: must be in [0, 1)"),
     (dict(bf16="maybe"), "bf16: must be one of auto, on, off"),
+    (dict(routing_lr_factor=2.0), "routing_lr_factor: must be in [0, 1]"),
 ])
 def test_bad_override_names_the_setting(overrides, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
@@ -102,3 +104,15 @@ def test_reference_differs_from_the_proxy_only_in_resolution_length_and_cpu_prec
     same = dict(name=proxy.name, crop=proxy.crop, epochs=proxy.epochs, warmup_epochs=proxy.warmup_epochs,
                 bf16=proxy.bf16)
     assert reference.replace(**same) == proxy
+
+
+def test_every_preset_starts_residual_blocks_as_the_identity():
+    assert all(fidelity.zero_init_last for fidelity in PRESETS.values())
+
+
+def test_a_fidelity_recorded_before_the_initialisation_settings_existed_trained_as_timm_initialises():
+    record = dataclasses.asdict(PRESETS["proxy"])
+    for name in ("zero_init_last", "zero_init_routing", "routing_lr_factor"):
+        del record[name]
+    assert recorded_fidelity(record) == PRESETS["proxy"].replace(zero_init_last=False, zero_init_routing=False,
+                                                                 routing_lr_factor=1.0)

@@ -261,3 +261,20 @@ def test_the_cpu_optimizer_trains_exactly_as_plain_sgd(monkeypatch):
     monkeypatch.setattr(torch.optim, "SGD", plain)
     theirs = train(baseline().replace(num_classes=3), data, fidelity, seed=0, threads=1)
     assert [h["train_loss"] for h in ours.history] == [h["train_loss"] for h in theirs.history]
+
+
+@pytest.mark.parametrize("zero", [True, False])
+def test_a_training_run_starts_residual_blocks_as_the_identity_as_its_fidelity_says(genome, zero):
+    model, _ = training_setup(genome, SMOKE.replace(zero_init_last=zero), torch.device("cpu"))
+    scales = [block.bn3.weight for block in model.blocks if block.has_skip]
+    assert scales and all(bool(torch.all(scale == 0)) == zero for scale in scales)
+
+
+def test_condconv_routing_learns_at_its_fraction_of_the_learning_rate_and_other_networks_keep_one_group(genome):
+    condconv = genome.replace(stages=(*genome.stages[:2], Stage(24, 1, 2, block="condconv", experts=2)))
+    fidelity = SMOKE.replace(routing_lr_factor=0.01)
+    _, optimizer = training_setup(condconv, fidelity, torch.device("cpu"))
+    assert [group["lr_factor"] for group in optimizer.param_groups] == [1.0, 0.01]
+    assert len(optimizer.param_groups[1]["params"]) == 2  # the one CondConv block's routing weight and bias
+    _, optimizer = training_setup(genome, fidelity, torch.device("cpu"))
+    assert [group["lr_factor"] for group in optimizer.param_groups] == [1.0]

@@ -16,6 +16,8 @@ import optuna
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from evaluators.presets import completed_record
+
 DIRECTIONS = ["maximize", "minimize"]
 METRICS = ["accuracy", "macs"]
 """The default objectives' directions and result keys (``search.study._objectives`` has every choice)."""
@@ -78,10 +80,12 @@ def check_same_settings(study: optuna.Study, settings: dict[str, Any], recorded_
     ``settings`` (data, fidelity) must match what the study recorded; ``recorded_once`` (sampler, seed, ...)
     is recorded on first use for the reports.
     """
-    recorded = study.user_attrs
+    recorded = dict(study.user_attrs)
+    if "fidelity" in recorded:
+        recorded["fidelity"] = completed_record(recorded["fidelity"])
     for key, value in settings.items():
         if key in recorded and _differs(recorded[key], value):
-            raise StudyError(f"study '{study.study_name}' was run with {key} {recorded[key]!r}, not {value!r}; "
+            raise StudyError(f"study '{study.study_name}' was run with {key} {_difference(recorded[key], value)}; "
                              "continue it with the settings it was run with, or use another --study-name")
     for key, value in {**settings, **recorded_once}.items():
         if key not in recorded:
@@ -90,10 +94,21 @@ def check_same_settings(study: optuna.Study, settings: dict[str, Any], recorded_
 
 def _differs(recorded: Any, value: Any) -> bool:
     """Settings recorded as a dict (a fidelity) differ in a key the study recorded; a key it lacks is a setting
-    added since, whose default keeps the earlier behaviour, so a study made before it can still be continued."""
+    added since, which ran as the study did (its default kept the earlier behaviour, or ``completed_record``
+    filled in what the study did), so a study made before it can still be continued."""
     if isinstance(recorded, dict) and isinstance(value, dict):
         return any(key not in value or recorded[key] != value[key] for key in recorded)
     return recorded != value
+
+
+def _difference(recorded: Any, value: Any) -> str:
+    """What differs, as ``recorded, not value``; for dicts only the keys that differ."""
+    if isinstance(recorded, dict) and isinstance(value, dict):
+        keys = [key for key in recorded if key not in value or recorded[key] != value[key]]
+        recorded = ", ".join(f"{key}={recorded[key]!r}" for key in keys)
+        value = ", ".join(f"{key}={value.get(key, '(none)')!r}" for key in keys)
+        return f"{recorded}, not {value}"
+    return f"{recorded!r}, not {value!r}"
 
 
 def storage_backend(storage: str) -> str:
