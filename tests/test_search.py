@@ -141,9 +141,10 @@ def test_training_seed_is_set_apart_from_the_sampler_seed(searched, tmp_path):
     assert a["train_seed"].tolist() == [0, 1, 2] and b["train_seed"].tolist() == [7, 8, 9]
 
 
-def test_confirmation_retrains_the_front_and_the_baseline_with_shared_fresh_seeds(tmp_path):
+def test_confirmation_retrains_the_front_and_the_baseline_with_shared_fresh_seeds(tmp_path, monkeypatch):
     assert _run(tmp_path, "--budget", "4", "--baseline-seeds", "2") == 0
-    assert confirm([str(tmp_path / "s"), "--seeds", "2"]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert confirm(["s", "--seeds", "2"]) == 0  # relative, as the README writes it
     trials, confirmed = _trials(tmp_path), pd.read_csv(tmp_path / "s" / "confirmed.csv")
     front = set(trials.loc[trials["is_pareto"] & ~trials["is_baseline"], "genome_id"])
     assert set(confirmed["genome_id"]) == front | set(trials.loc[trials["is_baseline"], "genome_id"])

@@ -86,7 +86,8 @@ def train_runs(runs: list[dict[str, Any]], runs_dir: Path, columns: list[str], s
     """One Ray Tune trial per run; each run's record (``columns`` of it) saved as its trial ends.
 
     ``total`` counts the finished runs too, for the progress line. A Ctrl-C stops the set with the finished
-    runs saved; the caller reports the rest as missing.
+    runs saved; the caller reports the rest as missing. Ray Tune takes only an absolute storage path (a
+    relative one reads as a URI without a scheme), so ``runs_dir`` may be relative to the working directory.
     """
     ensure_ray(resources.address)
     trainable = tune.with_resources(tune.with_parameters(_train_run, settings=settings),
@@ -95,7 +96,8 @@ def train_runs(runs: list[dict[str, Any]], runs_dir: Path, columns: list[str], s
     # Reusing trial workers: a fresh one per run spends seconds importing torch, longer than a proxy run trains.
     tuner = tune.Tuner(
         trainable, param_space={"run": tune.grid_search(runs)}, tune_config=tune.TuneConfig(reuse_actors=True),
-        run_config=tune.RunConfig(name=f"{label}-{os.getpid()}", storage_path=str(runs_dir.parent / "ray"),
+        run_config=tune.RunConfig(name=f"{label}-{os.getpid()}",
+                                  storage_path=str((runs_dir.parent / "ray").resolve()),
                                   verbose=0, callbacks=[recorder], log_to_file=True),
     )
     try:
