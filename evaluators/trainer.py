@@ -297,7 +297,9 @@ def training_setup(genome: Genome, fidelity: Fidelity, device: torch.device
     SGD updates all parameters with torch's multi-tensor (foreach) ops rather than one tensor at a time: the
     same update, bit for bit. Not the fused kernel: torch 2.14's fused CPU SGD does not make plain SGD's update
     here (it misapplies it to a channels-last weight whose gradient is contiguous); the baseline trained with it
-    lost ~4 points at the proxy (3 seeds). tests/test_trainer.py compares a run with plain SGD's.
+    lost ~4 points at the proxy (3 seeds). tests/test_trainer.py compares a run with plain SGD's. The fidelity's
+    initialisation settings apply here (``zero_init_last``, ``zero_init_routing``), and CondConv's routing
+    layers get their own parameter group (``parameter_groups``).
     """
     model = build(genome)
     if fidelity.zero_init_last:

@@ -12,8 +12,8 @@ from .baseline import baseline
 from .genome import BLOCK_TYPES, SE_POSITIONS, Genome, Stage, expanded_channels, load_genome
 
 _LAZY = {"build": "builder", "exportable": "builder", "cpu_trainable": "builder", "zero_init_last": "builder",
-         "zero_init_routing": "builder", "routing_parameters": "builder", "Network": "builder", "cost_of": "cost", "Cost": "cost",
-         "CostRow": "cost", "save_weights": "weights", "load_weights": "weights", "check_weights": "weights",
+         "zero_init_routing": "builder", "routing_parameters": "builder", "Network": "builder",
+         "cost_of": "cost", "Cost": "cost", "CostRow": "cost", "save_weights": "weights", "load_weights": "weights", "check_weights": "weights",
          "WeightsError": "weights"}
 
 __all__ = ["BLOCK_TYPES", "SE_POSITIONS", "Genome", "Stage", "baseline", "expanded_channels", "load_genome", *_LAZY]
