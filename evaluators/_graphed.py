@@ -51,11 +51,14 @@ class GraphedStep:
             raise ValueError("graphs: the captured step takes SGD parameter groups that differ only in their "
                              "lr_factor, without dampening")
         self.model, self.autocast_dtype, self.label_smoothing = model, autocast_dtype, label_smoothing
-        self.groups = [([p for p in g["params"] if p.requires_grad], g.get("lr_factor", 1.0)) for g in groups]
-        self.groups = [(params, factor) for params, factor in self.groups if params]
-        self.params = [p for params, _ in self.groups for p in params]
-        self.buffers = [optimizer.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
-                        for p in self.params]
+        self.groups = []  # (params, their momentum buffers, lr_factor)
+        for group in groups:
+            params = [p for p in group["params"] if p.requires_grad]
+            buffers = [optimizer.state[p].setdefault("momentum_buffer", torch.zeros_like(p)) for p in params]
+            if params:
+                self.groups.append((params, buffers, group.get("lr_factor", 1.0)))
+        self.params = [p for params, _, _ in self.groups for p in params]
+        self.buffers = [b for _, buffers, _ in self.groups for b in buffers]
         self.momentum, self.weight_decay = groups[0]["momentum"], groups[0]["weight_decay"]
         self.nesterov = groups[0]["nesterov"]
         device = self.params[0].device
@@ -95,10 +98,9 @@ class GraphedStep:
                             enabled=self.autocast_dtype is not None, cache_enabled=False):
             loss = F.cross_entropy(self.model(self.images), self.labels, label_smoothing=self.label_smoothing)
         loss.backward()
-        buffers = iter(self.buffers)
-        for params, factor in self.groups:
-            sgd_update(params, [p.grad for p in params], [next(buffers) for _ in params],
-                       self.lr if factor == 1 else self.lr * factor, self.momentum, self.nesterov, self.weight_decay)
+        for params, buffers, factor in self.groups:
+            sgd_update(params, [p.grad for p in params], buffers, self.lr if factor == 1 else self.lr * factor,
+                       self.momentum, self.nesterov, self.weight_decay)
         return loss
 
     def _on_side_stream(self) -> torch.Tensor:

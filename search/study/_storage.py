@@ -93,18 +93,22 @@ def check_same_settings(study: optuna.Study, settings: dict[str, Any], recorded_
 
 
 def _differs(recorded: Any, value: Any) -> bool:
+    if isinstance(recorded, dict) and isinstance(value, dict):
+        return bool(_differing_keys(recorded, value))
+    return recorded != value
+
+
+def _differing_keys(recorded: dict[str, Any], value: dict[str, Any]) -> list[str]:
     """Settings recorded as a dict (a fidelity) differ in a key the study recorded; a key it lacks is a setting
     added since, which ran as the study did (its default kept the earlier behaviour, or ``completed_record``
     filled in what the study did), so a study made before it can still be continued."""
-    if isinstance(recorded, dict) and isinstance(value, dict):
-        return any(key not in value or recorded[key] != value[key] for key in recorded)
-    return recorded != value
+    return [key for key in recorded if key not in value or recorded[key] != value[key]]
 
 
 def _difference(recorded: Any, value: Any) -> str:
     """What differs, as ``recorded, not value``; for dicts only the keys that differ."""
     if isinstance(recorded, dict) and isinstance(value, dict):
-        keys = [key for key in recorded if key not in value or recorded[key] != value[key]]
+        keys = _differing_keys(recorded, value)
         recorded = ", ".join(f"{key}={recorded[key]!r}" for key in keys)
         value = ", ".join(f"{key}={value.get(key, '(none)')!r}" for key in keys)
         return f"{recorded}, not {value}"
