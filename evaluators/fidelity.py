@@ -1,9 +1,10 @@
 """``python -m evaluators.fidelity``: does the CPU proxy rank genomes like training at the paper's resolution?
 
-Trains the baseline and ``--genomes - 1`` random valid genomes twice on the same data: at the ``proxy`` preset
-(the fidelity the search judges its front by, on a CPU with one torch thread, exactly as a search trial runs)
-and at the ``reference`` preset (the paper's 56 px crops, test resize 64 / centre crop 56, with 4x the
-proxy's optimizer steps; on a GPU when there is one). It prints, per genome, both accuracies and, last:
+Trains the baseline and ``--genomes - 1`` genomes drawn from the search's default space twice on the same
+data: at the ``proxy`` preset (the fidelity the search judges its front by, on a CPU with one torch thread,
+exactly as a search trial runs) and at the ``reference`` preset (the paper's 56 px crops, test resize 64 /
+centre crop 56, with 4x the proxy's optimizer steps; on a GPU when there is one). It prints, per genome, both
+accuracies and, last:
 
 - Spearman and Kendall rank correlations between proxy and reference accuracy, each with a percentile
   bootstrap 90% confidence interval (genomes resampled with replacement);
@@ -27,7 +28,6 @@ import json
 import math
 import multiprocessing
 import os
-import random
 import statistics
 import sys
 import threading
@@ -42,8 +42,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from space import Genome, baseline, cost_of
-from space.sampling import random_genome
+from space import Genome, baseline, cost_of, default_space, sample_genomes
 
 from .data import DataError, load_data
 from .presets import Fidelity, get_fidelity
@@ -208,10 +207,9 @@ def _kind(device: str) -> str:
 
 
 def genomes_for(count: int, num_classes: int, seed: int) -> list[Genome]:
-    """The baseline first, then ``count - 1`` random valid genomes (SE placement kept as in the papers)."""
-    rng = random.Random(seed)
-    others = [random_genome(rng, num_classes=num_classes, se_positions=("dw",)) for _ in range(count - 1)]
-    return [baseline().replace(num_classes=num_classes), *others]
+    """The baseline first, then ``count - 1`` genomes drawn uniformly from the search's default space: the
+    proxy is judged on the population a search ranks, not on a wider one."""
+    return [baseline().replace(num_classes=num_classes), *sample_genomes(default_space(), count - 1, num_classes, seed)]
 
 
 def block_strings(genome: Genome) -> str:

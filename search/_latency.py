@@ -17,10 +17,10 @@ from pathlib import Path
 import optuna
 
 from evaluators.latency import LatencyPredictor, LatencyTable, Machine, machine_fingerprint
-from space import Genome, baseline
+from space import baseline, sample_genomes
 
 from ._config import SearchConfig
-from .study import StudyError, suggest
+from .study import StudyError
 
 PREDICTOR_FILE = "latency_predictor.json"
 REFERENCE_FACTOR = 2
@@ -60,7 +60,7 @@ def prepare_latency(config: SearchConfig, study: optuna.Study, study_dir: Path) 
     table = LatencyTable.for_machine(machine, config.cache_dir)
     genomes = [baseline(block).replace(num_classes=config.num_classes)
                for block in dict.fromkeys(["standard", *config.baseline_blocks])]
-    genomes += sample_space(config, config.latency_genomes)
+    genomes += sample_genomes(config.space, config.latency_genomes, config.num_classes, config.seed)
     table.build(genomes)
     predictor = table.predictor()
     reference = REFERENCE_FACTOR * predictor.predict(genomes[0]).ms
@@ -70,18 +70,3 @@ def prepare_latency(config: SearchConfig, study: optuna.Study, study_dir: Path) 
     study.set_user_attr("latency_machine", machine.to_dict())
     study.set_user_attr("latency_reference_ms", reference)
     return predictor
-
-
-def sample_space(config: SearchConfig, count: int) -> list[Genome]:
-    """``count`` genomes drawn uniformly from the search space, seeded by the run's seed."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=config.seed))
-    genomes = []
-    for _ in range(20 * count):  # a custom space can yield invalid genomes; the search fails those trials too
-        if len(genomes) == count:
-            break
-        try:
-            genomes.append(suggest(draws.ask(), config.space, config.num_classes)[0])
-        except ValueError:
-            continue
-    return genomes

@@ -1,4 +1,5 @@
-"""Pure description and arithmetic: the genome, its baseline, the model builder and the exact cost model.
+"""Pure description and arithmetic: the genome, its baseline, the search space around it, the model builder and
+the exact cost model.
 
 The cost model, builder and weight files are exported lazily: ``python -m space.cost`` must not find its own
 module already imported by the package. Importing the package registers the networks with timm
@@ -10,13 +11,16 @@ from typing import Any
 
 from .baseline import baseline
 from .genome import BLOCK_TYPES, SE_POSITIONS, Genome, Stage, expanded_channels, load_genome
+from ._search_space import (WIDTH_STEP, SearchSpace, StageSpace, default_space, genome_params, sample_genomes,
+                            suggest)
 
 _LAZY = {"build": "builder", "exportable": "builder", "cpu_trainable": "builder", "zero_init_last": "builder",
          "zero_init_routing": "builder", "routing_parameters": "builder", "Network": "builder",
          "cost_of": "cost", "Cost": "cost", "CostRow": "cost", "save_weights": "weights", "load_weights": "weights", "check_weights": "weights",
          "WeightsError": "weights"}
 
-__all__ = ["BLOCK_TYPES", "SE_POSITIONS", "Genome", "Stage", "baseline", "expanded_channels", "load_genome", *_LAZY]
+__all__ = ["BLOCK_TYPES", "SE_POSITIONS", "WIDTH_STEP", "Genome", "SearchSpace", "Stage", "StageSpace", "baseline",
+           "default_space", "expanded_channels", "genome_params", "load_genome", "sample_genomes", "suggest", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,9 @@ from ._rungs import (CONTINUE, PENDING, RUNG_ACCURACY, SCHEDULERS, STOP, Halving
 from ._samplers import SAMPLERS, make_sampler
 from ._settle import (ENDED, INTERRUPTED, conclude, continued_halving, finished_trials, load_ladder,
                       settle_unfinished)
-from ._space import SearchSpace, default_space, genome_params, load_space, suggest
+from space import SearchSpace, default_space, genome_params, suggest
+
+from ._space import load_space
 from ._storage import (DIRECTIONS, METRICS, StudyError, check_same_settings, default_storage, load_existing_study,
                        open_study, write_study_pointer)
 from ._weights import KEEP_WEIGHTS, kept_trials, prune_weights, trial_weights, weights_folder, weights_name

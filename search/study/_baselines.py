@@ -7,10 +7,9 @@ from collections import Counter
 import optuna
 from optuna.trial import TrialState
 
-from space import baseline
+from space import SearchSpace, baseline, genome_params
 
 from ._settle import INTERRUPTED
-from ._space import SearchSpace, genome_params
 
 
 def enqueue_baselines(study: optuna.Study, blocks: list[str], num_classes: int, space: SearchSpace,
