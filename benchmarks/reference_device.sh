@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # One device-tool call: the reference half of the committed fidelity run (benchmarks/README.md), the GPU's
-# inference latency of the three baseline block types first, while the GPU is still quiet. The proxy half runs
-# on a CPU machine (`evaluators.fidelity --only proxy`); the two journals are merged and reported there with
-# --from-journal. Run from the repository root; writes into ${OUT:-results}.
+# inference latency of the three baseline block types first, while the GPU is still quiet. The proxy half ran
+# on a CPU machine (`evaluators.fidelity --only proxy`) into the committed journal ${JOURNAL}, with any
+# reference trainings a CPU finished: they are copied into $OUT first, so the GPU trains only what is missing,
+# and the merged journal is reported on at the end (--from-journal). Run from the repository root; writes
+# into ${OUT:-results}.
 set -u
 OUT=${OUT:-results}
+JOURNAL=${JOURNAL:-benchmarks/fidelity-1205/runs.jsonl}
 mkdir -p "$OUT"
+[ -f "$JOURNAL" ] && cp "$JOURNAL" "$OUT/runs.jsonl"
+echo "journal: $(cat "$OUT/runs.jsonl" 2>/dev/null | wc -l) trainings from $JOURNAL"
 export PYTHONUNBUFFERED=1 EFFCNN_CACHE=${EFFCNN_CACHE:-/tmp/effcnn-cache} PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 python3 -c "import torch, timm; print('torch', torch.__version__, 'timm', timm.__version__, 'gpu', torch.cuda.get_device_name() if torch.cuda.is_available() else None)"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $(nproc) cores"
@@ -37,4 +42,6 @@ timeout -k 10 "${TIME_LIMIT:-480}" python3 -m evaluators.fidelity --only referen
   --out "$OUT" --reference-device "${REFERENCE_DEVICE:-cuda}" --reference-jobs "${REFERENCE_JOBS:-4}" --jobs 1 \
   "${GRAPH_FLAG[@]}" "$@" > "$OUT/reference.log" 2>&1
 echo "fidelity exit status: $?"
-tail -n 30 "$OUT/reference.log"
+tail -n 5 "$OUT/reference.log"
+python3 -m evaluators.fidelity --from-journal --genomes "${GENOMES:-20}" --out "$OUT" "$@" > "$OUT/report.log" 2>&1
+tail -n 32 "$OUT/report.log"

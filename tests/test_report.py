@@ -293,3 +293,27 @@ def test_a_close_trial_dearer_than_the_baseline_is_not_the_cheapest_within_a_poi
     summary = write_report(study, tmp_path)["summary_md"].read_text()
     assert "- no search trial within 1 point of the baseline's mean is cheaper than the baseline in MACs" in summary
     assert "cheapest trial within" not in summary
+
+
+def _rung_study(rung_one_accuracies: list[float]) -> optuna.Study:
+    """Trials stopped at rung 1 of 1 / 4 / 16 units with these accuracies, and the baseline at the top."""
+    study = optuna.create_study(directions=DIRECTIONS, study_name="rungs")
+    study.set_user_attr("halving", {"scheduler": "moasha", "grace": 1, "eta": 4, "max_units": 16})
+    study.add_trial(_trial(baseline().replace(num_classes=10), accuracy=55.0, baseline_block="standard",
+                           rung=3, rung_accuracy_1=10.5, rung_accuracy_2=20.0, rung_accuracy_3=55.0))
+    for seed, accuracy in enumerate(rung_one_accuracies):
+        study.add_trial(_trial(random_genome(random.Random(seed), num_classes=10), TrialState.PRUNED,
+                               rung=1, rung_accuracy_1=accuracy))
+    return study
+
+
+def test_summary_says_when_every_trial_at_a_rung_sat_near_chance(tmp_path):
+    summary = write_report(_rung_study([9.0, 11.9, 12.0]), tmp_path)["summary_md"].read_text()
+    assert ("- near chance at rung 1: 4 of 4 trials recorded there within 2 top-1 points of chance (10 %): its "
+            "decisions followed their costs and noise, not what they learned") in summary
+    assert "- near chance at rung 2: 0 of 1 trials recorded there" in summary
+
+
+def test_a_rung_where_some_trials_learned_is_counted_without_the_warning(tmp_path):
+    summary = write_report(_rung_study([9.0, 25.0]), tmp_path)["summary_md"].read_text()
+    assert "- near chance at rung 1: 2 of 3 trials recorded there within 2 top-1 points of chance (10 %)\n" in summary

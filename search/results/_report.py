@@ -171,8 +171,29 @@ def rungs_summary(halving: dict | None, frame: pd.DataFrame) -> str:
     if not stopped.empty:
         lines.append("- stopped at rung " + ", ".join(f"{int(r)}: {stopped[r]}" for r in sorted(stopped.index))
                      + f"; reached the top: {int((frame['state'] == 'COMPLETE').sum())}")
+    lines += _rungs_at_chance_lines(frame, len(rungs))
     lines.append("- " + rung_correlation_line(frame))
     return "\n".join(lines)
+
+
+def _rungs_at_chance_lines(frame: pd.DataFrame, rung_count: int) -> list[str]:
+    """Per rung below the top, how many of the trials recorded there sat near chance: where all or nearly all
+    do, the rung ranked them by their costs, not by what they learned, and a user should know."""
+    reference = hypervolume_reference(frame)
+    if reference is None:
+        return []
+    chance = reference[0]
+    lines = []
+    for rung in range(1, rung_count):
+        column = RUNG_ACCURACY.format(rung)
+        recorded = frame[column].dropna() if column in frame else pd.Series(dtype=float)
+        if recorded.empty:
+            continue
+        near = int((recorded <= chance + NEAR_CHANCE_POINTS).sum())
+        note = ": its decisions followed their costs and noise, not what they learned" if near == len(recorded) else ""
+        lines.append(f"- near chance at rung {rung}: {near} of {len(recorded)} trials recorded there within "
+                     f"{NEAR_CHANCE_POINTS:g} top-1 points of chance ({chance:g} %){note}")
+    return lines
 
 
 def rung_correlation_line(frame: pd.DataFrame) -> str:
