@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, DataError) as error:
         parser.exit(2, f"error: {error}\n")
 
+    genome = genome.replace(num_classes=data.num_classes)  # the id printed is the one the result carries
     print(f"training {genome.id} on {data.name} ({data.num_classes} classes, {len(data.train_labels)} train / "
           f"{len(data.val_labels)} val images) at fidelity {fidelity.name}", file=sys.stderr)
 

@@ -157,6 +157,15 @@ def test_cli_json_last_line_is_the_result_record(tmp_path, genome):
     assert "epoch 1/1" in out.stderr
 
 
+def test_cli_names_the_genome_by_the_id_its_result_carries(tmp_path, genome):
+    path = genome.replace(num_classes=100).save(tmp_path / "g.json")
+    out = _cli(str(path), "--data", TINY_DATA, "--fidelity", "smoke", "--batch-size", "8", "--crop", "16",
+               "--data-fraction", "1", "--json", cache=tmp_path)
+    record = json.loads(out.stdout.strip().splitlines()[-1])
+    assert record["genome_id"] == genome.id
+    assert f"training {genome.id} on" in out.stderr
+
+
 def test_cli_show_fidelity_prints_overridden_preset(tmp_path):
     out = _cli("--fidelity", "full", "--epochs", "8", "--show-fidelity", cache=tmp_path)
     assert "epochs = 8" in out.stdout and "batch_size = 256" in out.stdout
