@@ -123,6 +123,29 @@ def instruction_sets() -> str:
             f"this CPU has AVX-512: {'yes' if 'avx512f' in flags else 'no'}")
 
 
+def cpu_topology() -> str:
+    """The CPU's model and how its logical CPUs share cores: a search trains one trial per logical CPU, and
+    two trials on SMT siblings share one core's vector units, so they train at about one core's pace, not two.
+    Machines that differ in speed may differ here, not in their instruction set."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                 "unknown model")
+    siblings = Path("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list")
+    per_core = len(_cpu_list(siblings.read_text())) if siblings.exists() else None
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    sharing = "unknown" if per_core is None else str(per_core)
+    return f"cpu: {model}, {usable} logical CPUs usable, {sharing} per physical core (SMT siblings share one)"
+
+
+def _cpu_list(text: str) -> list[int]:
+    """``0-1,4`` -> [0, 1, 4]: the kernel's CPU list format."""
+    cpus: list[int] = []
+    for part in text.strip().split(","):
+        low, _, high = part.partition("-")
+        cpus += range(int(low), int(high or low) + 1)
+    return cpus
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluators.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--images-per-class", type=int, default=200)
@@ -142,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"baseline genome {baseline().id}, proxy settings: crop {proxy.crop}, batch {proxy.batch_size}, "
           f"{args.threads} threads, torch {torch.__version__}", flush=True)
     print(instruction_sets(), flush=True)
+    print(cpu_topology(), flush=True)
     with tempfile.TemporaryDirectory() as temp:
         tree = write_jpeg_tree(Path(temp) / "images", args.images_per_class, args.classes)
         cache = Path(temp) / "cache"

@@ -32,6 +32,20 @@ def test_bench_names_the_instruction_set_in_use_and_follows_an_emulated_one():
     assert out.stdout.startswith("instruction set: ATen AVX2, oneDNN up to AVX2;"), out.stderr
 
 
+def test_bench_says_how_many_logical_cpus_share_a_core():
+    from evaluators.bench import cpu_topology
+
+    assert re.fullmatch(r"cpu: .+, \d+ logical CPUs usable, (\d+|unknown) per physical core \(SMT siblings share one\)",
+                        cpu_topology())
+
+
+def test_cpu_lists_in_the_kernels_format_expand_to_every_cpu():
+    from evaluators.bench import _cpu_list
+
+    assert _cpu_list("0-1,4\n") == [0, 1, 4]
+    assert _cpu_list("3") == [3]
+
+
 def test_bench_refuses_an_image_set_smaller_than_a_batch(tmp_path):
     env = {"EFFCNN_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-m", "evaluators.bench", "--images-per-class", "8", "--classes", "3"],
