@@ -17,7 +17,7 @@ from pathlib import Path
 import optuna
 
 from evaluators.latency import LatencyPredictor, LatencyTable, Machine, machine_fingerprint
-from space import baseline, sample_genomes
+from space import Genome, baseline, sample_genomes
 
 from ._config import SearchConfig
 from .study import StudyError
@@ -60,7 +60,11 @@ def prepare_latency(config: SearchConfig, study: optuna.Study, study_dir: Path) 
     table = LatencyTable.for_machine(machine, config.cache_dir)
     genomes = [baseline(block).replace(num_classes=config.num_classes)
                for block in dict.fromkeys(["standard", *config.baseline_blocks])]
-    genomes += sample_genomes(config.space, config.latency_genomes, config.num_classes, config.seed)
+    drawn = sample_genomes(config.space, config.latency_genomes, config.num_classes, config.seed)
+    if len(drawn) < config.latency_genomes:
+        print(f"latency: the space yielded only {len(drawn)} valid genomes of the {config.latency_genomes} asked for",
+              file=sys.stderr, flush=True)
+    genomes += drawn
     table.build(genomes)
     predictor = table.predictor()
     reference = REFERENCE_FACTOR * predictor.predict(genomes[0]).ms

@@ -5,6 +5,7 @@
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 
 def _run(module, *args, cache):
@@ -52,3 +53,8 @@ def test_bench_refuses_an_image_set_smaller_than_a_batch(tmp_path):
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 2 and "--images-per-class x --classes must be at least 64" in out.stderr
 
+
+def test_the_device_script_parses():
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_device.sh"
+    out = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr

@@ -209,3 +209,18 @@ def test_a_training_run_with_cuda_graphs_keys_the_journal_as_the_eager_one() -> 
     # How the steps are launched is not what they compute: a graphed GPU half merges with an eager one.
     eager = Job(baseline(), PRESETS["reference"], "synthetic", 0, "cuda")
     assert Job(baseline(), PRESETS["reference"], "synthetic", 0, "cuda", graphs=True).key == eager.key
+
+
+def test_the_committed_proxy_half_holds_exactly_the_genomes_and_preset_the_command_draws_today():
+    """benchmarks/fidelity-1205/runs.jsonl is the proxy half a device call completes: a change to the default
+    space, its draws or the proxy preset orphans it, and must come with a new journal."""
+    from evaluators.fidelity import genomes_for
+    from evaluators.presets import get_fidelity
+
+    journal = Path(__file__).resolve().parents[1] / "benchmarks" / "fidelity-1205" / "runs.jsonl"
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    genomes = genomes_for(20, num_classes=10, seed=0)
+    proxy = get_fidelity("proxy")
+    expected = {Job(genome, proxy, "synthetic", 0, "cpu").key for genome in genomes}
+    expected |= {Job(genomes[0], proxy, "synthetic", seed, "cpu").key for seed in (1, 2)}
+    assert {record["key"] for record in records if record["fidelity"] == "proxy"} == expected

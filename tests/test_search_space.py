@@ -38,3 +38,14 @@ def test_the_fidelity_study_ranks_the_baseline_and_genomes_of_the_search_space()
     genomes = genomes_for(8, num_classes=10, seed=0)
     assert genomes[0] == baseline().replace(num_classes=10)
     assert all(genome_params(genome, default_space()) is not None for genome in genomes[1:])
+
+
+def test_the_space_package_loads_nothing_of_the_evaluators_or_the_search():
+    import subprocess
+    import sys
+
+    code = ("import sys, space, space.builder, space.cost, space.weights, space.sampling; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('evaluators', 'search')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -177,8 +177,8 @@ def rungs_summary(halving: dict | None, frame: pd.DataFrame) -> str:
 
 
 def _rungs_at_chance_lines(frame: pd.DataFrame, rung_count: int) -> list[str]:
-    """Per rung below the top, how many of the trials recorded there sat near chance: where all or nearly all
-    do, the rung ranked them by their costs, not by what they learned, and a user should know."""
+    """Per rung below the top, how many of the trials recorded there sat near chance; where all of them do,
+    the rung's decisions followed their costs and noise, not what they learned, and a user should know."""
     reference = hypervolume_reference(frame)
     if reference is None:
         return []
