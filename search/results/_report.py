@@ -189,7 +189,7 @@ def _rungs_at_chance_lines(frame: pd.DataFrame, rung_count: int) -> list[str]:
         recorded = frame[column].dropna() if column in frame else pd.Series(dtype=float)
         if recorded.empty:
             continue
-        near = int((recorded <= chance + NEAR_CHANCE_POINTS).sum())
+        near = _count_near_chance(recorded, chance)
         note = ": its decisions followed their costs and noise, not what they learned" if near == len(recorded) else ""
         lines.append(f"- near chance at rung {rung}: {near} of {len(recorded)} trials recorded there within "
                      f"{NEAR_CHANCE_POINTS:g} top-1 points of chance ({chance:g} %){note}")
@@ -294,9 +294,14 @@ def _near_chance_line(frame: pd.DataFrame) -> str | None:
     if reference is None:
         return None
     chance = reference[0]
-    near = int((searched["accuracy"] <= chance + NEAR_CHANCE_POINTS).sum())
+    near = _count_near_chance(searched["accuracy"], chance)
     return (f"- near chance: {near} of {len(searched)} completed search trials scored within {NEAR_CHANCE_POINTS:g} "
             f"top-1 points of chance ({chance:g} %): the fidelity did not train them, so their order says nothing")
+
+
+def _count_near_chance(accuracies: pd.Series, chance: float) -> int:
+    """How many accuracies sit within NEAR_CHANCE_POINTS of chance: the one rule for "near chance"."""
+    return int((accuracies <= chance + NEAR_CHANCE_POINTS).sum())
 
 
 def baseline_statistics(frame: pd.DataFrame) -> pd.DataFrame:
