@@ -3,8 +3,9 @@
 ``python -m evaluators.fidelity --only reference --reference-device cpu`` trains the same runs, longest first,
 which on a CPU means an hour or more before the first genome lands. This script trains them in an order that
 gives figures early (the baseline's training seeds, then the drawn genomes in draw order), two at a time with
-one torch thread each, through the fidelity command's own ``Job`` and ``run_job``, and appends every finished
-one to the journal exactly as the command would; a device run or the command itself skips them afterwards.
+one torch thread each, through the fidelity command's own ``Job`` and ``run_job``, and appends each run to the
+journal the moment it finishes, exactly as the command would; a device run or the command itself skips them
+afterwards.
 
     python benchmarks/fidelity_cpu_reference.py benchmarks/fidelity-1205 [--jobs 2]
 """
@@ -15,7 +16,7 @@ import argparse
 import json
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from evaluators.data import load_data
@@ -39,9 +40,9 @@ def main() -> None:
     started = time.monotonic()
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool, journal.open("a") as out:
-        futures = [pool.submit(run_job, job) for job in todo]
-        for future, job in zip(futures, todo):
-            record = future.result()
+        futures = {pool.submit(run_job, job): job for job in todo}
+        for future in as_completed(futures):
+            job, record = futures[future], future.result()
             out.write(json.dumps(record) + "\n")
             out.flush()
             print(f"{job.genome.id} reference seed {job.seed}: {record['top1']:.2f}% in {record['seconds']:.0f}s "

@@ -11,7 +11,12 @@ accuracies and, last:
 - how many of the reference's top 5 genomes the proxy also puts in its top 5;
 - for comparison, the Spearman correlation of MACs alone with the reference accuracy (what a cost-only
   guess would achieve);
-- the baseline's mean +- SD over ``--baseline-seeds`` training seeds at both fidelities.
+- the baseline's mean +- SD over ``--baseline-seeds`` training seeds at both fidelities;
+- the noise ceiling: with one training seed per genome, each fidelity's accuracies carry its seed-to-seed
+  noise, so even a proxy that ranked the true accuracies perfectly would show a correlation of at most
+  sqrt(reliability_proxy x reliability_reference) (Spearman's attenuation), where a fidelity's reliability is
+  the share of its across-genome variance not explained by the baseline's seed variance. A reference whose
+  genomes differ by less than its seeds do cannot confirm any proxy, whatever the proxy does.
 
 Files, in ``--out``: ``runs.jsonl`` (one line per finished training, appended as each finishes, so an
 interrupted run resumes where it stopped), ``fidelity.csv`` (genome id, block strings, MACs, both accuracies,
@@ -110,6 +115,21 @@ def top_overlap(proxy: Sequence[float], reference: Sequence[float], k: int = TOP
     """How many of the reference's ``k`` best genomes are also among the proxy's ``k`` best (ties by order)."""
     best = lambda values: set(sorted(range(len(values)), key=lambda i: -values[i])[:k])  # noqa: E731
     return len(best(proxy) & best(reference))
+
+
+def reliability(values: Sequence[float], seed_sd: float) -> float:
+    """Share of the across-genome variance of ``values`` (one seed each) that is not training-seed noise.
+
+    The seed SD is measured on the baseline only, so this assumes every genome is about as noisy; clipped at
+    0 when the genomes spread less than one genome's seeds do (the measurement cannot tell them apart).
+    """
+    spread = statistics.variance(values)
+    return max(0.0, 1 - seed_sd**2 / spread) if spread > 0 else 0.0
+
+
+def noise_ceiling(proxy_reliability: float, reference_reliability: float) -> float:
+    """The highest correlation two noisy measurements of the same true accuracies are expected to show."""
+    return math.sqrt(proxy_reliability * reference_reliability)
 
 
 def mean_sd(values: Sequence[float]) -> str:
@@ -361,9 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     short = [row["proxy_top1"] for row in rows]
     long = [row["reference_top1"] for row in rows]
     macs = [row["macs"] for row in rows]
+    baseline_runs = {}
     for fidelity in (proxy, reference):
         found = [records[key(genomes[0], fidelity, seed)]["top1"] for seed in seeds
                  if key(genomes[0], fidelity, seed) in records]
+        baseline_runs[fidelity.name] = found
         if found:
             print(f"baseline at {fidelity.name}, {len(found)} training seeds: {mean_sd(found)}")
     print(f"files: {out / 'fidelity.csv'}, {out / 'fidelity.html'}")
@@ -374,8 +396,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"top-{k} overlap: {top_overlap(short, long, k)}/{k}")
     print(f"{proxy.name} vs {reference.name} ({level}): spearman {bootstrap(spearman, short, long, args.bootstrap)} "
           f"kendall {bootstrap(kendall, short, long, args.bootstrap)}")
+    if all(len(found) > 1 for found in baseline_runs.values()):
+        print(noise_ceiling_line({proxy.name: short, reference.name: long}, baseline_runs))
     return 0
 
+
+def noise_ceiling_line(accuracies: dict[str, list[float]], baseline_runs: dict[str, list[float]]) -> str:
+    """What seed noise lets the correlation reach, per fidelity and together, in one line."""
+    parts, reliabilities = [], []
+    for name, values in accuracies.items():
+        seed_sd = statistics.stdev(baseline_runs[name])
+        reliabilities.append(reliability(values, seed_sd))
+        parts.append(f"{name} seed SD {seed_sd:.2f} (baseline, n = {len(baseline_runs[name])}) vs "
+                     f"{statistics.stdev(values):.2f} across {len(values)} genomes: "
+                     f"reliability {reliabilities[-1]:.2f}")
+    ceiling = noise_ceiling(*reliabilities)
+    return f"noise ceiling: {'; '.join(parts)}; a perfect proxy would correlate at most {ceiling:.2f}"
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.fidelity import (CSV_COLUMNS, Job, bootstrap, kendall, main, mean_sd, spearman, top_overlap,
-                                 write_csv)
+from evaluators.fidelity import (CSV_COLUMNS, Job, bootstrap, kendall, main, mean_sd, noise_ceiling, reliability,
+                                 spearman, top_overlap, write_csv)
 from evaluators.presets import PRESETS
 from space import baseline
 
@@ -82,6 +82,22 @@ def test_top_overlap_counts_shared_members_of_both_top_k() -> None:
     assert top_overlap([1, 2, 3], [10, 20, 30], k=2) == 2
 
 
+def test_reliability_is_the_share_of_the_spread_that_seeds_do_not_explain() -> None:
+    values = [50.0, 52.0, 54.0, 56.0]  # variance 6.67
+    assert reliability(values, seed_sd=2.0) == pytest.approx(1 - 4 / (20 / 3))
+    assert reliability(values, seed_sd=0.0) == 1.0
+
+
+def test_genomes_that_spread_less_than_one_genome_s_seeds_have_no_reliability() -> None:
+    assert reliability([98.5, 98.5, 98.7], seed_sd=0.55) == 0.0
+    assert reliability([60.0, 60.0, 60.0], seed_sd=0.0) == 0.0
+
+
+def test_noise_ceiling_is_the_geometric_mean_of_the_reliabilities() -> None:
+    assert noise_ceiling(0.81, 1.0) == pytest.approx(0.9)
+    assert noise_ceiling(0.84, 0.0) == 0.0
+
+
 def test_mean_sd_states_n() -> None:
     assert mean_sd([50.0, 52.0, 54.0]) == "52.00 +- 2.00 % (n = 3)"
 
@@ -103,7 +119,10 @@ def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsy
     lines = out.strip().splitlines()
     interval = r"(nan|-?\d\.\d{3}) \[(nan|-?\d\.\d{3}), (nan|-?\d\.\d{3})\]"
     assert re.fullmatch(rf"smoke vs smoke32 \(90% bootstrap CI over genomes\): spearman {interval} "
-                        rf"kendall {interval}", lines[-1])
+                        rf"kendall {interval}", lines[-2])
+    assert re.fullmatch(r"noise ceiling: smoke seed SD \d+\.\d\d \(baseline, n = 2\) vs \d+\.\d\d across 4 genomes: "
+                        r"reliability [01]\.\d\d; smoke32 .*; a perfect proxy would correlate at most [01]\.\d\d",
+                        lines[-1])
     assert any(re.fullmatch(r"top-4 overlap: \d/4", line) for line in lines)
     assert any(line.startswith("MACs alone vs smoke32") for line in lines)
     for name in ("smoke", "smoke32"):
@@ -165,7 +184,7 @@ def test_only_trains_one_fidelity_and_the_merged_journals_report_like_one_run(ti
     (tmp_path / "merged").mkdir()
     (tmp_path / "merged" / "runs.jsonl").write_text("".join(halves))
     code, out, _ = run_cli(capsys, *TINY, "--out", str(tmp_path / "merged"), "--from-journal")
-    assert code == 0 and "note:" not in out and "spearman" in out.splitlines()[-1]
+    assert code == 0 and "note:" not in out and "spearman" in out.splitlines()[-2]
 
 
 def test_a_training_worker_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
