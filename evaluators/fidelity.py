@@ -246,18 +246,27 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
         writer.writerows(rows)
 
 
-def write_scatter(rows: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Reference against proxy accuracy, one point per genome; hover: id, block strings, accuracies, MACs."""
+def write_scatter(rows: list[dict[str, Any]], path: Path, title: str,
+                  baseline_sd: tuple[float, float] | None = None) -> None:
+    """Reference against proxy accuracy, one point per genome; hover: id, block strings, accuracies, MACs.
+
+    ``baseline_sd`` (proxy, reference) draws the baseline's seed-to-seed SD as error bars on its star: the
+    scale below which two genomes' single-seed points cannot be told apart.
+    """
     import plotly.graph_objects as go  # only here: the training workers never need it
 
     figure = go.Figure()
+    bars = lambda sd: dict(type="data", array=[sd], visible=True) if sd is not None else None  # noqa: E731
+    proxy_sd, reference_sd = baseline_sd or (None, None)
     for is_baseline, name, marker in ((False, "genome", dict(size=9, color="#1f77b4", opacity=0.7)),
                                       (True, "baseline", dict(size=16, symbol="star", color="#2ca02c",
                                                               line=dict(width=1, color="black")))):
         chosen = [row for row in rows if row["is_baseline"] == is_baseline]
         figure.add_trace(go.Scatter(
             x=[row["proxy_top1"] for row in chosen], y=[row["reference_top1"] for row in chosen],
-            mode="markers", name=name, marker=marker,
+            mode="markers", name=name + (" (bars: 1 seed SD)" if is_baseline and baseline_sd else ""),
+            marker=marker, error_x=bars(proxy_sd) if is_baseline else None,
+            error_y=bars(reference_sd) if is_baseline else None,
             customdata=[[row["genome_id"], row["blocks"].replace(" ", "<br>"), f"{row['macs'] / 1e6:.1f}M"]
                         for row in chosen],
             hovertemplate=("genome %{customdata[0]}<br>%{customdata[1]}<br>proxy %{x:.2f} %<br>"
@@ -370,22 +379,22 @@ def main(argv: list[str] | None = None) -> int:
                      "macs": cost_of(genome).total_macs, "proxy_top1": p["top1"], "reference_top1": r["top1"],
                      "proxy_seconds": round(p["seconds"], 1), "reference_seconds": round(r["seconds"], 1),
                      "proxy_status": p["status"], "reference_status": r["status"]})
+    short = [row["proxy_top1"] for row in rows]
+    long = [row["reference_top1"] for row in rows]
+    macs = [row["macs"] for row in rows]
+    baseline_runs = [[records[key(genomes[0], fidelity, seed)]["top1"] for seed in seeds
+                      if key(genomes[0], fidelity, seed) in records] for fidelity in (proxy, reference)]
+    seed_sds = tuple(statistics.stdev(found) for found in baseline_runs) if all(
+        len(found) > 1 for found in baseline_runs) else None
     write_csv(rows, out / "fidelity.csv")
     write_scatter(rows, out / "fidelity.html", f"{proxy.name} vs {reference.name} on {data.name}, "
-                  f"{len(rows)} genomes")
+                  f"{len(rows)} genomes", seed_sds)
 
     print(f"{'genome':<14}{'MACs':>10}{proxy.name:>12}{reference.name:>12}")
     for row in rows:
         print(f"{row['genome_id']:<14}{row['macs'] / 1e6:>9.1f}M{row['proxy_top1']:>12.2f}"
               f"{row['reference_top1']:>12.2f}{' (baseline)' if row['is_baseline'] else ''}")
-    short = [row["proxy_top1"] for row in rows]
-    long = [row["reference_top1"] for row in rows]
-    macs = [row["macs"] for row in rows]
-    baseline_runs = {}
-    for fidelity in (proxy, reference):
-        found = [records[key(genomes[0], fidelity, seed)]["top1"] for seed in seeds
-                 if key(genomes[0], fidelity, seed) in records]
-        baseline_runs[fidelity.name] = found
+    for fidelity, found in zip((proxy, reference), baseline_runs):
         if found:
             print(f"baseline at {fidelity.name}, {len(found)} training seeds: {mean_sd(found)}")
     print(f"files: {out / 'fidelity.csv'}, {out / 'fidelity.html'}")
@@ -396,18 +405,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"top-{k} overlap: {top_overlap(short, long, k)}/{k}")
     print(f"{proxy.name} vs {reference.name} ({level}): spearman {bootstrap(spearman, short, long, args.bootstrap)} "
           f"kendall {bootstrap(kendall, short, long, args.bootstrap)}")
-    if all(len(found) > 1 for found in baseline_runs.values()):
-        print(noise_ceiling_line({proxy.name: short, reference.name: long}, baseline_runs))
+    if seed_sds:
+        print(noise_ceiling_line([(proxy.name, short), (reference.name, long)], baseline_runs))
     return 0
 
-
-def noise_ceiling_line(accuracies: dict[str, list[float]], baseline_runs: dict[str, list[float]]) -> str:
-    """What seed noise lets the correlation reach, per fidelity and together, in one line."""
+def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], baseline_runs: list[list[float]]) -> str:
+    """What seed noise lets the correlation reach, for (proxy, reference), in one line."""
     parts, reliabilities = [], []
-    for name, values in accuracies.items():
-        seed_sd = statistics.stdev(baseline_runs[name])
+    for (name, values), runs in zip(accuracies, baseline_runs):
+        seed_sd = statistics.stdev(runs)
         reliabilities.append(reliability(values, seed_sd))
-        parts.append(f"{name} seed SD {seed_sd:.2f} (baseline, n = {len(baseline_runs[name])}) vs "
+        parts.append(f"{name} seed SD {seed_sd:.2f} (baseline, n = {len(runs)}) vs "
                      f"{statistics.stdev(values):.2f} across {len(values)} genomes: "
                      f"reliability {reliabilities[-1]:.2f}")
     ceiling = noise_ceiling(*reliabilities)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from evaluators.fidelity import (CSV_COLUMNS, Job, bootstrap, kendall, main, mean_sd, noise_ceiling, reliability,
-                                 spearman, top_overlap, write_csv)
+                                 spearman, top_overlap, write_csv, write_scatter)
 from evaluators.presets import PRESETS
 from space import baseline
 
@@ -102,15 +102,25 @@ def test_mean_sd_states_n() -> None:
     assert mean_sd([50.0, 52.0, 54.0]) == "52.00 +- 2.00 % (n = 3)"
 
 
+ROW = {"genome_id": "abc", "is_baseline": True, "blocks": "standard_r1_k3_s1_e4_c16", "macs": 10,
+       "proxy_top1": 50.0, "reference_top1": 70.0, "proxy_seconds": 1.0, "reference_seconds": 2.0,
+       "proxy_status": "ok", "reference_status": "ok"}
+
+
 def test_csv_has_the_documented_columns(tmp_path: Path) -> None:
-    row = {"genome_id": "abc", "is_baseline": True, "blocks": "standard_r1_k3_s1_e4_c16", "macs": 10,
-           "proxy_top1": 50.0, "reference_top1": 70.0, "proxy_seconds": 1.0, "reference_seconds": 2.0,
-           "proxy_status": "ok", "reference_status": "ok"}
-    write_csv([row], tmp_path / "f.csv")
+    write_csv([ROW], tmp_path / "f.csv")
     with (tmp_path / "f.csv").open() as file:
         assert next(csv.reader(file)) == CSV_COLUMNS == ["genome_id", "is_baseline", "blocks", "macs", "proxy_top1",
                                                          "reference_top1", "proxy_seconds", "reference_seconds",
                                                          "proxy_status", "reference_status"]
+
+
+def test_scatter_draws_the_baseline_s_seed_sd_as_error_bars(tmp_path: Path) -> None:
+    write_scatter([ROW, {**ROW, "genome_id": "def", "is_baseline": False}], tmp_path / "f.html", "t", (3.02, 0.55))
+    page = (tmp_path / "f.html").read_text()
+    assert '"error_x":{"array":[3.02],"type":"data","visible":true}' in page
+    assert '"error_y":{"array":[0.55],"type":"data","visible":true}' in page
+    assert "baseline (bars: 1 seed SD)" in page
 
 
 def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsys, tmp_path: Path) -> None:
