@@ -2,7 +2,8 @@
 
 ``python -m evaluators.fidelity --only reference --reference-device cpu`` trains the same runs, longest first,
 which on a CPU means an hour or more before the first genome lands. This script trains them in an order that
-gives figures early (the baseline's training seeds, then the drawn genomes in draw order), two at a time with
+gives figures early (the baseline's training seeds, then the drawn genomes cheapest first, by their proxy
+training's seconds in the journal: at the reference they cost ~15-20x that), two at a time with
 one torch thread each, through the fidelity command's own ``Job`` and ``run_job``, and appends each run to the
 journal the moment it finishes, exactly as the command would; a device run or the command itself skips them
 afterwards.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -32,9 +34,12 @@ def main() -> None:
     load_data("synthetic")  # decoded into the cache once, before the workers read it
     genomes = genomes_for(20, num_classes=10, seed=0)
     reference = get_fidelity("reference")
-    order = [(genomes[0], seed) for seed in (0, 1, 2)] + [(genome, 0) for genome in genomes[1:]]
     journal = args.out / "runs.jsonl"
     done = read_journal(journal)
+    proxy_seconds = {record["genome_id"]: record["seconds"] for record in done.values()
+                     if record["fidelity"] == "proxy" and record["seed"] == 0}
+    drawn = sorted(genomes[1:], key=lambda genome: proxy_seconds.get(genome.id, math.inf))
+    order = [(genomes[0], seed) for seed in (0, 1, 2)] + [(genome, 0) for genome in drawn]
     todo = [job for job in (Job(genome, reference, "synthetic", seed, "cpu") for genome, seed in order)
             if job.key not in done]
     started = time.monotonic()
