@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,8 @@ def confirm_front(study: optuna.Study, study_dir: Path, seeds: int, fidelity: Fi
     if not data:
         raise ConfirmationError(f"study '{study.study_name}' records no data set; run search.run on it first")
     arms, reference = _arms(study)
+    check_fresh_seeds(study.study_name, [t.user_attrs.get("train_seed") for t in study.get_trials(deepcopy=False)],
+                      seeds)
     folder = Path(study_dir) / FOLDER
     check_settings(folder, SETTINGS_FILE, {"data": data, "fidelity": dataclasses.asdict(fidelity)},
                    "confirm at the fidelity used before, or remove that folder to start over")
@@ -83,6 +86,16 @@ def confirm_front(study: optuna.Study, study_dir: Path, seeds: int, fidelity: Fi
     table.to_csv(partial, index=False)
     partial.replace(path)
     return Confirmation(table=table, complete=len(records) == len(wanted), path=path)
+
+
+def check_fresh_seeds(study_name: str, used: Iterable[int | None], seeds: int) -> None:
+    """Refuse confirmation seeds a search trial trained with: that genome's "confirmation" would repeat its
+    search run, the very draw whose luck the confirmation is there to average out."""
+    clash = sorted(set(range(SEED_OFFSET, SEED_OFFSET + seeds)) & {int(seed) for seed in used if seed is not None})
+    if clash:
+        raise ConfirmationError(
+            f"--seeds: seed {clash[0]} of the confirmation's {SEED_OFFSET}..{SEED_OFFSET + seeds - 1} trained a "
+            f"search trial of study '{study_name}' (its --train-seed); confirmation needs seeds no trial used")
 
 
 def confirmed_table(runs: pd.DataFrame, arms: list[Arm], reference: str, fidelity: Fidelity,
