@@ -25,9 +25,9 @@ from ._cli import add_cluster_arguments, add_latency_clock_argument, check_clust
 from .study import (DEFAULT_GRACE, KEEP_WEIGHTS, SAMPLERS, SCHEDULERS, Halving, chance_floor, default_space,
                     load_space, parse_objectives)
 
-DEFAULT_MAX_UNITS = 16
+DEFAULT_MAX_UNITS = Halving.max_units
 """Units the preset is cut into unless ``--max-units`` says otherwise (fewer if it has fewer steps)."""
-HALVING_DEFAULTS = {"scheduler": "moasha", "grace": 1, "eta": 4, "rung_floor": "none"}
+HALVING_DEFAULTS = {"scheduler": Halving.scheduler, "grace": Halving.grace, "eta": Halving.eta, "rung_floor": "none"}
 """The successive-halving options' defaults for a new study (a continued one keeps what it recorded). eta 4
 over 16 units (rungs at 1, 4 and 16) since 2026-12-05: the default run in under 20 minutes on a 2-core AVX-512
 CPU, where eta 3 over 9 units took 26 (README, "Measured here")."""

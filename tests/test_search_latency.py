@@ -174,7 +174,7 @@ def test_a_stopped_latency_study_completes_a_finished_trial_with_its_accuracy_an
     trial = study.ask()
     for key, value in {"status": "ok", "accuracy": 61.0, "macs": 5e6, "latency_ms": 3.5}.items():
         trial.set_user_attr(key, value)
-    settle_unfinished(study, Halving())
+    settle_unfinished(study, Halving("fifo"))
     assert study.trials[0].state == TrialState.COMPLETE and study.trials[0].values == [61.0, 3.5]
 
 

@@ -16,7 +16,7 @@ def _searcher(tmp_path, window: int, total: int, name: str = "s") -> StudySearch
     sampler = optuna.samplers.TPESampler(seed=0, multivariate=True, constant_liar=True, n_startup_trials=2)
     return StudySearch(space=_space, metric=METRICS, mode=["max", "min"], sampler=sampler, study_name=name,
                        storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}"),
-                       window=window, total=total, halving=Halving())
+                       window=window, total=total, halving=Halving("fifo"))
 
 
 def _result(params: dict) -> dict:
@@ -72,7 +72,7 @@ def test_a_held_back_trial_is_completed_from_its_recorded_results_after_a_stop(t
     second = searcher.suggest("t1")
     searcher.on_trial_complete("t1", _result(second))
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}")
-    assert settle_unfinished(study, Halving()) == 1
+    assert settle_unfinished(study, Halving("fifo")) == 1
     first, held = study.get_trials()
     assert first.state == TrialState.FAIL and first.user_attrs["reason"] == INTERRUPTED
     assert held.state == TrialState.COMPLETE

@@ -57,10 +57,10 @@ class Halving:
     rung records measure how well the first rung predicts the top.
     """
 
-    scheduler: str = "fifo"
+    scheduler: str = "moasha"
     grace: int = 1
-    eta: int = 3
-    max_units: int = 9
+    eta: int = 4
+    max_units: int = 16
     accuracy_floor: float | None = None
     """Top-1 % a trial must exceed at a rung to rank among the trials that learned (``chance_floor``)."""
 
