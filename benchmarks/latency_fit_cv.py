@@ -22,8 +22,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from evaluators.latency import TOLERANCE, LatencyTable, Machine, MissingRows
-from space.sampling import random_genome
+from evaluators.latency import TOLERANCE, LatencyTable, Machine, MissingRows, validation_genomes
 
 MEASURED_LINE = re.compile(r"genome (\w+):\s+\S+M MACs\s+measured\s+([\d.]+) ms")
 
@@ -45,9 +44,10 @@ def main(argv: list[str] | None = None) -> int:
                        f"{args.fit_sizes!r} (comma-separated integers): {error}\n")
     measured = {match.group(1): float(match.group(2)) for match in MEASURED_LINE.finditer(text)}
     table = LatencyTable.for_machine(Machine(**summary["machine"]), args.cache_dir)
-    validation_rng, fit_rng = random.Random(summary["seed"]), random.Random(f"fit-{summary['seed']}")
-    validation = [random_genome(validation_rng) for _ in range(summary["genomes"])]
-    pool = validation + [random_genome(fit_rng) for _ in range(summary["fit_genomes"])]
+    # Runs logged before --population existed drew from the wide population.
+    validation, fitted = validation_genomes(summary["genomes"], summary["fit_genomes"], summary["seed"],
+                                            summary.get("population", "wide"))
+    pool = validation + fitted
     if {genome.id for genome in validation} - measured.keys():
         parser.exit(2, f"error: --log {args.log}: not every validation genome has a measured line\n")
     split_rng = random.Random(args.seed)

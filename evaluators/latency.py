@@ -10,7 +10,10 @@ rank genomes differently from inference (CondConv's per-example expert mixing co
 ``--validate N`` measures N random genomes whole and compares them with the table's predictions: the share
 within +-10%, the Spearman rank correlation, and the MACs-vs-latency Spearman for comparison. With
 ``--fit-genomes K`` it also predicts them the way a search does for genomes the table has not measured: from the
-rows of K other random genomes and a fit on them (see ``_latency_fit``). The table's pieces are timed in
+rows of K other random genomes and a fit on them (see ``_latency_fit``). The genomes are drawn from the search's
+default space, as a search draws its fit genomes (``--population space``), or from
+``space.sampling.random_genome``'s wider population (``wide``: kernel 1, expansions 1 and 4.5, one expert,
+widths in steps of 4), which the validations before 2026-12-05 10:00 used. The table's pieces are timed in
 context, as ratios to a reference network (``measure_in_context``).
 
 Python API: ``machine_fingerprint()``, ``LatencyTable.for_machine(machine)``, ``predict_latency(genome, table)``,
@@ -26,7 +29,7 @@ import random
 import sys
 from typing import Any
 
-from space import BLOCK_TYPES, Genome, cost_of
+from space import BLOCK_TYPES, Genome, cost_of, default_space, sample_genomes
 from space.cost import resolve_genome
 from space.sampling import random_genome
 
@@ -35,14 +38,31 @@ from ._latency_measure import InContext, measure_in_context, measure_network, me
 from ._latency_pieces import pieces
 from ._latency_table import REFERENCE, LatencyTable, predict_latency
 from ._latency_timing import Machine, Timing, machine_fingerprint, time_call
+from .data import SYNTHETIC_DEFAULTS
 from .presets import PRESETS
 
 __all__ = ["InContext", "LatencyPredictor", "LatencyTable", "Machine", "MissingRows", "Prediction", "Timing",
-           "machine_fingerprint", "measure_in_context", "measure_network", "measure_training_step", "pieces", "predict_latency",
-           "time_call"]
+           "machine_fingerprint", "measure_in_context", "measure_network", "measure_training_step", "pieces",
+           "predict_latency", "time_call", "validation_genomes"]
 
 TOLERANCE = 0.10
 """--validate's target: the share of genomes whose predicted latency is within +-10% of the measured one."""
+POPULATIONS = ("space", "wide")
+"""Where --validate draws its genomes: the search's default space (sized to the default data's classes, as
+a default search draws its fit genomes) or ``random_genome``'s wider population (100 classes)."""
+
+
+def validation_genomes(count: int, fit_genomes: int, seed: int, population: str) -> tuple[list[Genome], list[Genome]]:
+    """--validate's genomes and its fit's, from two streams of one seed, so that no validation genome is in the
+    fit unless the two draw it alike; ``benchmarks/latency_fit_cv.py`` redraws them from a run's summary."""
+    if population == "wide":
+        rng, fit_rng = random.Random(seed), random.Random(f"fit-{seed}")
+        return [random_genome(rng) for _ in range(count)], [random_genome(fit_rng) for _ in range(fit_genomes)]
+    if population != "space":
+        raise ValueError(f"--population: must be one of {', '.join(POPULATIONS)}, got {population!r}")
+    classes = SYNTHETIC_DEFAULTS["classes"]
+    return (sample_genomes(default_space(), count, classes, seed),
+            sample_genomes(default_space(), fit_genomes, classes, f"fit-{seed}"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fit-genomes", metavar="K", default="0",
                         help="with --validate: also predict from a fit on K other random genomes' pieces")
     parser.add_argument("--seed", default="0", help="seed of --validate's random genomes (default 0)")
+    parser.add_argument("--population", choices=POPULATIONS, default="space",
+                        help="--validate's genomes: the search's default space (default) or the wider population "
+                             "of space.sampling.random_genome (the validations before 2026-12-05 10:00)")
     parser.add_argument("--no-train", action="store_true", help="skip the training cost per image")
     parser.add_argument("--cache-dir", help="where the lookup tables live (default: $EFFCNN_CACHE or "
                                             "~/.cache/effcnn-nas, under latency/)")
@@ -80,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"error: {error}\n")
     print(f"machine: {machine.describe()}", file=sys.stderr, flush=True)
     if count is not None:
-        return _validate(table, count, seed, runs, fit_genomes, args.json)
+        return _validate(table, count, seed, args.population, runs, fit_genomes, args.json)
     record = _measure_one(genome, table, runs, train=not args.no_train)
     print(_describe(record))
     if args.json:
@@ -127,7 +150,8 @@ def _describe(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _validate(table: LatencyTable, count: int, seed: int, runs: int, fit_genomes: int, as_json: bool) -> int:
+def _validate(table: LatencyTable, count: int, seed: int, population: str, runs: int, fit_genomes: int,
+              as_json: bool) -> int:
     """Measure ``count`` random genomes in context beside their predictions: each network whole and its pieces,
     every call paired with a reference call (``measure_in_context``), so that a prediction and the network it is
     compared with are on one scale however the machine's speed drifts. "table" sums the genome's pieces as the
@@ -139,10 +163,7 @@ def _validate(table: LatencyTable, count: int, seed: int, runs: int, fit_genomes
     # would pay about a second for scipy.stats that only this check uses.
     from scipy import stats
 
-    rng = random.Random(seed)
-    genomes = [random_genome(rng) for _ in range(count)]
-    fit_rng = random.Random(f"fit-{seed}")
-    fitted = [random_genome(fit_rng) for _ in range(fit_genomes)]
+    genomes, fitted = validation_genomes(count, fit_genomes, seed, population)
     predictor = None
     if fitted:
         table.build(fitted)
@@ -165,7 +186,8 @@ def _validate(table: LatencyTable, count: int, seed: int, runs: int, fit_genomes
             line += f"  fit {columns['fit'][-1]:8.3f} ms ({columns['fit'][-1] / measured - 1:+.1%})" \
                 if math.isfinite(columns["fit"][-1]) else "  fit n/a (a kind of piece the fit has too few of)"
         print(line, flush=True)
-    summary = {"genomes": count, "seed": seed, "fit_genomes": fit_genomes, "machine": table.machine.to_dict(),
+    summary = {"genomes": count, "seed": seed, "population": population, "fit_genomes": fit_genomes,
+               "machine": table.machine.to_dict(),
                "reference_ms": table.reference_ms,
                "spearman_macs": float(stats.spearmanr(columns["macs"], columns["measured"]).statistic)}
     for name in ("table", "fit") if predictor else ("table",):

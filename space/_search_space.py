@@ -168,7 +168,7 @@ def _round_to_step(value: float) -> int:
     return int(round(value / WIDTH_STEP)) * WIDTH_STEP
 
 
-def sample_genomes(space: SearchSpace, count: int, num_classes: int, seed: int) -> list[Genome]:
+def sample_genomes(space: SearchSpace, count: int, num_classes: int, seed: int | str) -> list[Genome]:
     """Up to ``count`` genomes drawn uniformly from the space, repeatable by ``seed``.
 
     Draws that make no valid genome are skipped, as the search fails such trials; a custom space that yields

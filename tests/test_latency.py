@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from evaluators.latency import (InContext, LatencyPredictor, LatencyTable, MissingRows, machine_fingerprint, main,
-                                measure_in_context, pieces, predict_latency, time_call)
+                                measure_in_context, pieces, predict_latency, time_call, validation_genomes)
 from evaluators._latency_measure import measure_training_step
 from evaluators.presets import get_fidelity
 from space import Genome, Stage, build
@@ -319,3 +319,25 @@ def test_validate_prints_the_share_within_ten_percent_and_both_rank_correlations
     assert "table: within +-10%: 3/3 (100%, target >= 90%)" in out and "spearman(MACs, measured):" in out
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["table_within_10pct"] == 1.0 and "fit_within_10pct" in summary
+
+
+def test_validation_draws_from_the_search_s_default_space_by_default():
+    from space import default_space, genome_params
+    genomes, fitted = validation_genomes(4, 3, seed=0, population="space")
+    assert len(genomes) == 4 and len(fitted) == 3
+    assert all(genome_params(genome, default_space()) is not None for genome in genomes + fitted)
+    assert {genome.id for genome in genomes}.isdisjoint(genome.id for genome in fitted)
+
+
+def test_validation_of_the_wide_population_redraws_the_genomes_of_earlier_logs():
+    """benchmarks/latency_fit_cv.py re-splits logs made before --population existed: their draws must not move."""
+    import random
+    from space.sampling import random_genome
+    genomes, fitted = validation_genomes(2, 1, seed=3, population="wide")
+    rng, fit_rng = random.Random(3), random.Random("fit-3")
+    assert genomes == [random_genome(rng), random_genome(rng)] and fitted == [random_genome(fit_rng)]
+
+
+def test_an_unknown_population_is_a_one_line_error_naming_it():
+    with pytest.raises(ValueError, match=r"^--population: must be one of space, wide, got 'all'$"):
+        validation_genomes(2, 0, seed=0, population="all")
