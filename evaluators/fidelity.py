@@ -379,9 +379,6 @@ def main(argv: list[str] | None = None) -> int:
                      "macs": cost_of(genome).total_macs, "proxy_top1": p["top1"], "reference_top1": r["top1"],
                      "proxy_seconds": round(p["seconds"], 1), "reference_seconds": round(r["seconds"], 1),
                      "proxy_status": p["status"], "reference_status": r["status"]})
-    short = [row["proxy_top1"] for row in rows]
-    long = [row["reference_top1"] for row in rows]
-    macs = [row["macs"] for row in rows]
     baseline_runs = [[records[key(genomes[0], fidelity, seed)]["top1"] for seed in seeds
                       if key(genomes[0], fidelity, seed) in records] for fidelity in (proxy, reference)]
     seed_sds = tuple(statistics.stdev(found) for found in baseline_runs) if all(
@@ -389,7 +386,16 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(rows, out / "fidelity.csv")
     write_scatter(rows, out / "fidelity.html", f"{proxy.name} vs {reference.name} on {data.name}, "
                   f"{len(rows)} genomes", seed_sds)
+    print(f"files: {out / 'fidelity.csv'}, {out / 'fidelity.html'}")
+    print(f"wall time: {time.monotonic() - started:.0f}s")
+    print_ranking(rows, baseline_runs, proxy, reference, args.bootstrap)
+    return 0
 
+
+def print_ranking(rows: list[dict[str, Any]], baseline_runs: list[list[float]], proxy: Fidelity,
+                  reference: Fidelity, samples: int) -> None:
+    """Per genome both accuracies, the baseline's seeds, then how well the proxy ranks: the report's last
+    lines are the statistics a reader quotes."""
     print(f"{'genome':<14}{'MACs':>10}{proxy.name:>12}{reference.name:>12}")
     for row in rows:
         print(f"{row['genome_id']:<14}{row['macs'] / 1e6:>9.1f}M{row['proxy_top1']:>12.2f}"
@@ -397,17 +403,17 @@ def main(argv: list[str] | None = None) -> int:
     for fidelity, found in zip((proxy, reference), baseline_runs):
         if found:
             print(f"baseline at {fidelity.name}, {len(found)} training seeds: {mean_sd(found)}")
-    print(f"files: {out / 'fidelity.csv'}, {out / 'fidelity.html'}")
-    print(f"wall time: {time.monotonic() - started:.0f}s")
+    short = [row["proxy_top1"] for row in rows]
+    long = [row["reference_top1"] for row in rows]
     level = f"{CONFIDENCE:.0%} bootstrap CI over genomes"
-    print(f"MACs alone vs {reference.name} ({level}): spearman {bootstrap(spearman, macs, long, args.bootstrap)}")
+    macs = [row["macs"] for row in rows]
+    print(f"MACs alone vs {reference.name} ({level}): spearman {bootstrap(spearman, macs, long, samples)}")
     k = min(TOP_K, len(rows))
     print(f"top-{k} overlap: {top_overlap(short, long, k)}/{k}")
-    print(f"{proxy.name} vs {reference.name} ({level}): spearman {bootstrap(spearman, short, long, args.bootstrap)} "
-          f"kendall {bootstrap(kendall, short, long, args.bootstrap)}")
-    if seed_sds:
+    print(f"{proxy.name} vs {reference.name} ({level}): spearman {bootstrap(spearman, short, long, samples)} "
+          f"kendall {bootstrap(kendall, short, long, samples)}")
+    if all(len(found) > 1 for found in baseline_runs):
         print(noise_ceiling_line([(proxy.name, short), (reference.name, long)], baseline_runs))
-    return 0
 
 def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], baseline_runs: list[list[float]]) -> str:
     """What seed noise lets the correlation reach, for (proxy, reference), in one line."""
