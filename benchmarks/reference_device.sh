@@ -13,8 +13,16 @@ set -u
 OUT=${OUT:-results}
 LATENCY_LIMIT=${LATENCY_LIMIT:-60} CHECK_LIMIT=${CHECK_LIMIT:-90} STEP_LIMIT=${STEP_LIMIT:-75}
 TIME_LIMIT=${TIME_LIMIT:-240} REPORT_LIMIT=${REPORT_LIMIT:-60}
-WORST=$(( $([ "${LATENCY:-0}" = 1 ] && echo 3 || echo 0) * (LATENCY_LIMIT + 5) + CHECK_LIMIT + 5 \
-          + 2 * (STEP_LIMIT + 5) + TIME_LIMIT + 10 + REPORT_LIMIT + 5 ))
+for limit in LATENCY_LIMIT CHECK_LIMIT STEP_LIMIT TIME_LIMIT REPORT_LIMIT CALL_LIMIT; do
+  value=${!limit:-600}
+  if ! [[ $value =~ ^[1-9][0-9]*$ ]]; then
+    echo "error: $limit must be a whole number of seconds, got '$value'"
+    exit 2
+  fi
+done
+WORST=$(( $([ "${LATENCY:-0}" = 1 ] && echo 3 || echo 0) * (LATENCY_LIMIT + 5) \
+          + $([ "${GRAPHS:-1}" = 1 ] && echo 1 || echo 0) * (CHECK_LIMIT + 5 + 2 * (STEP_LIMIT + 5)) \
+          + TIME_LIMIT + 10 + REPORT_LIMIT + 5 ))
 if [ "$WORST" -gt "${CALL_LIMIT:-600}" ]; then
   echo "error: worst case ${WORST}s exceeds CALL_LIMIT=${CALL_LIMIT:-600}s; lower TIME_LIMIT or the other limits"
   exit 2

@@ -13,10 +13,14 @@ accuracies and, last:
   guess would achieve);
 - the baseline's mean +- SD over ``--baseline-seeds`` training seeds at both fidelities;
 - the noise ceiling: with one training seed per genome, each fidelity's accuracies carry its seed-to-seed
-  noise, so even a proxy that ranked the true accuracies perfectly would show a correlation of at most
-  sqrt(reliability_proxy x reliability_reference) (Spearman's attenuation), where a fidelity's reliability is
-  the share of its across-genome variance not explained by the baseline's seed variance. A reference whose
-  genomes differ by less than its seeds do cannot confirm any proxy, whatever the proxy does.
+  noise, so even a proxy that ranked the true accuracies perfectly would be expected to show a correlation of
+  only sqrt(reliability_proxy x reliability_reference) (Spearman's correction for attenuation), where a
+  fidelity's reliability is the share of its across-genome variance not explained by the baseline's seed
+  variance. It is an expectation for Pearson's correlation (roughly Spearman's; Kendall's runs lower), not a
+  bound: a sample of 20 genomes scatters around it, noise shared by the two fidelities (each genome starts
+  from the same initial weights at both) can lift the observed correlation above it, and a seed SD from 3
+  baseline seeds is itself uncertain by a factor of 2 or more. What it does say: a reference whose genomes
+  differ by less than its seeds do cannot confirm any proxy, whatever the proxy does.
 
 Files, in ``--out``: ``runs.jsonl`` (one line per finished training, appended as each finishes, so an
 interrupted run resumes where it stopped), ``fidelity.csv`` (genome id, block strings, MACs, both accuracies,
@@ -120,15 +124,19 @@ def top_overlap(proxy: Sequence[float], reference: Sequence[float], k: int = TOP
 def reliability(values: Sequence[float], seed_sd: float) -> float:
     """Share of the across-genome variance of ``values`` (one seed each) that is not training-seed noise.
 
-    The seed SD is measured on the baseline only, so this assumes every genome is about as noisy; clipped at
-    0 when the genomes spread less than one genome's seeds do (the measurement cannot tell them apart).
+    The seed SD is measured on the baseline only, so this assumes every genome is about as noisy (a genome
+    that diverged to chance widens the spread and so flatters the reliability); clipped at 0 when the genomes
+    spread less than one genome's seeds do (the measurement cannot tell them apart).
     """
+    if len(values) < 2:
+        raise ValueError(f"reliability needs at least 2 genomes' accuracies, got {len(values)}")
     spread = statistics.variance(values)
     return max(0.0, 1 - seed_sd**2 / spread) if spread > 0 else 0.0
 
 
 def noise_ceiling(proxy_reliability: float, reference_reliability: float) -> float:
-    """The highest correlation two noisy measurements of the same true accuracies are expected to show."""
+    """The correlation two measurements of the same true accuracies, with independent noise of these
+    reliabilities, are expected to show (Pearson's; an expectation, not a bound)."""
     return math.sqrt(proxy_reliability * reference_reliability)
 
 
@@ -251,7 +259,7 @@ def write_scatter(rows: list[dict[str, Any]], path: Path, title: str,
     """Reference against proxy accuracy, one point per genome; hover: id, block strings, accuracies, MACs.
 
     ``baseline_sd`` (proxy, reference) draws the baseline's seed-to-seed SD as error bars on its star: the
-    scale below which two genomes' single-seed points cannot be told apart.
+    spread of a single run (two single-seed points differ by sqrt(2) times it from noise alone).
     """
     import plotly.graph_objects as go  # only here: the training workers never need it
 
@@ -412,8 +420,9 @@ def print_ranking(rows: list[dict[str, Any]], baseline_runs: list[list[float]], 
     print(f"top-{k} overlap: {top_overlap(short, long, k)}/{k}")
     print(f"{proxy.name} vs {reference.name} ({level}): spearman {bootstrap(spearman, short, long, samples)} "
           f"kendall {bootstrap(kendall, short, long, samples)}")
-    if all(len(found) > 1 for found in baseline_runs):
+    if all(len(found) > 1 for found in baseline_runs) and proxy != reference:
         print(noise_ceiling_line([(proxy.name, short), (reference.name, long)], baseline_runs))
+
 
 def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], baseline_runs: list[list[float]]) -> str:
     """What seed noise lets the correlation reach, for (proxy, reference), in one line."""
@@ -425,7 +434,9 @@ def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], baseline_runs:
                      f"{statistics.stdev(values):.2f} across {len(values)} genomes: "
                      f"reliability {reliabilities[-1]:.2f}")
     ceiling = noise_ceiling(*reliabilities)
-    return f"noise ceiling: {'; '.join(parts)}; a perfect proxy would correlate at most {ceiling:.2f}"
+    return (f"noise ceiling: {'; '.join(parts)}; a perfect proxy's expected correlation through this noise "
+            f"(independent noise, the baseline's seed SD for every genome): {ceiling:.2f}")
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

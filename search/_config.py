@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from evaluators.presets import Fidelity
@@ -34,8 +34,10 @@ class SearchConfig:
     max_concurrent: int | None
     cache_dir: str | None
     halving: Halving = Halving()
-    halving_given: frozenset[str] = frozenset(f.name for f in fields(Halving))
-    """Halving fields the command line set; a continued study keeps what it recorded for the others."""
+    """The successive-halving settings of a new study (the command's defaults unless given)."""
+    halving_given: frozenset[str] = frozenset()
+    """Halving fields set explicitly (on the command line); a continued study keeps what it recorded for the
+    others, so a study resumed through this API without them continues as it was run."""
     device: str = "auto"
     confirm_seeds: int = 0
     keep_weights: str = "front"

@@ -93,6 +93,11 @@ def test_genomes_that_spread_less_than_one_genome_s_seeds_have_no_reliability() 
     assert reliability([60.0, 60.0, 60.0], seed_sd=0.0) == 0.0
 
 
+def test_reliability_of_fewer_than_two_genomes_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 2 genomes"):
+        reliability([60.0], seed_sd=1.0)
+
+
 def test_noise_ceiling_is_the_geometric_mean_of_the_reliabilities() -> None:
     assert noise_ceiling(0.81, 1.0) == pytest.approx(0.9)
     assert noise_ceiling(0.84, 0.0) == 0.0
@@ -131,7 +136,8 @@ def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsy
     assert re.fullmatch(rf"smoke vs smoke32 \(90% bootstrap CI over genomes\): spearman {interval} "
                         rf"kendall {interval}", lines[-2])
     assert re.fullmatch(r"noise ceiling: smoke seed SD \d+\.\d\d \(baseline, n = 2\) vs \d+\.\d\d across 4 genomes: "
-                        r"reliability [01]\.\d\d; smoke32 .*; a perfect proxy would correlate at most [01]\.\d\d",
+                        r"reliability [01]\.\d\d; smoke32 .*; a perfect proxy's expected correlation through "
+                        r"this noise \(independent noise, the baseline's seed SD for every genome\): [01]\.\d\d",
                         lines[-1])
     assert any(re.fullmatch(r"top-4 overlap: \d/4", line) for line in lines)
     assert any(line.startswith("MACs alone vs smoke32") for line in lines)
@@ -143,6 +149,13 @@ def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsy
     assert [row["is_baseline"] for row in rows] == ["True", "False", "False", "False"]
     assert all(row["blocks"].count("_c") == 6 and float(row["reference_seconds"]) > 0 for row in rows)
     assert "baseline" in (tmp_path / "out" / "fidelity.html").read_text()
+
+
+def test_one_baseline_seed_reports_no_noise_ceiling_and_draws_no_error_bars(tiny_presets, capsys, tmp_path) -> None:
+    code, out, err = run_cli(capsys, *TINY, "--baseline-seeds", "1", "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    assert "noise ceiling" not in out and "spearman" in out.strip().splitlines()[-1]
+    assert "bars: 1 seed SD" not in (tmp_path / "out" / "fidelity.html").read_text()
 
 
 def test_cli_rerun_trains_nothing_already_in_the_journal(tiny_presets, capsys, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ ray/tune/execution/tune_controller.py); other results go to the searcher's ``on_
 """
 
 import random
+from pathlib import Path
 from types import SimpleNamespace
 
 import optuna
@@ -208,3 +209,15 @@ def test_a_new_study_runs_with_the_halving_settings_of_the_command(storage):
     study = optuna.create_study(study_name="s", storage=storage, directions=DIRECTIONS)
     today = Halving("moasha", grace=1, eta=4, max_units=16)
     assert continued_halving(study, today, given=frozenset()) == today
+
+
+def test_a_study_resumed_through_the_python_api_without_halving_settings_continues_as_recorded(storage):
+    from search import SearchConfig
+    study = optuna.create_study(study_name="s", storage=storage, directions=DIRECTIONS)
+    recorded = Halving("fifo", grace=1, eta=3, max_units=9)
+    study.set_user_attr("halving", vars(recorded))
+    config = SearchConfig(study_name="s", study_dir=Path("."), storage=storage, resume=True, budget=1,
+                          data="synthetic", num_classes=10, fidelity=None, space=None, search_training=False,
+                          sampler="tpe", seed=0, train_seed=0, baseline_blocks=["standard"], baseline_seeds=1,
+                          address=None, cpus_per_trial=1, gpus_per_trial=None, max_concurrent=None, cache_dir=None)
+    assert continued_halving(study, config.halving, config.halving_given) == recorded
