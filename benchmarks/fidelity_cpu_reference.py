@@ -3,7 +3,7 @@
 ``python -m evaluators.fidelity --only reference --reference-device cpu`` trains the same runs, longest first,
 which on a CPU means an hour or more before the first genome lands. This script trains them in an order that
 gives figures early (the baseline's training seeds, then the drawn genomes cheapest first, by their proxy
-training's seconds in the journal: at the reference they cost ~15-20x that), two at a time with
+training's seconds in the journal: at the reference they cost ~15-25x that), two at a time with
 one torch thread each, through the fidelity command's own ``Job`` and ``run_job``, and appends each run to the
 journal the moment it finishes, exactly as the command would; a device run or the command itself skips them
 afterwards.
