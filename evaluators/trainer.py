@@ -66,6 +66,15 @@ class Units:
         return unit * total_steps // self.count
 
 
+def check_units_fit(count: int, fidelity: Fidelity, train_images: int, field: str = "units") -> None:
+    """Refuse more units than the fidelity's run has optimizer steps on ``train_images`` images: some units
+    would hold no step, and their rungs would repeat the one before."""
+    steps = fidelity.total_steps(train_images)
+    if count > steps:
+        raise ValueError(f"{field}: {count} units need at least as many optimizer steps, but fidelity "
+                         f"{fidelity.name} trains {steps} on this data")
+
+
 @dataclass
 class TrainResult:
     """What one run measured. Accuracies are top-1/top-5 in percent, like the paper."""
@@ -187,9 +196,8 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
     drop_last = epoch_images >= fidelity.batch_size
     steps_per_epoch = fidelity.steps_per_epoch(len(data.train_labels))
     total_steps = fidelity.total_steps(len(data.train_labels))
-    if units and units.count > total_steps:
-        raise ValueError(f"units: {units.count} units need at least as many optimizer steps, but fidelity "
-                         f"{fidelity.name} trains {total_steps}")
+    if units:
+        check_units_fit(units.count, fidelity, len(data.train_labels))
 
     checkpoint = (_checkpoint_path(checkpoint_dir, genome, fidelity, data, seed, units) if fidelity.checkpoint
                   else None)

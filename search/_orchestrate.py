@@ -10,6 +10,9 @@ from pathlib import Path
 
 import optuna
 
+from evaluators.data import load_data
+from evaluators.trainer import check_units_fit
+
 from . import confirmation, results, study, tune
 from ._config import SearchConfig
 from ._latency import prepare_latency
@@ -37,6 +40,8 @@ def run_search(config: SearchConfig) -> Outcome:
     study.check_objectives(the_study, config.objectives)
     config = dataclasses.replace(config, halving=study.continued_halving(the_study, config.halving,
                                                                          config.halving_given))
+    check_units_fit(config.halving.max_units, config.fidelity,
+                    len(load_data(config.data, config.cache_dir).train_labels), "halving.max_units")
     study.check_same_settings(the_study, {"data": config.data, "fidelity": dataclasses.asdict(config.fidelity),
                                           "halving": dataclasses.asdict(config.halving)},
                               {"sampler": config.sampler, "seed": config.seed, "train_seed": config.train_seed,

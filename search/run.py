@@ -19,6 +19,7 @@ from pathlib import Path
 
 from evaluators.data import ImageData, default_cache_dir
 from evaluators.presets import Fidelity, add_fidelity_arguments, fidelity_from_args
+from evaluators.trainer import check_units_fit
 from space import BLOCK_TYPES
 
 from ._cli import add_cluster_arguments, add_latency_clock_argument, check_cluster_arguments, finish, load_data_or_exit
@@ -170,9 +171,7 @@ def _halving(args: argparse.Namespace, fidelity: Fidelity, data: ImageData) -> t
     options = {name: getattr(args, name) if name in given else default for name, default in HALVING_DEFAULTS.items()}
     steps = fidelity.total_steps(len(data.train_labels))
     max_units = args.max_units if args.max_units is not None else min(DEFAULT_MAX_UNITS, steps)
-    if max_units > steps:
-        raise ValueError(f"--max-units: {max_units} units need at least as many optimizer steps, but fidelity "
-                         f"{fidelity.name} trains {steps} on this data")
+    check_units_fit(max_units, fidelity, len(data.train_labels), "--max-units")
     floor = chance_floor(len(data.classes), len(data.val_labels)) if options["rung_floor"] == "chance" else None
     halving = Halving(options["scheduler"], options["grace"], options["eta"], max_units, floor)
     return halving, frozenset(("accuracy_floor" if name == "rung_floor" else name) for name in given)

@@ -221,3 +221,16 @@ def test_a_study_resumed_through_the_python_api_without_halving_settings_continu
                           sampler="tpe", seed=0, train_seed=0, baseline_blocks=["standard"], baseline_seeds=1,
                           address=None, cpus_per_trial=1, gpus_per_trial=None, max_concurrent=None, cache_dir=None)
     assert continued_halving(study, config.halving, config.halving_given) == recorded
+
+
+def test_a_search_through_the_python_api_refuses_more_units_than_the_fidelity_has_steps(tmp_path):
+    from evaluators.presets import PRESETS
+    from search import SearchConfig, run_search
+    config = SearchConfig(study_name="s", study_dir=tmp_path / "s", storage=None, resume=False, budget=1,
+                          data="synthetic:classes=3,train=16,val=8", num_classes=3, fidelity=PRESETS["smoke"],
+                          space=None, search_training=False, sampler="tpe", seed=0, train_seed=0,
+                          baseline_blocks=["standard"], baseline_seeds=1, address=None, cpus_per_trial=1,
+                          gpus_per_trial=None, max_concurrent=None, cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match=r"^halving.max_units: 16 units need at least as many optimizer steps, "
+                                         rf"but fidelity smoke trains {PRESETS['smoke'].total_steps(3 * 16)} on this data$"):
+        run_search(config)
