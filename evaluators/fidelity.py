@@ -389,19 +389,26 @@ def main(argv: list[str] | None = None) -> int:
                      "proxy_status": p["status"], "reference_status": r["status"]})
     baseline_runs = [[records[key(genomes[0], fidelity, seed)]["top1"] for seed in seeds
                       if key(genomes[0], fidelity, seed) in records] for fidelity in (proxy, reference)]
-    seed_sds = tuple(statistics.stdev(found) for found in baseline_runs) if all(
-        len(found) > 1 for found in baseline_runs) else None
+    seed_sds = baseline_seed_sds(baseline_runs)
     write_csv(rows, out / "fidelity.csv")
     write_scatter(rows, out / "fidelity.html", f"{proxy.name} vs {reference.name} on {data.name}, "
                   f"{len(rows)} genomes", seed_sds)
     print(f"files: {out / 'fidelity.csv'}, {out / 'fidelity.html'}")
     print(f"wall time: {time.monotonic() - started:.0f}s")
-    print_ranking(rows, baseline_runs, proxy, reference, args.bootstrap)
+    print_ranking(rows, baseline_runs, seed_sds, proxy, reference, args.bootstrap)
     return 0
 
 
-def print_ranking(rows: list[dict[str, Any]], baseline_runs: list[list[float]], proxy: Fidelity,
-                  reference: Fidelity, samples: int) -> None:
+def baseline_seed_sds(baseline_runs: list[list[float]]) -> tuple[float, ...] | None:
+    """The baseline's seed SD at each fidelity, or None unless every fidelity has two seeds or more: the
+    scatter's error bars and the noise ceiling both need all of them."""
+    if not all(len(found) > 1 for found in baseline_runs):
+        return None
+    return tuple(statistics.stdev(found) for found in baseline_runs)
+
+
+def print_ranking(rows: list[dict[str, Any]], baseline_runs: list[list[float]],
+                  seed_sds: tuple[float, ...] | None, proxy: Fidelity, reference: Fidelity, samples: int) -> None:
     """Per genome both accuracies, the baseline's seeds, then how well the proxy ranks: the report's last
     lines are the statistics a reader quotes."""
     print(f"{'genome':<14}{'MACs':>10}{proxy.name:>12}{reference.name:>12}")
@@ -420,17 +427,19 @@ def print_ranking(rows: list[dict[str, Any]], baseline_runs: list[list[float]], 
     print(f"top-{k} overlap: {top_overlap(short, long, k)}/{k}")
     print(f"{proxy.name} vs {reference.name} ({level}): spearman {bootstrap(spearman, short, long, samples)} "
           f"kendall {bootstrap(kendall, short, long, samples)}")
-    if all(len(found) > 1 for found in baseline_runs) and proxy != reference:
-        print(noise_ceiling_line([(proxy.name, short), (reference.name, long)], baseline_runs))
+    if seed_sds is not None and proxy != reference:
+        print(noise_ceiling_line([(proxy.name, short), (reference.name, long)], seed_sds,
+                                 [len(found) for found in baseline_runs]))
 
 
-def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], baseline_runs: list[list[float]]) -> str:
-    """What seed noise lets the correlation reach, for (proxy, reference), in one line."""
+def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], seed_sds: Sequence[float],
+                       seeds: Sequence[int]) -> str:
+    """What seed noise lets the correlation reach, for (proxy, reference), in one line; ``seed_sds`` are the
+    baseline's over ``seeds`` training seeds at each."""
     parts, reliabilities = [], []
-    for (name, values), runs in zip(accuracies, baseline_runs):
-        seed_sd = statistics.stdev(runs)
+    for (name, values), seed_sd, runs in zip(accuracies, seed_sds, seeds):
         reliabilities.append(reliability(values, seed_sd))
-        parts.append(f"{name} seed SD {seed_sd:.2f} (baseline, n = {len(runs)}) vs "
+        parts.append(f"{name} seed SD {seed_sd:.2f} (baseline, n = {runs}) vs "
                      f"{statistics.stdev(values):.2f} across {len(values)} genomes: "
                      f"reliability {reliabilities[-1]:.2f}")
     ceiling = noise_ceiling(*reliabilities)
