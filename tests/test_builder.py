@@ -47,10 +47,11 @@ def test_se_noskip_only_in_blocks_without_identity():
     assert [isinstance(b.se, SqueezeExcite) for b in model.blocks] == [not b.has_skip for b in model.blocks]
 
 
-def test_activations_are_relu():
-    acts = {type(m).__name__ for m in build(baseline("se")).modules() if "ReLU" in type(m).__name__
-            or "SiLU" in type(m).__name__ or "Swish" in type(m).__name__}
-    assert acts == {"ReLU"}
+@pytest.mark.parametrize("block, gates", [("standard", set()), ("se", {"Sigmoid"}), ("condconv", {"Sigmoid"})])
+def test_activations_are_relu_besides_the_se_gate(block, gates):
+    """Every activation module, torch's or timm's (both live in modules named ``...activation...``)."""
+    acts = {type(m).__name__ for m in build(baseline(block)).modules() if "activation" in type(m).__module__}
+    assert acts == {"ReLU"} | gates
 
 
 def test_built_strides_follow_the_genome():

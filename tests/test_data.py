@@ -202,9 +202,9 @@ def test_synthetic_faint_options_are_parsed_as_percentages() -> None:
         parse_data_spec("synthetic:faint_max=3")
 
 
-def test_default_synthetic_options_leave_the_default_data_unchanged() -> None:
-    assert torch.equal(make_synthetic(3, 4, 2, seed=5)[0],
-                       make_synthetic(3, 4, 2, seed=5, faint_share=0.2, faint_max=0.6)[0])
+def test_a_spec_without_faint_options_loads_the_generator_s_default_data(tmp_path: Path) -> None:
+    loaded = load_data("synthetic:classes=3,train=4,val=2,seed=5", cache_dir=tmp_path)
+    assert torch.equal(loaded.train_images, make_synthetic(3, 4, 2, seed=5)[0])
 
 
 def test_synthetic_load_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -377,10 +377,12 @@ def test_search_keeps_front_and_baseline_weights_across_resumed_runs_and_exports
         study = load_existing_study(tmp_path / "s")
         kept = {trial_weights(tmp_path / "s", t) for t in study.trials if t.number in kept_trials(study, "front")}
         assert set((tmp_path / "s" / "weights").glob("*.safetensors")) == kept
+        baseline_trial = next(t for t in study.trials if t.user_attrs.get("is_baseline"))
+        assert trial_weights(tmp_path / "s", baseline_trial) in kept
         return study, kept
 
     run(2)
-    study, kept = run(4)  # a resumed study: trials that left the front lose their weights
+    study, kept = run(4)  # a resumed study: whatever is off the front now has no weights, whenever it was trained
     trial = study.trials[max(kept_trials(study, "front"))]
     exported = export(from_study(tmp_path / "s", trial.number), tmp_path / "export")
     facts = from_files(exported.folder / "genome.json", exported.folder / "model.safetensors").facts

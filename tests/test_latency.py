@@ -82,11 +82,14 @@ def test_identical_modules_share_a_key():
         assert [p.key for p in pieces(genome)] == [p.key for p in pieces(plain)]
 
 
-@pytest.mark.parametrize("change", [dict(kernel=5), dict(expansion=6), dict(block="se"), dict(block="condconv"),
-                                    dict(block="se", se_position="end"), dict(block="se", se_ratio=2)])
-def test_a_change_to_what_runs_changes_the_key(change):
+@pytest.mark.parametrize("before, change", [({}, dict(kernel=5)), ({}, dict(expansion=6)), ({}, dict(block="se")),
+                                            ({}, dict(block="condconv")), ({"block": "se"}, dict(se_position="end")),
+                                            ({"block": "se"}, dict(se_ratio=2))])
+def test_a_change_to_what_runs_changes_the_key(before, change):
+    """Each change against the same genome without it, so a key that dropped the changed field would fail."""
     plain = Genome(stem_channels=8, stages=(Stage(8, 1, 1, se_ratio=4),), head_channels=16, resolution=8)
-    assert pieces(plain.replace_stages(**change))[1].key != pieces(plain)[1].key
+    unchanged = plain.replace_stages(**before)
+    assert pieces(unchanged.replace_stages(**change))[1].key != pieces(unchanged)[1].key
 
 
 def test_condconv_experts_are_part_of_the_key():
@@ -321,7 +324,16 @@ def test_validate_prints_the_share_within_ten_percent_and_both_rank_correlations
     assert summary["table_within_10pct"] == 1.0 and "fit_within_10pct" in summary
 
 
-def test_validation_draws_from_the_search_s_default_space_by_default():
+def test_validate_draws_from_the_search_s_default_space_unless_told(monkeypatch, tmp_path):
+    from evaluators import latency
+    asked = []
+    monkeypatch.setattr(latency, "_validate", lambda table, count, seed, population, *rest: asked.append(population))
+    main(["--validate", "3", "--cache-dir", str(tmp_path)])
+    main(["--validate", "3", "--cache-dir", str(tmp_path), "--population", "wide"])
+    assert asked == ["space", "wide"]
+
+
+def test_validation_genomes_of_the_space_population_are_the_search_s_draws():
     from space import default_space, genome_params
     genomes, fitted = validation_genomes(4, 3, seed=0, population="space")
     assert len(genomes) == 4 and len(fitted) == 3

@@ -205,6 +205,8 @@ def test_hypervolume_history_is_written_per_trial(study, tmp_path):
     history = hypervolume_history(trials_frame(study))
     assert list(history["number"]) == sorted(t.number for t in study.trials)
     assert (np.diff(history["hypervolume"]) >= -1e-9).all()  # a front only grows
+    final = history["hypervolume"].iloc[-1]
+    assert final > 0 and f"**{final:.3f}**" in Path(paths["summary_md"]).read_text()
 
 
 def test_confirmed_figures_replace_the_single_seed_headlines(study, tmp_path):

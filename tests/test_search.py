@@ -98,8 +98,9 @@ def test_rerun_with_a_larger_budget_continues_the_study(searched, tmp_path):
 
 def test_rerun_at_budget_trains_nothing_new(searched, tmp_path):
     results = _copy(searched, tmp_path)
-    _run(results, *SEARCHED)
-    assert len(_trials(results)) == 3
+    before = _trials(results)
+    assert _run(results, *SEARCHED) == 0
+    pd.testing.assert_frame_equal(_trials(results), before)  # the same trials, times and seconds included
 
 
 def test_same_seed_gives_the_same_study(searched, tmp_path):
