@@ -134,6 +134,14 @@ def reliability(values: Sequence[float], seed_sd: float) -> float:
     return max(0.0, 1 - seed_sd**2 / spread) if spread > 0 else 0.0
 
 
+def evaluation_sd(accuracy: float, images: int) -> float:
+    """The SD in points of a top-1 of ``accuracy`` % measured on ``images`` evaluation images, from which
+    images a model gets wrong alone (binomial): the part of a seed SD that a larger evaluation set would
+    shrink, if seeds' errors fell on images independently."""
+    share = accuracy / 100
+    return 100 * math.sqrt(share * (1 - share) / images)
+
+
 def noise_ceiling(proxy_reliability: float, reference_reliability: float) -> float:
     """The correlation two measurements of the same true accuracies, with independent noise of these
     reliabilities, are expected to show (Pearson's; an expectation, not a bound)."""
@@ -395,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{len(rows)} genomes", seed_sds)
     print(f"files: {out / 'fidelity.csv'}, {out / 'fidelity.html'}")
     print(f"wall time: {time.monotonic() - started:.0f}s")
-    print_ranking(rows, baseline_runs, seed_sds, proxy, reference, args.bootstrap)
+    print_ranking(rows, baseline_runs, seed_sds, proxy, reference, args.bootstrap, len(data.val_labels))
     return 0
 
 
@@ -408,7 +416,8 @@ def baseline_seed_sds(baseline_runs: list[list[float]]) -> tuple[float, ...] | N
 
 
 def print_ranking(rows: list[dict[str, Any]], baseline_runs: list[list[float]],
-                  seed_sds: tuple[float, ...] | None, proxy: Fidelity, reference: Fidelity, samples: int) -> None:
+                  seed_sds: tuple[float, ...] | None, proxy: Fidelity, reference: Fidelity, samples: int,
+                  evaluation_images: int) -> None:
     """Per genome both accuracies, the baseline's seeds, then how well the proxy ranks: the report's last
     lines are the statistics a reader quotes."""
     print(f"{'genome':<14}{'MACs':>10}{proxy.name:>12}{reference.name:>12}")
@@ -428,18 +437,21 @@ def print_ranking(rows: list[dict[str, Any]], baseline_runs: list[list[float]],
     print(f"{proxy.name} vs {reference.name} ({level}): spearman {bootstrap(spearman, short, long, samples)} "
           f"kendall {bootstrap(kendall, short, long, samples)}")
     if seed_sds is not None and proxy != reference:
-        print(noise_ceiling_line([(proxy.name, short), (reference.name, long)], seed_sds,
-                                 [len(found) for found in baseline_runs]))
+        print(noise_ceiling_line([(proxy.name, short), (reference.name, long)], baseline_runs, seed_sds,
+                                 evaluation_images))
 
 
-def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], seed_sds: Sequence[float],
-                       seeds: Sequence[int]) -> str:
+def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], baseline_runs: list[list[float]],
+                       seed_sds: Sequence[float], evaluation_images: int) -> str:
     """What seed noise lets the correlation reach, for (proxy, reference), in one line; ``seed_sds`` are the
-    baseline's over ``seeds`` training seeds at each."""
+    baseline's over its ``baseline_runs`` at each. Each seed SD is set beside the evaluation set's binomial SD
+    at the baseline's accuracy, which says how much of it more evaluation images could remove."""
     parts, reliabilities = [], []
-    for (name, values), seed_sd, runs in zip(accuracies, seed_sds, seeds):
+    for (name, values), runs, seed_sd in zip(accuracies, baseline_runs, seed_sds):
         reliabilities.append(reliability(values, seed_sd))
-        parts.append(f"{name} seed SD {seed_sd:.2f} (baseline, n = {runs}) vs "
+        sampling = evaluation_sd(statistics.fmean(runs), evaluation_images)
+        parts.append(f"{name} seed SD {seed_sd:.2f} (baseline, n = {len(runs)}; {evaluation_images} evaluation "
+                     f"images alone: {sampling:.2f}) vs "
                      f"{statistics.stdev(values):.2f} across {len(values)} genomes: "
                      f"reliability {reliabilities[-1]:.2f}")
     ceiling = noise_ceiling(*reliabilities)

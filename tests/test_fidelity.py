@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.fidelity import (CSV_COLUMNS, Job, bootstrap, kendall, main, mean_sd, noise_ceiling, reliability,
-                                 spearman, top_overlap, write_csv, write_scatter)
+from evaluators.fidelity import (CSV_COLUMNS, Job, bootstrap, evaluation_sd, kendall, main, mean_sd, noise_ceiling,
+                                 reliability, spearman, top_overlap, write_csv, write_scatter)
 from evaluators.presets import PRESETS
 from space import baseline
 
@@ -103,6 +103,11 @@ def test_noise_ceiling_is_the_geometric_mean_of_the_reliabilities() -> None:
     assert noise_ceiling(0.84, 0.0) == 0.0
 
 
+def test_evaluation_sd_is_the_binomial_sd_of_the_accuracy_in_points() -> None:
+    assert evaluation_sd(50.0, 100) == pytest.approx(5.0)
+    assert evaluation_sd(98.0, 1000) == pytest.approx(100 * math.sqrt(0.98 * 0.02 / 1000))
+
+
 def test_mean_sd_states_n() -> None:
     assert mean_sd([50.0, 52.0, 54.0]) == "52.00 +- 2.00 % (n = 3)"
 
@@ -135,7 +140,8 @@ def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsy
     interval = r"(nan|-?\d\.\d{3}) \[(nan|-?\d\.\d{3}), (nan|-?\d\.\d{3})\]"
     assert re.fullmatch(rf"smoke vs smoke32 \(90% bootstrap CI over genomes\): spearman {interval} "
                         rf"kendall {interval}", lines[-2])
-    assert re.fullmatch(r"noise ceiling: smoke seed SD \d+\.\d\d \(baseline, n = 2\) vs \d+\.\d\d across 4 genomes: "
+    assert re.fullmatch(r"noise ceiling: smoke seed SD \d+\.\d\d \(baseline, n = 2; 24 evaluation images alone: "
+                        r"\d+\.\d\d\) vs \d+\.\d\d across 4 genomes: "
                         r"reliability [01]\.\d\d; smoke32 .*; a perfect proxy's expected correlation through "
                         r"this noise \(independent noise, the baseline's seed SD for every genome\): [01]\.\d\d",
                         lines[-1])
