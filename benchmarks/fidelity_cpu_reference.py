@@ -4,25 +4,23 @@
 which on a CPU means an hour or more before the first genome lands. This script trains them in an order that
 gives figures early (the baseline's training seeds, then the drawn genomes cheapest first, by their proxy
 training's seconds in the journal: at the reference they cost ~15-25x that), two at a time with
-one torch thread each, through the fidelity command's own ``Job`` and ``run_job``, and appends each run to the
+one torch thread each, through the fidelity command's own ``Job`` and ``run_jobs``, and appends each run to the
 journal the moment it finishes, exactly as the command would; a device run or the command itself skips them
-afterwards.
+afterwards. Each training saves itself at its epoch ends (under ``--checkpoints``, outside the repository by
+default), so a stopped session loses at most an epoch of each training in flight: the same command resumes them.
 
-    python benchmarks/fidelity_cpu_reference.py benchmarks/fidelity-1205 [--jobs 2]
+    python benchmarks/fidelity_cpu_reference.py benchmarks/fidelity-1205 [--jobs 2] [--checkpoints DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from evaluators.data import load_data
-from evaluators.fidelity import Job, genomes_for, read_journal, run_job
+from evaluators.data import default_cache_dir, load_data
+from evaluators.fidelity import Job, genomes_for, read_journal, run_jobs
 from evaluators.presets import get_fidelity
 
 
@@ -30,6 +28,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="folder holding runs.jsonl")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--checkpoints", type=Path, default=default_cache_dir() / "checkpoints",
+                        help="where trainings save themselves at epoch ends (default: the data cache's checkpoints/)")
     args = parser.parse_args()
     load_data("synthetic")  # decoded into the cache once, before the workers read it
     genomes = genomes_for(20, num_classes=10, seed=0)
@@ -40,18 +40,15 @@ def main() -> None:
                      if record["fidelity"] == "proxy" and record["seed"] == 0}
     drawn = sorted(genomes[1:], key=lambda genome: proxy_seconds.get(genome.id, math.inf))
     order = [(genomes[0], seed) for seed in (0, 1, 2)] + [(genome, 0) for genome in drawn]
-    todo = [job for job in (Job(genome, reference, "synthetic", seed, "cpu") for genome, seed in order)
-            if job.key not in done]
+    jobs = [Job(genome, reference, "synthetic", seed, "cpu", checkpoint_dir=str(args.checkpoints))
+            for genome, seed in order]
     started = time.monotonic()
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(args.jobs, mp_context=context) as pool, journal.open("a") as out:
-        futures = {pool.submit(run_job, job): job for job in todo}
-        for future in as_completed(futures):
-            job, record = futures[future], future.result()
-            out.write(json.dumps(record) + "\n")
-            out.flush()
-            print(f"{job.genome.id} reference seed {job.seed}: {record['top1']:.2f}% in {record['seconds']:.0f}s "
-                  f"({record['precision']} on {record['device']}; {time.monotonic() - started:.0f}s)", flush=True)
+
+    def report(job: Job, record: dict) -> None:
+        print(f"{job.genome.id} reference seed {job.seed}: {record['top1']:.2f}% in {record['seconds']:.0f}s "
+              f"({record['precision']} on {record['device']}; {time.monotonic() - started:.0f}s)", flush=True)
+
+    run_jobs(jobs, journal, {"cpu": args.jobs}, report, in_order=True)
 
 
 if __name__ == "__main__":

@@ -53,9 +53,9 @@ from scipy import stats
 
 from space import Genome, baseline, cost_of, default_space, sample_genomes
 
-from .data import DataError, load_data
+from .data import DataError, load_data, parse_data_spec
 from .presets import Fidelity, get_fidelity
-from .trainer import resolve_device, train
+from .trainer import checkpoint_path, resolve_device, train
 
 CSV_COLUMNS = ["genome_id", "is_baseline", "blocks", "macs", "proxy_top1", "reference_top1", "proxy_seconds",
                "reference_seconds", "proxy_status", "reference_status"]
@@ -159,7 +159,8 @@ def mean_sd(values: Sequence[float]) -> str:
 @dataclass(frozen=True)
 class Job:
     """One training: what it trains, how, and on which device; ``key`` identifies it in ``runs.jsonl``
-    (``device`` and ``graphs`` say how the steps run, not what they compute, and are not part of it)."""
+    (``device``, ``graphs`` and ``checkpoint_dir`` say how the steps run, not what they compute, and are not
+    part of it)."""
 
     genome: Genome
     fidelity: Fidelity
@@ -167,10 +168,23 @@ class Job:
     seed: int
     device: str
     graphs: bool = False
+    checkpoint_dir: str | None = None
+    """Where the training saves itself at epoch ends and resumes from, so a kill costs at most one epoch."""
 
     @property
     def key(self) -> str:
         return json.dumps([self.genome.id, dataclasses.asdict(self.fidelity), self.data, self.seed], sort_keys=True)
+
+    @property
+    def training_fidelity(self) -> Fidelity:
+        """The preset as trained: checkpointing at epoch ends where the job has somewhere to save."""
+        return self.fidelity.replace(checkpoint=True) if self.checkpoint_dir else self.fidelity
+
+    def discard_checkpoint(self) -> None:
+        """Remove the finished training's checkpoint, once its record is safe in the journal."""
+        if self.checkpoint_dir:
+            checkpoint_path(self.checkpoint_dir, self.genome, self.training_fidelity,
+                            str(parse_data_spec(self.data)), self.seed).unlink(missing_ok=True)
 
     def work(self) -> float:
         """Relative cost, to start the longest trainings first."""
@@ -179,8 +193,8 @@ class Job:
 
 def run_job(job: Job) -> dict[str, Any]:
     """Train in a worker process with one torch thread, as a search trial does."""
-    result = train(job.genome, load_data(job.data), job.fidelity, seed=job.seed, device=job.device, threads=1,
-                   graphs=job.graphs)
+    result = train(job.genome, load_data(job.data), job.training_fidelity, seed=job.seed, device=job.device,
+                   threads=1, graphs=job.graphs, checkpoint_dir=job.checkpoint_dir)
     return {"key": job.key, "genome_id": job.genome.id, "fidelity": job.fidelity.name, "seed": job.seed,
             "top1": result.accuracy, "seconds": result.seconds, "status": result.status, "reason": result.reason,
             "device": result.device, "precision": result.precision}
@@ -201,14 +215,17 @@ def read_journal(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def run_jobs(jobs: list[Job], journal: Path, workers: dict[str, int],
-             report: Callable[[Job, dict[str, Any]], None]) -> dict[str, dict[str, Any]]:
+             report: Callable[[Job, dict[str, Any]], None], in_order: bool = False) -> dict[str, dict[str, Any]]:
     """Every job's record, training only those not yet in ``journal``; one process pool per device kind.
 
     Spawned workers, since a forked child cannot initialise CUDA. Lowest seed first, then longest first,
-    so the slowest training does not start last.
+    so the slowest training does not start last; ``in_order``: as given, for a caller that wants early figures
+    more than the shortest total.
     """
     done = read_journal(journal)
-    todo = sorted((job for job in jobs if job.key not in done), key=lambda job: (job.seed, -job.work()))
+    todo = [job for job in jobs if job.key not in done]
+    if not in_order:
+        todo.sort(key=lambda job: (job.seed, -job.work()))
     context = multiprocessing.get_context("spawn")
     pools = {kind: ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=exit_with_parent,
                                        initargs=(os.getpid(),)) for kind, count in workers.items()}
@@ -219,6 +236,7 @@ def run_jobs(jobs: list[Job], journal: Path, workers: dict[str, int],
                 record = future.result()
                 out.write(json.dumps(record) + "\n")
                 out.flush()
+                futures[future].discard_checkpoint()
                 done[record["key"]] = record
                 report(futures[future], record)
     finally:
@@ -315,6 +333,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reference-jobs", type=int, default=4,
                         help="parallel reference trainings when they share a GPU (default 4)")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    parser.add_argument("--checkpoints", metavar="DIR", default=None,
+                        help="save every training under DIR at its epoch ends, so that a run killed mid-training "
+                             "resumes it from its last epoch (default: none; a killed training starts over)")
     parser.add_argument("--out", default="results/fidelity", help="folder for the CSV, plot and journal")
     parser.add_argument("--from-journal", action="store_true",
                         help="train nothing: report on the genomes --out's runs.jsonl holds at both fidelities")
@@ -360,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     # The baseline's extra seeds go last (they sort after everything else), so that a run cut short by a time
     # limit has spent it on the genomes first.
     how = ((proxy, "cpu", False), (reference, args.reference_device, args.reference_graphs))
-    jobs = [Job(genome, fidelity, args.data, seed, device, graphs)
+    jobs = [Job(genome, fidelity, args.data, seed, device, graphs, args.checkpoints)
             for seed in seeds for fidelity, device, graphs in how
             for genome in (genomes if seed == args.train_seed else genomes[:1])]
     jobs = list({job.key: job for job in jobs}.values())  # one training when both presets are the same

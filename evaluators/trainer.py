@@ -199,7 +199,7 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
     if units:
         check_units_fit(units.count, fidelity, len(data.train_labels))
 
-    checkpoint = (_checkpoint_path(checkpoint_dir, genome, fidelity, data, seed, units) if fidelity.checkpoint
+    checkpoint = (checkpoint_path(checkpoint_dir, genome, fidelity, data.name, seed, units) if fidelity.checkpoint
                   else None)
     start_epoch = _resume(checkpoint, model, optimizer, scaler, generator, result)
     train_step = eager_step
@@ -416,12 +416,14 @@ def evaluate(model: torch.nn.Module, data: ImageData, fidelity: Fidelity, device
     return 100.0 * correct1 / total, 100.0 * correct5 / total
 
 
-def _checkpoint_path(directory: str | Path | None, genome: Genome, fidelity: Fidelity, data: ImageData,
-                     seed: int, units: Units | None = None) -> Path:
+def checkpoint_path(directory: str | Path | None, genome: Genome, fidelity: Fidelity, data_name: str,
+                    seed: int, units: Units | None = None) -> Path:
+    """The file a checkpointing training saves itself to: everything it computes with is in the name, so it
+    resumes only its own run (``directory`` None: ``$EFFCNN_CHECKPOINTS``, else results/checkpoints)."""
     directory = Path(directory or os.environ.get("EFFCNN_CHECKPOINTS", "results/checkpoints"))
     # A unit run keeps another history (per evaluated unit), so it resumes only from its own kind of run.
     plan = [[units.count, sorted(units.evaluate)]] if units else []
-    key = json.dumps([genome.id, dataclasses.asdict(fidelity), data.name, seed, *plan], sort_keys=True)
+    key = json.dumps([genome.id, dataclasses.asdict(fidelity), data_name, seed, *plan], sort_keys=True)
     return directory / f"{genome.id}-{fidelity.name}-s{seed}-{hashlib.sha256(key.encode()).hexdigest()[:8]}.pt"
 
 

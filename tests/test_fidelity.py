@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from evaluators.fidelity import (CSV_COLUMNS, Job, bootstrap, evaluation_sd, kendall, main, mean_sd, noise_ceiling,
-                                 reliability, spearman, top_overlap, write_csv, write_scatter)
+                                 reliability, run_job, spearman, top_overlap, write_csv, write_scatter)
 from evaluators.presets import PRESETS
 from space import baseline
 
@@ -173,6 +173,29 @@ def test_cli_rerun_trains_nothing_already_in_the_journal(tiny_presets, capsys, t
     assert {json.loads(line)["status"] for line in first} == {"ok"}
     assert run_cli(capsys, *args)[0] == 0
     assert journal.read_text().splitlines() == first
+
+
+def test_where_a_job_checkpoints_is_not_part_of_its_key() -> None:
+    plain = Job(baseline(), PRESETS["smoke"], "synthetic", 0, "cpu")
+    assert Job(baseline(), PRESETS["smoke"], "synthetic", 0, "cpu", checkpoint_dir="/tmp/elsewhere").key == plain.key
+
+
+def test_a_checkpointed_job_run_again_resumes_instead_of_training(tiny_presets, monkeypatch, tmp_path) -> None:
+    from evaluators import trainer
+    job = Job(baseline().replace(num_classes=3), PRESETS["smoke32"], "synthetic:classes=3,train=16,val=8", 0, "cpu",
+              checkpoint_dir=str(tmp_path / "checkpoints"))
+    first = run_job(job)
+    monkeypatch.setattr(trainer, "evaluate", lambda *args: pytest.fail("trained again"))
+    again = run_job(job)
+    assert again["top1"] == first["top1"] and again["key"] == first["key"]
+
+
+def test_cli_checkpoints_trainings_where_asked_and_removes_them_once_journaled(tiny_presets, capsys, tmp_path) -> None:
+    code, _, err = run_cli(capsys, *TINY, "--out", str(tmp_path / "out"), "--only", "reference",
+                           "--checkpoints", str(tmp_path / "checkpoints"))
+    assert code == 0, err
+    checkpoints = tmp_path / "checkpoints"
+    assert checkpoints.is_dir() and list(checkpoints.iterdir()) == []  # saved there, removed once journaled
 
 
 def test_from_journal_reports_on_the_genomes_trained_at_both_fidelities(tiny_presets, capsys, tmp_path) -> None:
