@@ -22,8 +22,12 @@ accuracies and, last:
   baseline seeds is itself uncertain by a factor of 2 or more. What it does say: a reference whose genomes
   differ by less than its seeds do cannot confirm any proxy, whatever the proxy does.
 
+The noise ceiling's line also gives, beside each seed SD, the evaluation set's binomial SD at the baseline's
+accuracy: the part of that noise more evaluation images would remove.
+
 Files, in ``--out``: ``runs.jsonl`` (one line per finished training, appended as each finishes, so an
-interrupted run resumes where it stopped), ``fidelity.csv`` (genome id, block strings, MACs, both accuracies,
+interrupted run resumes where it stopped; with ``--checkpoints DIR`` a training in flight resumes from its last
+epoch too), ``fidelity.csv`` (genome id, block strings, MACs, both accuracies,
 seconds) and ``fidelity.html`` (a plotly scatter of reference against proxy accuracy; hover shows the block
 strings, accuracies and MACs; the baseline is a star).
 """
@@ -53,7 +57,7 @@ from scipy import stats
 
 from space import Genome, baseline, cost_of, default_space, sample_genomes
 
-from .data import DataError, load_data, parse_data_spec
+from .data import DataError, load_data
 from .presets import Fidelity, get_fidelity
 from .trainer import checkpoint_path, resolve_device, train
 
@@ -181,10 +185,17 @@ class Job:
         return self.fidelity.replace(checkpoint=True) if self.checkpoint_dir else self.fidelity
 
     def discard_checkpoint(self) -> None:
-        """Remove the finished training's checkpoint, once its record is safe in the journal."""
-        if self.checkpoint_dir:
-            checkpoint_path(self.checkpoint_dir, self.genome, self.training_fidelity,
-                            str(parse_data_spec(self.data)), self.seed).unlink(missing_ok=True)
+        """Remove the finished training's checkpoint, once its record is safe in the journal; a file that
+        cannot be removed is only reported, since the result it led to is kept."""
+        if not self.training_fidelity.checkpoint:
+            return
+        data = load_data(self.data)
+        genome = self.genome.replace(num_classes=data.num_classes)  # as ``train`` names it
+        path = checkpoint_path(self.checkpoint_dir, genome, self.training_fidelity, data.name, self.seed)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:
+            print(f"warning: could not remove the checkpoint {path}: {error}", file=sys.stderr)
 
     def work(self) -> float:
         """Relative cost, to start the longest trainings first."""
@@ -224,6 +235,9 @@ def run_jobs(jobs: list[Job], journal: Path, workers: dict[str, int],
     """
     done = read_journal(journal)
     todo = [job for job in jobs if job.key not in done]
+    for job in jobs:
+        if job.key in done:
+            job.discard_checkpoint()  # left by a run killed between its journal line and the removal
     if not in_order:
         todo.sort(key=lambda job: (job.seed, -job.work()))
     context = multiprocessing.get_context("spawn")
@@ -236,6 +250,7 @@ def run_jobs(jobs: list[Job], journal: Path, workers: dict[str, int],
                 record = future.result()
                 out.write(json.dumps(record) + "\n")
                 out.flush()
+                os.fsync(out.fileno())  # on disk before the checkpoint that could rebuild it goes
                 futures[future].discard_checkpoint()
                 done[record["key"]] = record
                 report(futures[future], record)
@@ -281,7 +296,7 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def write_scatter(rows: list[dict[str, Any]], path: Path, title: str,
-                  baseline_sd: tuple[float, float] | None = None) -> None:
+                  baseline_sd: tuple[float, ...] | None = None) -> None:
     """Reference against proxy accuracy, one point per genome; hover: id, block strings, accuracies, MACs.
 
     ``baseline_sd`` (proxy, reference) draws the baseline's seed-to-seed SD as error bars on its star: the
@@ -335,7 +350,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument("--checkpoints", metavar="DIR", default=None,
                         help="save every training under DIR at its epoch ends, so that a run killed mid-training "
-                             "resumes it from its last epoch (default: none; a killed training starts over)")
+                             "resumes it from its last epoch; removed once in the journal (default: as the preset "
+                             "says: reference and proxy do not checkpoint, a killed training starts over)")
     parser.add_argument("--out", default="results/fidelity", help="folder for the CSV, plot and journal")
     parser.add_argument("--from-journal", action="store_true",
                         help="train nothing: report on the genomes --out's runs.jsonl holds at both fidelities")

@@ -66,12 +66,12 @@ class Units:
         return unit * total_steps // self.count
 
 
-def check_units_fit(count: int, fidelity: Fidelity, train_images: int, field: str = "units") -> None:
+def check_units_fit(count: int, fidelity: Fidelity, train_images: int, name: str = "units") -> None:
     """Refuse more units than the fidelity's run has optimizer steps on ``train_images`` images: some units
     would hold no step, and their rungs would repeat the one before."""
     steps = fidelity.total_steps(train_images)
     if count > steps:
-        raise ValueError(f"{field}: {count} units need at least as many optimizer steps, but fidelity "
+        raise ValueError(f"{name}: {count} units need at least as many optimizer steps, but fidelity "
                          f"{fidelity.name} trains {steps} on this data")
 
 
@@ -418,8 +418,9 @@ def evaluate(model: torch.nn.Module, data: ImageData, fidelity: Fidelity, device
 
 def checkpoint_path(directory: str | Path | None, genome: Genome, fidelity: Fidelity, data_name: str,
                     seed: int, units: Units | None = None) -> Path:
-    """The file a checkpointing training saves itself to: everything it computes with is in the name, so it
-    resumes only its own run (``directory`` None: ``$EFFCNN_CHECKPOINTS``, else results/checkpoints)."""
+    """The file a checkpointing training saves itself to, named by its genome, preset, data, seed and units
+    (not by device or precision: a training moved to another device resumes there); ``directory`` None:
+    ``$EFFCNN_CHECKPOINTS``, else results/checkpoints."""
     directory = Path(directory or os.environ.get("EFFCNN_CHECKPOINTS", "results/checkpoints"))
     # A unit run keeps another history (per evaluated unit), so it resumes only from its own kind of run.
     plan = [[units.count, sorted(units.evaluate)]] if units else []

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from evaluators.fidelity import (CSV_COLUMNS, Job, bootstrap, evaluation_sd, kendall, main, mean_sd, noise_ceiling,
-                                 reliability, run_job, spearman, top_overlap, write_csv, write_scatter)
+                                 reliability, run_job, run_jobs, spearman, top_overlap, write_csv, write_scatter)
 from evaluators.presets import PRESETS
 from space import baseline
 
@@ -188,6 +188,17 @@ def test_a_checkpointed_job_run_again_resumes_instead_of_training(tiny_presets, 
     monkeypatch.setattr(trainer, "evaluate", lambda *args: pytest.fail("trained again"))
     again = run_job(job)
     assert again["top1"] == first["top1"] and again["key"] == first["key"]
+
+
+def test_a_checkpoint_whose_training_is_in_the_journal_is_removed_by_the_next_run(tiny_presets, tmp_path) -> None:
+    checkpoints = tmp_path / "checkpoints"
+    job = Job(baseline().replace(num_classes=3), PRESETS["smoke32"], "synthetic:classes=3,train=16,val=8", 0, "cpu",
+              checkpoint_dir=str(checkpoints))
+    journal = tmp_path / "runs.jsonl"
+    journal.write_text(json.dumps(run_job(job)) + "\n")  # as if killed between the journal line and the removal
+    assert len(list(checkpoints.iterdir())) == 1
+    run_jobs([job], journal, {"cpu": 1}, report=lambda job, record: pytest.fail("trained again"))
+    assert list(checkpoints.iterdir()) == []
 
 
 def test_cli_checkpoints_trainings_where_asked_and_removes_them_once_journaled(tiny_presets, capsys, tmp_path) -> None:

@@ -231,6 +231,7 @@ def test_a_search_through_the_python_api_refuses_more_units_than_the_fidelity_ha
                           space=None, search_training=False, sampler="tpe", seed=0, train_seed=0,
                           baseline_blocks=["standard"], baseline_seeds=1, address=None, cpus_per_trial=1,
                           gpus_per_trial=None, max_concurrent=None, cache_dir=str(tmp_path / "cache"))
-    with pytest.raises(ValueError, match=r"^halving.max_units: 16 units need at least as many optimizer steps, "
-                                         rf"but fidelity smoke trains {PRESETS['smoke'].total_steps(3 * 16)} on this data$"):
+    steps = PRESETS["smoke"].total_steps(3 * 16)
+    with pytest.raises(ValueError, match=rf"^halving.max_units: 16 units need at least as many optimizer steps, "
+                                         rf"but fidelity smoke trains {steps} on this data$"):
         run_search(config)
