@@ -40,12 +40,13 @@ def run_search(config: SearchConfig) -> Outcome:
     study.check_objectives(the_study, config.objectives)
     config = dataclasses.replace(config, halving=study.continued_halving(the_study, config.halving,
                                                                          config.halving_given))
+    settings = {"data": config.data, "fidelity": dataclasses.asdict(config.fidelity),
+                "halving": dataclasses.asdict(config.halving)}
+    study.check_same_settings(the_study, settings)
     check_units_fit(config.halving.max_units, config.fidelity,
                     len(load_data(config.data, config.cache_dir).train_labels), "halving.max_units")
-    study.check_same_settings(the_study, {"data": config.data, "fidelity": dataclasses.asdict(config.fidelity),
-                                          "halving": dataclasses.asdict(config.halving)},
-                              {"sampler": config.sampler, "seed": config.seed, "train_seed": config.train_seed,
-                               "num_classes": config.num_classes})
+    study.record_settings(the_study, settings, {"sampler": config.sampler, "seed": config.seed,
+                                                "train_seed": config.train_seed, "num_classes": config.num_classes})
     study.write_study_pointer(study_dir, config.study_name, storage)
 
     worker = study.Worker(storage, config.study_name, config.heartbeat_grace)

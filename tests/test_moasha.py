@@ -15,8 +15,8 @@ import pytest
 from optuna.trial import TrialState
 from ray.tune.schedulers import TrialScheduler
 
-from search.study import (DIRECTIONS, METRICS, RUNG_ACCURACY, Halving, continued_halving, finished_trials, load_ladder,
-                          settle_unfinished)
+from search.study import (DIRECTIONS, METRICS, RUNG_ACCURACY, Halving, continued_halving, default_storage,
+                          finished_trials, load_ladder, settle_unfinished)
 from search.tune import MultiObjectiveASHA, StudySearch
 
 HALVING = Halving("moasha", grace=1, eta=2, max_units=4)  # rungs at 1, 2 and 4 units
@@ -235,3 +235,5 @@ def test_a_search_through_the_python_api_refuses_more_units_than_the_fidelity_ha
     with pytest.raises(ValueError, match=rf"^halving.max_units: 16 units need at least as many optimizer steps, "
                                          rf"but fidelity smoke trains {steps} on this data$"):
         run_search(config)
+    refused = optuna.load_study(study_name="s", storage=default_storage(tmp_path / "s"))
+    assert "halving" not in refused.user_attrs  # so the same study can start again with units that fit

@@ -74,12 +74,9 @@ def write_study_pointer(study_dir: Path, study_name: str, storage: str, **detail
                                                 indent=2) + "\n")
 
 
-def check_same_settings(study: optuna.Study, settings: dict[str, Any], recorded_once: dict[str, Any]) -> None:
-    """A study mixes results only from one set of ``settings``: refuse to continue it with others.
-
-    ``settings`` (data, fidelity) must match what the study recorded; ``recorded_once`` (sampler, seed, ...)
-    is recorded on first use for the reports.
-    """
+def check_same_settings(study: optuna.Study, settings: dict[str, Any]) -> None:
+    """A study mixes results only from one set of ``settings`` (data, fidelity, ...): refuse to continue it
+    with others than it recorded (``record_settings``)."""
     recorded = dict(study.user_attrs)
     if "fidelity" in recorded:
         recorded["fidelity"] = completed_record(recorded["fidelity"])
@@ -87,8 +84,14 @@ def check_same_settings(study: optuna.Study, settings: dict[str, Any], recorded_
         if key in recorded and _differs(recorded[key], value):
             raise StudyError(f"study '{study.study_name}' was run with {key} {_difference(recorded[key], value)}; "
                              "continue it with the settings it was run with, or use another --study-name")
+
+
+def record_settings(study: optuna.Study, settings: dict[str, Any], recorded_once: dict[str, Any]) -> None:
+    """Record what the study has not recorded yet: ``settings`` for ``check_same_settings`` to hold later runs
+    to, ``recorded_once`` (sampler, seed, ...) for the reports. Separate from the check, so that a new study
+    whose settings are refused for another reason records nothing."""
     for key, value in {**settings, **recorded_once}.items():
-        if key not in recorded:
+        if key not in study.user_attrs:
             study.set_user_attr(key, value)
 
 
