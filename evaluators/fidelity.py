@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import functools
 import json
 import math
 import multiprocessing
@@ -189,9 +190,9 @@ class Job:
         cannot be removed is only reported, since the result it led to is kept."""
         if not self.training_fidelity.checkpoint:
             return
-        data = load_data(self.data)
-        genome = self.genome.replace(num_classes=data.num_classes)  # as ``train`` names it
-        path = checkpoint_path(self.checkpoint_dir, genome, self.training_fidelity, data.name, self.seed)
+        name, num_classes = _data_identity(self.data)
+        genome = self.genome.replace(num_classes=num_classes)  # as ``train`` names it
+        path = checkpoint_path(self.checkpoint_dir, genome, self.training_fidelity, name, self.seed)
         try:
             path.unlink(missing_ok=True)
         except OSError as error:
@@ -200,6 +201,13 @@ class Job:
     def work(self) -> float:
         """Relative cost, to start the longest trainings first."""
         return cost_of(self.genome).total_macs * self.fidelity.epochs * self.fidelity.crop ** 2
+
+
+@functools.cache
+def _data_identity(spec: str) -> tuple[str, int]:
+    """A data set's name and class count, as ``train`` sees them; read once per spec, not once per job."""
+    data = load_data(spec)
+    return data.name, data.num_classes
 
 
 def run_job(job: Job) -> dict[str, Any]:
@@ -234,10 +242,12 @@ def run_jobs(jobs: list[Job], journal: Path, workers: dict[str, int],
     more than the shortest total.
     """
     done = read_journal(journal)
-    todo = [job for job in jobs if job.key not in done]
+    todo = []
     for job in jobs:
         if job.key in done:
             job.discard_checkpoint()  # left by a run killed between its journal line and the removal
+        else:
+            todo.append(job)
     if not in_order:
         todo.sort(key=lambda job: (job.seed, -job.work()))
     context = multiprocessing.get_context("spawn")
