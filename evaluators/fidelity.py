@@ -8,7 +8,8 @@ accuracies and, last:
 
 - Spearman and Kendall rank correlations between proxy and reference accuracy, each with a percentile
   bootstrap 90% confidence interval (genomes resampled with replacement);
-- how many of the reference's top 5 genomes the proxy also puts in its top 5;
+- how many of the reference's top 5 genomes the proxy also puts in its top 5, beside what a random ranking
+  is expected to share;
 - for comparison, the Spearman correlation of MACs alone with the reference accuracy (what a cost-only
   guess would achieve);
 - the baseline's mean +- SD over ``--baseline-seeds`` training seeds at both fidelities;
@@ -19,7 +20,8 @@ accuracies and, last:
   variance. It is an expectation for Pearson's correlation (roughly Spearman's; Kendall's runs lower), not a
   bound: a sample of 20 genomes scatters around it, noise shared by the two fidelities (each genome starts
   from the same initial weights at both) can lift the observed correlation above it, and a seed SD from 3
-  baseline seeds is itself uncertain by a factor of 2 or more. What it does say: a reference whose genomes
+  baseline seeds is itself uncertain by a factor of 2 or more (so the line gives the ceiling's range over the
+  seed SDs' chi-square intervals as well). What it does say: a reference whose genomes
   differ by less than its seeds do cannot confirm any proxy, whatever the proxy does.
 
 The noise ceiling's line also gives, beside each seed SD, the evaluation set's binomial SD at the baseline's
@@ -126,6 +128,13 @@ def top_overlap(proxy: Sequence[float], reference: Sequence[float], k: int = TOP
     return len(best(proxy) & best(reference))
 
 
+def chance_overlap(k: int, genomes: int) -> float:
+    """The top-``k`` overlap a ranking drawn at random is expected to reach among ``genomes`` (each of the
+    reference's ``k`` best lands in the proxy's ``k`` best with probability k / genomes): what an overlap is
+    read against, since over a dozen genomes chance alone shares about two of five."""
+    return k * k / genomes
+
+
 def reliability(values: Sequence[float], seed_sd: float) -> float:
     """Share of the across-genome variance of ``values`` (one seed each) that is not training-seed noise.
 
@@ -145,6 +154,18 @@ def evaluation_sd(accuracy: float, images: int) -> float:
     shrink, if seeds' errors fell on images independently."""
     share = accuracy / 100
     return 100 * math.sqrt(share * (1 - share) / images)
+
+
+def seed_sd_interval(seed_sd: float, runs: int, floor: float = 0.0,
+                     confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The chi-square interval of a seed SD measured over ``runs`` seeds (normal noise), its low end raised to
+    ``floor``: from 3 seeds an SD is known to within a factor of about 0.6 to 4.4, and no seed SD can sit below
+    the evaluation set's own binomial SD, which every single measurement carries."""
+    tail = (1 - confidence) / 2
+    degrees = runs - 1
+    low = seed_sd * math.sqrt(degrees / stats.chi2.ppf(1 - tail, degrees))
+    high = seed_sd * math.sqrt(degrees / stats.chi2.ppf(tail, degrees))
+    return max(low, floor), max(high, floor)
 
 
 def noise_ceiling(proxy_reliability: float, reference_reliability: float) -> float:
@@ -480,7 +501,8 @@ def print_ranking(rows: list[dict[str, Any]], baseline_runs: list[list[float]],
     macs = [row["macs"] for row in rows]
     print(f"MACs alone vs {reference.name} ({level}): spearman {bootstrap(spearman, macs, long, samples)}")
     k = min(TOP_K, len(rows))
-    print(f"top-{k} overlap: {top_overlap(short, long, k)}/{k}")
+    print(f"top-{k} overlap: {top_overlap(short, long, k)}/{k} (a random ranking's expectation: "
+          f"{chance_overlap(k, len(rows)):.2f})")
     print(f"{proxy.name} vs {reference.name} ({level}): spearman {bootstrap(spearman, short, long, samples)} "
           f"kendall {bootstrap(kendall, short, long, samples)}")
     if seed_sds is not None and proxy != reference:
@@ -492,18 +514,25 @@ def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], baseline_runs:
                        seed_sds: Sequence[float], evaluation_images: int) -> str:
     """What seed noise lets the correlation reach, for (proxy, reference), in one line; ``seed_sds`` are the
     baseline's over its ``baseline_runs`` at each. Each seed SD is set beside the evaluation set's binomial SD
-    at the baseline's accuracy, which says how much of it more evaluation images could remove."""
-    parts, reliabilities = [], []
+    at the baseline's accuracy, which says how much of it more evaluation images could remove. The ceiling
+    comes with the range its seed SDs' intervals (``seed_sd_interval``) allow: from a few seeds it is a rough
+    guide, and the line says how rough."""
+    parts, reliabilities, optimistic, pessimistic = [], [], [], []
     for (name, values), runs, seed_sd in zip(accuracies, baseline_runs, seed_sds):
         reliabilities.append(reliability(values, seed_sd))
         sampling = evaluation_sd(statistics.fmean(runs), evaluation_images)
+        low_sd, high_sd = seed_sd_interval(seed_sd, len(runs), floor=sampling)
+        optimistic.append(reliability(values, low_sd))
+        pessimistic.append(reliability(values, high_sd))
         parts.append(f"{name} seed SD {seed_sd:.2f} (baseline, n = {len(runs)}; {evaluation_images} evaluation "
                      f"images alone: {sampling:.2f}) vs "
                      f"{statistics.stdev(values):.2f} across {len(values)} genomes: "
                      f"reliability {reliabilities[-1]:.2f}")
     ceiling = noise_ceiling(*reliabilities)
     return (f"noise ceiling: {'; '.join(parts)}; a perfect proxy's expected correlation through this noise "
-            f"(independent noise, the baseline's seed SD for every genome): {ceiling:.2f}")
+            f"(independent noise, the baseline's seed SD for every genome): {ceiling:.2f} "
+            f"({CONFIDENCE:.0%} range from the seed SDs' chi-square intervals, each at least its evaluation SD: "
+            f"{noise_ceiling(*pessimistic):.2f} to {noise_ceiling(*optimistic):.2f})")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.fidelity import (CSV_COLUMNS, Job, bootstrap, evaluation_sd, kendall, main, mean_sd, noise_ceiling,
-                                 reliability, run_job, run_jobs, spearman, top_overlap, write_csv, write_scatter)
+from evaluators.fidelity import (CSV_COLUMNS, Job, bootstrap, chance_overlap, evaluation_sd, kendall, main, mean_sd,
+                                 noise_ceiling, reliability, run_job, run_jobs, seed_sd_interval, spearman,
+                                 top_overlap, write_csv, write_scatter)
 from evaluators.presets import PRESETS
 from space import baseline
 
@@ -98,6 +99,22 @@ def test_reliability_of_fewer_than_two_genomes_is_refused() -> None:
         reliability([60.0], seed_sd=1.0)
 
 
+def test_a_random_ranking_is_expected_to_share_k_squared_over_n_of_the_top_k() -> None:
+    assert chance_overlap(5, 12) == pytest.approx(25 / 12)
+    assert chance_overlap(5, 5) == 5
+
+
+def test_a_seed_sd_from_three_seeds_is_known_to_within_its_chi_square_interval() -> None:
+    # 90 %: sqrt(2 / chi2.ppf(0.95, 2)) = sqrt(2 / 5.9915), sqrt(2 / chi2.ppf(0.05, 2)) = sqrt(2 / 0.10259)
+    low, high = seed_sd_interval(1.0, 3)
+    assert (low, high) == (pytest.approx(0.5778, abs=1e-4), pytest.approx(4.415, abs=1e-3))
+
+
+def test_a_seed_sd_interval_never_reaches_below_the_evaluation_sd() -> None:
+    low, high = seed_sd_interval(1.0, 3, floor=0.8)
+    assert low == 0.8 and high == pytest.approx(4.415, abs=1e-3)
+
+
 def test_noise_ceiling_is_the_geometric_mean_of_the_reliabilities() -> None:
     assert noise_ceiling(0.81, 1.0) == pytest.approx(0.9)
     assert noise_ceiling(0.84, 0.0) == 0.0
@@ -143,9 +160,10 @@ def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsy
     assert re.fullmatch(r"noise ceiling: smoke seed SD \d+\.\d\d \(baseline, n = 2; 24 evaluation images alone: "
                         r"\d+\.\d\d\) vs \d+\.\d\d across 4 genomes: "
                         r"reliability [01]\.\d\d; smoke32 .*; a perfect proxy's expected correlation through "
-                        r"this noise \(independent noise, the baseline's seed SD for every genome\): [01]\.\d\d",
-                        lines[-1])
-    assert any(re.fullmatch(r"top-4 overlap: \d/4", line) for line in lines)
+                        r"this noise \(independent noise, the baseline's seed SD for every genome\): [01]\.\d\d "
+                        r"\(90% range from the seed SDs' chi-square intervals, each at least its evaluation SD: "
+                        r"[01]\.\d\d to [01]\.\d\d\)", lines[-1])
+    assert any(re.fullmatch(r"top-4 overlap: \d/4 \(a random ranking's expectation: 4\.00\)", line) for line in lines)
     assert any(line.startswith("MACs alone vs smoke32") for line in lines)
     for name in ("smoke", "smoke32"):
         assert any(re.match(rf"baseline at {name}, 2 training seeds: \d+\.\d\d \+- \d+\.\d\d % \(n = 2\)", line)
