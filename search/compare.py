@@ -1,8 +1,10 @@
 """``python -m search.compare results/a results/b ...``: runs of a search side by side, at equal wall time.
 
 For each run: genomes screened (sampled and finished) per CPU-hour and the hypervolume of its front after
-the same wall time T (default: the shortest run's), and per scheduler the mean +- SD over its runs (sampler
-seeds). The runs must have run one at a time on one machine; ``--cpus`` is what each had.
+the same wall time T (default: the shortest run's); per arm (the settings in which the runs differ) the mean +-
+SD over its runs, and each arm against the first run's, paired by sampler seed, with 95 % intervals. The runs
+ran on one machine, one after another or at once with its CPUs split (``--cpus`` is what each had); runs
+whose trials trained on different hosts are flagged.
 """
 
 from __future__ import annotations

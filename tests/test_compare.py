@@ -12,7 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.compare import main
-from search.results import comparison_markdown, run_figures
+from search.results import arm_labels, comparison_markdown, run_figures
 from space import baseline, cost_of
 from space.sampling import random_genome
 
@@ -21,22 +21,23 @@ GENOMES = [baseline().replace(num_classes=10), *(random_genome(random.Random(s))
                                                   for s in range(3))]
 
 
-def _trial(genome, told_after: float, state=TrialState.COMPLETE, accuracy=50.0, rung=3, is_baseline=False):
+def _trial(genome, told_after: float, state=TrialState.COMPLETE, accuracy=50.0, rung=3, is_baseline=False,
+           host=None):
     macs = cost_of(genome).total_macs
     trial = optuna.trial.create_trial(
         state=state, values=[accuracy, macs] if state == TrialState.COMPLETE else None,
         user_attrs={"genome": genome.to_dict(), "genome_id": genome.id, "accuracy": accuracy, "macs": macs,
                     "rung": rung, "status": "ok" if state == TrialState.COMPLETE else "stopped",
-                    "is_baseline": is_baseline})
+                    "is_baseline": is_baseline, **({"host": host} if host else {})})
     trial.datetime_start = START
     trial.datetime_complete = START + datetime.timedelta(seconds=told_after)
     return trial
 
 
-def _study(tmp_path, name: str, scheduler: str, trials: list) -> optuna.Study:
+def _study(tmp_path, name: str, scheduler: str, trials: list, eta: int = 3) -> optuna.Study:
     study = optuna.create_study(study_name=name, storage=f"sqlite:///{tmp_path / 'runs.db'}",
                                 directions=["maximize", "minimize"])
-    study.set_user_attr("halving", {"scheduler": scheduler, "grace": 1, "eta": 3, "max_units": 9})
+    study.set_user_attr("halving", {"scheduler": scheduler, "grace": 1, "eta": eta, "max_units": 9})
     study.set_user_attr("sampler", "tpe")
     study.set_user_attr("seed", int(name[-1]))
     for trial in trials:
@@ -70,9 +71,56 @@ def test_runs_are_summed_up_per_scheduler_with_their_spread_and_count(tmp_path):
     moasha = _study(tmp_path, "moasha-0", "moasha", [_trial(GENOMES[2], 50, accuracy=55.0)])
     text = comparison_markdown([*fifo, moasha], seconds=None, cpus=2)
     assert text.startswith("Equal wall time T = 50 s of each run, 2 CPUs")  # the shortest run
-    assert "- fifo, n = 2 run(s): hypervolume at T 0.000 +- 0.000, genomes per CPU-hour 0.000 +- 0.000" in text
-    assert "- moasha, n = 1 run(s): hypervolume at T" in text and "(one run: no spread measured)" in text
-    assert "| moasha-0 | moasha | tpe | 0 | 50 | 1 (1 complete, 0 stopped) | 1 | 36.0 |" in text
+    assert "- scheduler=fifo, n = 2 run(s): hypervolume at T 0.000 +- 0.000, genomes per CPU-hour 0.000 +- 0.000" \
+        in text
+    assert "- scheduler=moasha, n = 1 run(s): hypervolume at T" in text and "(one run: no spread measured)" in text
+    assert "| moasha-0 | scheduler=moasha | 0 | 50 | 1 (1 complete, 0 stopped) | 1 | 36.0 |" in text
+
+
+def test_arms_are_named_by_the_settings_in_which_runs_differ():
+    runs = [{"sampler": "tpe", "scheduler": "moasha", "eta": 3}, {"sampler": "tpe", "scheduler": "moasha", "eta": 4}]
+    assert arm_labels(runs) == ["eta=3", "eta=4"]
+    assert arm_labels([{**runs[0], "sampler": "random"}, runs[1]]) == ["sampler=random eta=3", "sampler=tpe eta=4"]
+    assert arm_labels([runs[0], runs[0]]) == ["scheduler=moasha", "scheduler=moasha"]
+
+
+def _screening_runs(tmp_path, scheduler: str, counts: list[int], eta: int = 3, host=None) -> list[optuna.Study]:
+    """One run per sampler seed, screening ``counts[seed]`` genomes by 500 s."""
+    return [_study(tmp_path, f"{scheduler}-{eta}-{seed}", scheduler,
+                   [_trial(GENOMES[1 + i % 3], 100 + i, accuracy=40.0 + i + seed, host=host) for i in range(count)],
+                   eta=eta)
+            for seed, count in enumerate(counts)]
+
+
+def test_arms_are_compared_paired_by_seed_with_the_rate_as_a_ratio(tmp_path):
+    text = comparison_markdown([*_screening_runs(tmp_path, "fifo", [1, 2, 1]),
+                                *_screening_runs(tmp_path, "moasha", [2, 4, 2])], seconds=500, cpus=2)
+    assert "Against scheduler=fifo, paired by sampler seed (95% intervals;" in text
+    line = next(line for line in text.splitlines() if line.startswith("- scheduler=moasha (n = 3 pair(s))"))
+    ratio = line.split("genomes per CPU-hour ")[1]
+    assert ratio.startswith("x2.00 [") and "p (Holm)" in ratio  # every pair screened twice as many
+
+
+def test_one_seed_per_arm_gives_an_estimate_without_an_interval(tmp_path):
+    text = comparison_markdown([*_screening_runs(tmp_path, "fifo", [1]), *_screening_runs(tmp_path, "moasha", [3])],
+                               seconds=500, cpus=2)
+    assert "genomes per CPU-hour x3.00 (no interval: too few pairs)" in text
+
+
+def test_runs_of_one_arm_that_share_a_seed_are_not_paired(tmp_path):
+    (tmp_path / "again").mkdir()
+    twice = _screening_runs(tmp_path, "fifo", [1]) + _screening_runs(tmp_path / "again", "fifo", [2])
+    text = comparison_markdown([*twice, *_screening_runs(tmp_path, "moasha", [2])], seconds=500, cpus=2)
+    assert "No paired comparison: two runs of one arm share a sampler seed." in text
+
+
+def test_runs_on_different_hosts_are_flagged(tmp_path):
+    here = _screening_runs(tmp_path, "fifo", [1], host="box-a")
+    there = _screening_runs(tmp_path, "moasha", [2], host="box-b")
+    text = comparison_markdown([*here, *there], seconds=500, cpus=2)
+    assert "**The runs trained on different hosts**" in text and "| box-a |" in text
+    assert "different hosts" not in comparison_markdown([*here, *_screening_runs(tmp_path, "moasha", [2], eta=4,
+                                                                                 host="box-a")], seconds=500, cpus=2)
 
 
 def test_cli_names_a_missing_results_folder_in_one_line(tmp_path, capsys):

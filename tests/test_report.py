@@ -19,7 +19,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
 from search.pareto import hypervolume, pareto_mask
-from search.results import hypervolume_history, trials_frame, write_report
+from search.results import hypervolume_history, rung_correlation_line, trials_frame, write_report
 from space import Stage, baseline, cost_of, load_genome
 from space.sampling import random_genome
 
@@ -319,3 +319,27 @@ def test_summary_says_when_every_trial_at_a_rung_sat_near_chance(tmp_path):
 def test_a_rung_where_some_trials_learned_is_counted_without_the_warning(tmp_path):
     summary = write_report(_rung_study([9.0, 25.0]), tmp_path)["summary_md"].read_text()
     assert "- near chance at rung 1: 2 of 3 trials recorded there within 2 top-1 points of chance (10 %)\n" in summary
+
+
+def _rung_frame(first: list[float], top: list[float], states: list[str] | None = None) -> pd.DataFrame:
+    return pd.DataFrame({"state": states or ["COMPLETE"] * len(top), "accuracy": top, "rung_accuracy_1": first})
+
+
+def test_rung_correlation_states_its_bootstrap_interval_and_one_seed_per_trial():
+    line = rung_correlation_line(_rung_frame([10.0, 12.0, 11.0, 15.0, 14.0, 20.0], [40, 45, 44, 52, 50, 61]))
+    assert line.startswith("rank correlation (Spearman) of rung-1 and top-rung accuracy over the 6 trials that "
+                           "reached the top (one training seed each): 1.000, 90% bootstrap CI over trials [")
+    low, high = (float(x) for x in line.rsplit("[", 1)[1].rstrip("]").split(", "))
+    assert low <= high <= 1.0
+
+
+def test_rung_correlation_counts_only_trials_that_reached_the_top():
+    frame = _rung_frame([10.0, 12.0, 30.0, 11.0], [40.0, 45.0, 30.0, 44.0],
+                        ["COMPLETE", "COMPLETE", "PRUNED", "FAIL"])
+    assert rung_correlation_line(frame) == ("rank correlation of rung-1 and top-rung accuracy: too few trials "
+                                            "reached the top (2)")
+
+
+def test_rung_correlation_is_undefined_when_every_trial_tied_at_a_rung():
+    line = rung_correlation_line(_rung_frame([10.0, 10.0, 10.0], [40.0, 45.0, 44.0]))
+    assert line.endswith("(one training seed each): undefined (all equal at one of the two rungs)")
