@@ -223,6 +223,15 @@ def test_statistics_use_successful_runs_only_paired_with_the_baseline_arm(tmp_pa
     assert "paired t" in markdown and "Holm" in markdown
 
 
+def test_training_seconds_show_their_spread_and_say_they_are_no_side_by_side_timing(tmp_path):
+    config = _config(tmp_path)
+    frame = pd.DataFrame([{**_record(arm.name, seed, 60.0 + seed), "seconds": 10.0 + 4 * seed}
+                          for arm in config.arms for seed in (0, 1)], columns=run_columns("block"))
+    markdown = ablation_markdown(config, frame, arm_statistics(frame, config.arms), image="")
+    assert "| train s (mean ± std) |" in markdown and markdown.count("| 12.0 ± 2.8 |") == len(config.arms)
+    assert "not a speed measurement side by side" in markdown
+
+
 def test_two_seeds_warn_that_the_intervals_say_little(tmp_path):
     config = _config(tmp_path, seeds=2)
     frame = pd.DataFrame([_record(arm.name, seed, 60.0 + seed) for arm in config.arms for seed in (0, 1)],

@@ -58,10 +58,14 @@ def ablation_markdown(config: AblationConfig, frame: pd.DataFrame, summary: pd.D
         f"- change: mean over the seeds both ran of (arm top-1 - baseline arm top-1), in points, with its "
         f"{CONFIDENCE:.0%} interval and p-value; test: {TEST}; n/a where no spread can be estimated",
         f"- verdict, against the baseline arm: {VERDICT_RULE}",
+        "- train s: wall seconds of one training, on whatever share of this machine's CPUs the runs in flight left "
+        "it: a cost indication, not a speed measurement side by side",
     ]
     if latency_machine:
-        lines.append(f"- latency: inference at batch 1 on {latency_machine}, the sum of the network's pieces as "
-                     "measured into this machine's lookup table before training (`python -m evaluators.latency`)")
+        lines.append(f"- latency: inference at batch 1 on {latency_machine}, predicted as the sum of the network's "
+                     "pieces measured into this machine's lookup table before training, not a timing of the whole "
+                     "network (`python -m evaluators.latency GENOME` times one; `--validate N` measures the "
+                     "prediction's error)")
     if config.seeds == 1:
         lines.append("- With one seed per arm there is no spread: no standard deviation and no confidence interval "
                      "can be given, so a change may be seed noise. Run with --seeds 3 or more.")
@@ -76,11 +80,17 @@ def arms_table(summary: pd.DataFrame, factor: str) -> str:
     latency = summary["latency_ms"].notna().any()
     rows = [[f"**{r.arm}** (baseline)" if r.is_baseline else r.arm, r.label, millions(r.macs, 2),
              *([f"{r.latency_ms:.2f}"] if latency else []), millions(r.params, 2), _accuracy(r), str(r.n),
-             _change(r), _p_value(r), "" if r.is_baseline else verdict(r), "" if r.n == 0 else f"{r.seconds:.1f}"]
+             _change(r), _p_value(r), "" if r.is_baseline else verdict(r), _seconds(r)]
             for r in summary.itertuples()]
     return markdown_table(["arm", factor, "MACs", *(["latency ms"] if latency else []), "params",
                            "top-1 % (mean ± std)", "n", f"change vs baseline [{CONFIDENCE:.0%} CI]", "p (Holm)",
-                           "verdict", "train s (mean)"], rows)
+                           "verdict", "train s (mean ± std)"], rows)
+
+
+def _seconds(row: Any) -> str:
+    if row.n == 0:
+        return ""
+    return f"{row.seconds:.1f}" if row.n == 1 else f"{row.seconds:.1f} ± {row.seconds_sd:.1f}"
 
 
 def _p_value(row: Any) -> str:

@@ -9,7 +9,7 @@ from ._levels import Arm
 
 
 def arm_statistics(frame: pd.DataFrame, arms: list[Arm], latencies: dict[str, float] | None = None) -> pd.DataFrame:
-    """Per arm over its successful runs only: n, top-1 mean and std, mean seconds, and the paired change
+    """Per arm over its successful runs only: n, top-1 mean and std, seconds' mean and std, and the paired change
     against the baseline arm with its interval and Holm-adjusted p-value (``search.results.paired_comparison``);
     with ``latencies``, each arm's latency in ms."""
     latencies = latencies or {}
@@ -27,5 +27,6 @@ def arm_statistics(frame: pd.DataFrame, arms: list[Arm], latencies: dict[str, fl
                      "n": int(row["n"]), "mean": row["mean"],
                      "std": row["sd"], "n_paired": int(row["n_paired"]), "delta": row["delta"],
                      "ci_low": row["ci_low"], "ci_high": row["ci_high"], "p": row["p"], "p_holm": row["p_holm"],
-                     "seconds": float(seconds.mean()) if len(seconds) else float("nan")})
+                     "seconds": float(seconds.mean()) if len(seconds) else float("nan"),
+                     "seconds_sd": float(seconds.std(ddof=1)) if len(seconds) > 1 else float("nan")})
     return pd.DataFrame(rows)
