@@ -5,13 +5,17 @@ Both train the baseline genome at the proxy preset's crop and batch on the same 
   channels_last, the preset's precision;
 - reference: torchvision ImageFolder + DataLoader + PIL transforms, fp32, NCHW, as the paper's recipe ran.
 It also reports the baseline's full-resolution (56 px) training FLOP/s against this CPU's measured fp32
-matmul peak. The last line is ``speedup: <float>x``.
+matmul peak. The proxy-resolution pipelines run in ``--rounds`` alternating rounds (ours fp32, ours bf16, the
+reference, again), so that this VM's drifting speed falls on all three alike; each rate is the median over the
+rounds with its range, and the last line is the median of the rounds' ratios with theirs:
+``speedup: <float>x (median of N alternating rounds' ratios, range <low>-<high>x)``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -156,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="DataLoader workers of the reference loop (default: one per core)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--full-steps", type=int, default=5, help="timed steps at full resolution (default 5)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating rounds of the proxy-resolution pipelines (default 3)")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     if args.images_per_class * args.classes < FULL_BATCH:
         parser.error(f"--images-per-class x --classes must be at least {FULL_BATCH} (the full-resolution batch), "
                      f"got {args.images_per_class * args.classes}")
@@ -169,18 +177,22 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as temp:
         tree = write_jpeg_tree(Path(temp) / "images", args.images_per_class, args.classes)
         cache = Path(temp) / "cache"
-        fp32, decode, cached = ours(tree, cache, proxy, args.classes, args.steps, args.warmup, None)
-        print(f"ours: decode {args.images_per_class * args.classes} JPEGs once {decode:.2f}s, cached load "
-              f"{cached:.3f}s", flush=True)
-        print(f"ours, fp32 channels_last: {fp32:.1f} img/s", flush=True)
         dtype = precision_for(torch.device("cpu"), proxy.replace(bf16="on"))
-        bf16, _, _ = ours(tree, cache, proxy, args.classes, args.steps, args.warmup, dtype)
-        print(f"ours, bf16 autocast channels_last: {bf16:.1f} img/s", flush=True)
+        rates: dict[str, list[float]] = {"fp32": [], "bf16": [], "reference": []}
+        for round_ in range(args.rounds):
+            fp32, decode, cached = ours(tree, cache, proxy, args.classes, args.steps, args.warmup, None)
+            if round_ == 0:
+                print(f"ours: decode {args.images_per_class * args.classes} JPEGs once {decode:.2f}s, cached load "
+                      f"{cached:.3f}s", flush=True)
+            rates["fp32"].append(fp32)
+            rates["bf16"].append(ours(tree, cache, proxy, args.classes, args.steps, args.warmup, dtype)[0])
+            rates["reference"].append(reference(tree, proxy, args.classes, args.steps, args.warmup, args.workers))
+        print(f"ours, fp32 channels_last: {spread(rates['fp32'], 'img/s')}", flush=True)
+        print(f"ours, bf16 autocast channels_last: {spread(rates['bf16'], 'img/s')}", flush=True)
         chosen = precision_for(torch.device("cpu"), proxy)
-        ours_rate = bf16 if chosen == torch.bfloat16 else fp32
-        ref = reference(tree, proxy, args.classes, args.steps, args.warmup, args.workers)
-        print(f"reference (ImageFolder + DataLoader({args.workers} workers) + PIL, fp32 NCHW): {ref:.1f} img/s",
-              flush=True)
+        ours_rates = rates["bf16"] if chosen == torch.bfloat16 else rates["fp32"]
+        print(f"reference (ImageFolder + DataLoader({args.workers} workers) + PIL, fp32 NCHW): "
+              f"{spread(rates['reference'], 'img/s')}", flush=True)
         # Both precisions at full resolution too: which one wins depends on the image and batch size.
         full = PRESETS["full"].replace(batch_size=FULL_BATCH)
         full_dtypes = dict.fromkeys([None, precision_for(torch.device("cpu"), full)])
@@ -194,8 +206,16 @@ def main(argv: list[str] | None = None) -> int:
               f"{achieved / 1e9:.1f} GFLOP/s, {100 * achieved / peak:.1f}% of the {peak / 1e9:.1f} GFLOP/s "
               "fp32 matmul peak")
     print(f"proxy preset precision on this CPU: {precision_name(chosen)}")
-    print(f"speedup: {ours_rate / ref:.2f}x")
+    ratios = [mine / theirs for mine, theirs in zip(ours_rates, rates["reference"])]
+    print(f"speedup: {statistics.median(ratios):.2f}x (median of {len(ratios)} alternating rounds' ratios, range "
+          f"{min(ratios):.2f}-{max(ratios):.2f}x)")
     return 0
+
+
+def spread(values: list[float], unit: str) -> str:
+    """A median with its range and count: one figure alone would hide this VM's drift."""
+    return (f"{statistics.median(values):.1f} {unit} (median of {len(values)} rounds, range {min(values):.1f}-"
+            f"{max(values):.1f})")
 
 
 if __name__ == "__main__":
