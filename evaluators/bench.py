@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             rates["reference"].append(reference(tree, proxy, args.classes, args.steps, args.warmup, args.workers))
         print(f"ours, fp32 channels_last: {spread(rates['fp32'], 'img/s')}", flush=True)
         print(f"ours, bf16 autocast channels_last: {spread(rates['bf16'], 'img/s')}", flush=True)
+        print(f"ours, bf16 / fp32: {ratio_spread(rates['bf16'], rates['fp32'])}", flush=True)
         chosen = precision_for(torch.device("cpu"), proxy)
         ours_rates = rates["bf16"] if chosen == torch.bfloat16 else rates["fp32"]
         print(f"reference (ImageFolder + DataLoader({args.workers} workers) + PIL, fp32 NCHW): "
@@ -206,10 +207,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{achieved / 1e9:.1f} GFLOP/s, {100 * achieved / peak:.1f}% of the {peak / 1e9:.1f} GFLOP/s "
               "fp32 matmul peak")
     print(f"proxy preset precision on this CPU: {precision_name(chosen)}")
-    ratios = [mine / theirs for mine, theirs in zip(ours_rates, rates["reference"])]
-    print(f"speedup: {statistics.median(ratios):.2f}x (median of {len(ratios)} alternating rounds' ratios, range "
-          f"{min(ratios):.2f}-{max(ratios):.2f}x)")
+    print(f"speedup: {ratio_spread(ours_rates, rates['reference'])}")
     return 0
+
+
+def ratio_spread(numerators: list[float], denominators: list[float]) -> str:
+    """The median of per-round ratios with their range: a round's two rates shared the machine's state."""
+    ratios = [top / bottom for top, bottom in zip(numerators, denominators)]
+    return (f"{statistics.median(ratios):.2f}x (median of {len(ratios)} alternating rounds' ratios, range "
+            f"{min(ratios):.2f}-{max(ratios):.2f}x)")
 
 
 def spread(values: list[float], unit: str) -> str:

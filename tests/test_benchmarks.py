@@ -24,6 +24,8 @@ def test_bench_ends_with_the_speedup_line(tmp_path):
     assert low <= median <= high
     assert any(re.fullmatch(r"ours, fp32 channels_last: \d+\.\d img/s \(median of 2 rounds, range \d+\.\d-\d+\.\d\)",
                             line) for line in lines)
+    assert any(re.fullmatch(r"ours, bf16 / fp32: \d+\.\d\dx \(median of 2 alternating rounds' ratios, range "
+                            r"\d+\.\d\d-\d+\.\d\dx\)", line) for line in lines)
     assert any("fp32 matmul peak" in line for line in lines)
 
 
