@@ -6,7 +6,7 @@ Both train the baseline genome at the proxy preset's crop and batch on the same 
 - reference: torchvision ImageFolder + DataLoader + PIL transforms, fp32, NCHW, as the paper's recipe ran.
 It also reports the baseline's full-resolution (56 px) training FLOP/s against this CPU's measured fp32
 matmul peak. The proxy-resolution pipelines run in ``--rounds`` alternating rounds (ours fp32, ours bf16, the
-reference, again), so that this VM's drifting speed falls on all three alike; each rate is the median over the
+reference, each round starting one further along), so that this VM's drifting speed falls on all three alike; each rate is the median over the
 rounds with its range, and the last line is the median of the rounds' ratios with theirs:
 ``speedup: <float>x (median of N alternating rounds' ratios, range <low>-<high>x)``.
 """
@@ -77,20 +77,25 @@ def endless(make_epoch: Callable[[], Iterable]) -> Iterable:
             raise ValueError("an epoch yielded no full batch: the image set is smaller than the batch size")
 
 
-def ours(tree: Path, cache: Path, fidelity: Fidelity, classes: int, steps: int, warmup: int,
-         autocast_dtype: torch.dtype | None) -> tuple[float, float, float]:
-    """(train img/s, first decode seconds, cached load seconds) through our pipeline."""
+def load_timings(tree: Path, cache: Path) -> tuple[float, float]:
+    """Seconds to decode the JPEG tree into the uint8 cache (the first load) and to load that cache after."""
     started = time.perf_counter()
-    data = load_data(f"imagefolder:{tree}", cache_dir=cache)
+    load_data(f"imagefolder:{tree}", cache_dir=cache)
     decode = time.perf_counter() - started
     started = time.perf_counter()
+    load_data(f"imagefolder:{tree}", cache_dir=cache)
+    return decode, time.perf_counter() - started
+
+
+def ours(tree: Path, cache: Path, fidelity: Fidelity, classes: int, steps: int, warmup: int,
+         autocast_dtype: torch.dtype | None) -> float:
+    """Training images per second through our pipeline (the cache already decoded)."""
     data = load_data(f"imagefolder:{tree}", cache_dir=cache)
-    cached = time.perf_counter() - started
     generator = torch.Generator().manual_seed(0)
     model = build(baseline().replace(num_classes=classes)).to(memory_format=torch.channels_last)
     batches = endless(lambda: train_batches(data, fidelity.batch_size, fidelity.crop, generator, channels_last=True,
                                             scale=(fidelity.crop_scale_min, 1.0)))
-    return timed_steps(batches, model, steps, warmup, autocast_dtype), decode, cached
+    return timed_steps(batches, model, steps, warmup, autocast_dtype)
 
 
 def reference(tree: Path, fidelity: Fidelity, classes: int, steps: int, warmup: int, workers: int) -> float:
@@ -178,15 +183,18 @@ def main(argv: list[str] | None = None) -> int:
         tree = write_jpeg_tree(Path(temp) / "images", args.images_per_class, args.classes)
         cache = Path(temp) / "cache"
         dtype = precision_for(torch.device("cpu"), proxy.replace(bf16="on"))
-        rates: dict[str, list[float]] = {"fp32": [], "bf16": [], "reference": []}
+        decode, cached = load_timings(tree, cache)
+        print(f"ours: decode {args.images_per_class * args.classes} JPEGs once {decode:.2f}s, cached load "
+              f"{cached:.3f}s", flush=True)
+        pipelines = {"fp32": lambda: ours(tree, cache, proxy, args.classes, args.steps, args.warmup, None),
+                     "bf16": lambda: ours(tree, cache, proxy, args.classes, args.steps, args.warmup, dtype),
+                     "reference": lambda: reference(tree, proxy, args.classes, args.steps, args.warmup, args.workers)}
+        rates: dict[str, list[float]] = {name: [] for name in pipelines}
+        order = list(pipelines)
         for round_ in range(args.rounds):
-            fp32, decode, cached = ours(tree, cache, proxy, args.classes, args.steps, args.warmup, None)
-            if round_ == 0:
-                print(f"ours: decode {args.images_per_class * args.classes} JPEGs once {decode:.2f}s, cached load "
-                      f"{cached:.3f}s", flush=True)
-            rates["fp32"].append(fp32)
-            rates["bf16"].append(ours(tree, cache, proxy, args.classes, args.steps, args.warmup, dtype)[0])
-            rates["reference"].append(reference(tree, proxy, args.classes, args.steps, args.warmup, args.workers))
+            # Each round starts with another pipeline, so no pipeline always runs first (or right after another).
+            for name in order[round_ % len(order):] + order[:round_ % len(order)]:
+                rates[name].append(pipelines[name]())
         print(f"ours, fp32 channels_last: {spread(rates['fp32'], 'img/s')}", flush=True)
         print(f"ours, bf16 autocast channels_last: {spread(rates['bf16'], 'img/s')}", flush=True)
         print(f"ours, bf16 / fp32: {ratio_spread(rates['bf16'], rates['fp32'])}", flush=True)
@@ -197,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         # Both precisions at full resolution too: which one wins depends on the image and batch size.
         full = PRESETS["full"].replace(batch_size=FULL_BATCH)
         full_dtypes = dict.fromkeys([None, precision_for(torch.device("cpu"), full)])
-        full_rates = {dtype: ours(tree, cache, full, args.classes, args.full_steps, 1, dtype)[0]
+        full_rates = {dtype: ours(tree, cache, full, args.classes, args.full_steps, 1, dtype)
                       for dtype in full_dtypes}
     train_flops = 3 * 2 * cost_of(baseline().replace(num_classes=args.classes)).total_macs  # fwd + 2x bwd
     peak = matmul_peak()

@@ -48,91 +48,26 @@ import statistics
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from scipy import stats
 
 from space import Genome, baseline, cost_of, default_space, sample_genomes
 
 from .data import DataError, load_data
 from .presets import Fidelity, get_fidelity
+from .ranking import CONFIDENCE, TOP_K, bootstrap, chance_overlap, kendall, spearman, top_overlap
 from .trainer import checkpoint_path, resolve_device, train
 
 CSV_COLUMNS = ["genome_id", "is_baseline", "blocks", "macs", "proxy_top1", "reference_top1", "proxy_seconds",
                "reference_seconds", "proxy_status", "reference_status"]
-CONFIDENCE = 0.90
-TOP_K = 5
 
 
 # --------------------------------------------------------------------------------------------- statistics
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A statistic with a percentile bootstrap interval (``low``/``high`` are nan when it cannot be formed)."""
-
-    value: float
-    low: float
-    high: float
-
-    def __str__(self) -> str:
-        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation; nan, quietly, when either side is constant (as a bootstrap resample can be)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        return float(stats.spearmanr(x, y).statistic)
-
-
-def kendall(x: Sequence[float], y: Sequence[float]) -> float:
-    """Kendall's tau-b; nan, quietly, when either side is constant."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        return float(stats.kendalltau(x, y).statistic)
-
-
-def bootstrap(statistic: Callable[[np.ndarray, np.ndarray], float], x: Sequence[float], y: Sequence[float],
-              samples: int = 2000, confidence: float = CONFIDENCE, seed: int = 0) -> Estimate:
-    """``statistic(x, y)`` and its percentile bootstrap interval over pairs resampled with replacement.
-
-    Resamples on which the statistic is undefined (all values tied, so a rank correlation is nan) are left
-    out; with fewer than half of them defined, the interval is reported as unknown (nan) rather than
-    built from a biased remainder.
-    """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.ndim != 1 or len(x) < 3:
-        raise ValueError(f"bootstrap needs two equally long series of at least 3 values, got {len(x)} and {len(y)}")
-    value = statistic(x, y)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(x), size=(samples, len(x)))
-    values = np.array([statistic(x[index], y[index]) for index in draws])
-    values = values[np.isfinite(values)]
-    if len(values) < samples / 2:
-        return Estimate(value, math.nan, math.nan)
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(values, [tail, 1 - tail])
-    return Estimate(value, float(low), float(high))
-
-
-def top_overlap(proxy: Sequence[float], reference: Sequence[float], k: int = TOP_K) -> int:
-    """How many of the reference's ``k`` best genomes are also among the proxy's ``k`` best (ties by order)."""
-    best = lambda values: set(sorted(range(len(values)), key=lambda i: -values[i])[:k])  # noqa: E731
-    return len(best(proxy) & best(reference))
-
-
-def chance_overlap(k: int, genomes: int) -> float:
-    """The top-``k`` overlap a ranking drawn at random is expected to reach among ``genomes`` (each of the
-    reference's ``k`` best lands in the proxy's ``k`` best with probability k / genomes): what an overlap is
-    read against, since over a dozen genomes chance alone shares about two of five."""
-    return k * k / genomes
 
 
 def reliability(values: Sequence[float], seed_sd: float) -> float:
@@ -156,16 +91,15 @@ def evaluation_sd(accuracy: float, images: int) -> float:
     return 100 * math.sqrt(share * (1 - share) / images)
 
 
-def seed_sd_interval(seed_sd: float, runs: int, floor: float = 0.0,
-                     confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """The chi-square interval of a seed SD measured over ``runs`` seeds (normal noise), its low end raised to
-    ``floor``: from 3 seeds an SD is known to within a factor of about 0.6 to 4.4, and no seed SD can sit below
-    the evaluation set's own binomial SD, which every single measurement carries."""
+def seed_sd_interval(seed_sd: float, runs: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The chi-square interval of a seed SD measured over ``runs`` seeds (normal noise): from 3 seeds an SD is
+    known only to within a factor of about 0.6 to 4.4 (at 90 %), which the noise ceiling should not hide. (No
+    floor at the evaluation set's binomial SD: every seed is scored on the same images, and the images a genome
+    gets wrong are partly the same for every seed, so the seed SD can sit below it.)"""
     tail = (1 - confidence) / 2
     degrees = runs - 1
-    low = seed_sd * math.sqrt(degrees / stats.chi2.ppf(1 - tail, degrees))
-    high = seed_sd * math.sqrt(degrees / stats.chi2.ppf(tail, degrees))
-    return max(low, floor), max(high, floor)
+    return (seed_sd * math.sqrt(degrees / stats.chi2.ppf(1 - tail, degrees)),
+            seed_sd * math.sqrt(degrees / stats.chi2.ppf(tail, degrees)))
 
 
 def noise_ceiling(proxy_reliability: float, reference_reliability: float) -> float:
@@ -516,12 +450,13 @@ def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], baseline_runs:
     baseline's over its ``baseline_runs`` at each. Each seed SD is set beside the evaluation set's binomial SD
     at the baseline's accuracy, which says how much of it more evaluation images could remove. The ceiling
     comes with the range its seed SDs' intervals (``seed_sd_interval``) allow: from a few seeds it is a rough
-    guide, and the line says how rough."""
+    guide, and the line says how rough. The range always holds the ceiling, as a reliability falls as its
+    seed SD rises."""
     parts, reliabilities, optimistic, pessimistic = [], [], [], []
     for (name, values), runs, seed_sd in zip(accuracies, baseline_runs, seed_sds):
         reliabilities.append(reliability(values, seed_sd))
         sampling = evaluation_sd(statistics.fmean(runs), evaluation_images)
-        low_sd, high_sd = seed_sd_interval(seed_sd, len(runs), floor=sampling)
+        low_sd, high_sd = seed_sd_interval(seed_sd, len(runs))
         optimistic.append(reliability(values, low_sd))
         pessimistic.append(reliability(values, high_sd))
         parts.append(f"{name} seed SD {seed_sd:.2f} (baseline, n = {len(runs)}; {evaluation_images} evaluation "
@@ -531,8 +466,9 @@ def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], baseline_runs:
     ceiling = noise_ceiling(*reliabilities)
     return (f"noise ceiling: {'; '.join(parts)}; a perfect proxy's expected correlation through this noise "
             f"(independent noise, the baseline's seed SD for every genome): {ceiling:.2f} "
-            f"({CONFIDENCE:.0%} range from the seed SDs' chi-square intervals, each at least its evaluation SD: "
-            f"{noise_ceiling(*pessimistic):.2f} to {noise_ceiling(*optimistic):.2f})")
+            f"(from {noise_ceiling(*pessimistic):.2f} to {noise_ceiling(*optimistic):.2f} over each seed SD's "
+            f"{CONFIDENCE:.0%} chi-square interval, the genomes' spread taken as exact: a range, not a confidence "
+            "interval of the ceiling)")
 
 
 if __name__ == "__main__":

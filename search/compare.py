@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, "error: --cpus and --seconds must be > 0\n")
     try:
         studies = [load_existing_study(folder) for folder in args.study_dirs]
+        print(comparison_markdown(studies, args.seconds, args.cpus))
     except StudyError as error:
         parser.exit(2, f"error: {error}\n")
-    print(comparison_markdown(studies, args.seconds, args.cpus))
     return 0
 
 

@@ -1,7 +1,6 @@
 """Trials on a real multi-node Ray cluster started with Ray's CLI, and what each trial asks Ray for: GPUs by
 default where CUDA is present (fractions pack several trials onto one), concurrency following the GPUs."""
 
-import os
 import subprocess
 import sys
 

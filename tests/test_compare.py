@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 from search.compare import main
 from search.results import arm_labels, comparison_markdown, run_figures
+from search.study import StudyError
 from space import baseline, cost_of
 from space.sampling import random_genome
 
@@ -92,19 +93,59 @@ def _screening_runs(tmp_path, scheduler: str, counts: list[int], eta: int = 3, h
             for seed, count in enumerate(counts)]
 
 
+def _paired_line(text: str, arm: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"- {arm}: hypervolume at T "))
+
+
 def test_arms_are_compared_paired_by_seed_with_the_rate_as_a_ratio(tmp_path):
-    text = comparison_markdown([*_screening_runs(tmp_path, "fifo", [1, 2, 1]),
-                                *_screening_runs(tmp_path, "moasha", [2, 4, 2])], seconds=500, cpus=2)
+    moasha = _screening_runs(tmp_path, "moasha", [2, 4, 6])
+    text = comparison_markdown([*_screening_runs(tmp_path, "fifo", [1, 2, 3]), *reversed(moasha)], seconds=500,
+                               cpus=2)
     assert "Against scheduler=fifo, paired by sampler seed (95% intervals;" in text
-    line = next(line for line in text.splitlines() if line.startswith("- scheduler=moasha (n = 3 pair(s))"))
-    ratio = line.split("genomes per CPU-hour ")[1]
-    assert ratio.startswith("x2.00 [") and "p (Holm)" in ratio  # every pair screened twice as many
+    ratio = _paired_line(text, "scheduler=moasha").split("genomes per CPU-hour ")[1]
+    assert ratio.startswith("x2.00 [") and "(n = 3 pair(s)), p (Holm)" in ratio  # each seed screened twice as many
 
 
 def test_one_seed_per_arm_gives_an_estimate_without_an_interval(tmp_path):
     text = comparison_markdown([*_screening_runs(tmp_path, "fifo", [1]), *_screening_runs(tmp_path, "moasha", [3])],
                                seconds=500, cpus=2)
-    assert "genomes per CPU-hour x3.00 (no interval: too few pairs)" in text
+    assert "genomes per CPU-hour x3.00 (n = 1 pair(s); no interval: too few pairs)" in text
+
+
+def test_a_run_that_screened_nothing_is_named_and_left_out_of_the_rate_s_pairs(tmp_path):
+    fifo = _screening_runs(tmp_path, "fifo", [1, 2, 3])
+    moasha = _screening_runs(tmp_path, "moasha", [2, 4, 6])
+    late = _study(tmp_path, "late-moasha-3", "moasha", [_trial(GENOMES[1], 900)])
+    late.set_user_attr("seed", 3)
+    early = _study(tmp_path, "early-fifo-3", "fifo", [_trial(GENOMES[1], 100)])
+    early.set_user_attr("seed", 3)
+    text = comparison_markdown([*fifo, early, *moasha, late], seconds=500, cpus=2)
+    assert "- Screened no genome by T, left out of the rate's pairs (no ratio exists): late-moasha-3" in text
+    line = _paired_line(text, "scheduler=moasha")
+    assert "(n = 4 pair(s))" in line.split("; genomes per")[0] and "(n = 3 pair(s))" in line.split("; genomes per")[1]
+
+
+def test_runs_without_a_recorded_seed_are_left_out_of_the_pairs(tmp_path):
+    unseeded = _study(tmp_path, "moasha-unseeded-0", "moasha", [_trial(GENOMES[1], 100)])
+    unseeded.set_user_attr("seed", None)
+    text = comparison_markdown([*_screening_runs(tmp_path, "fifo", [1]), *_screening_runs(tmp_path, "moasha", [2]),
+                                unseeded], seconds=500, cpus=2)
+    assert "- Without a recorded sampler seed, left out of the pairs: moasha-unseeded-0" in text
+    assert "| moasha-unseeded-0 | scheduler=moasha | not recorded |" in text
+    assert "x2.00 (n = 1 pair(s); no interval" in _paired_line(text, "scheduler=moasha")
+
+
+def test_runs_on_other_data_are_flagged(tmp_path):
+    fifo, moasha = _screening_runs(tmp_path, "fifo", [1]), _screening_runs(tmp_path, "moasha", [2])
+    moasha[0].set_user_attr("data", "synthetic:classes=20")
+    text = comparison_markdown([*fifo, *moasha], seconds=500, cpus=2)
+    assert "**The runs differ in data**" in text
+
+
+def test_a_run_without_a_finished_trial_is_a_one_line_error(tmp_path):
+    empty = _study(tmp_path, "empty-0", "fifo", [])
+    with pytest.raises(StudyError, match="'empty-0' has no started trial"):
+        comparison_markdown([*_screening_runs(tmp_path, "fifo", [1]), empty], seconds=None, cpus=2)
 
 
 def test_runs_of_one_arm_that_share_a_seed_are_not_paired(tmp_path):
@@ -119,8 +160,16 @@ def test_runs_on_different_hosts_are_flagged(tmp_path):
     there = _screening_runs(tmp_path, "moasha", [2], host="box-b")
     text = comparison_markdown([*here, *there], seconds=500, cpus=2)
     assert "**The runs trained on different hosts**" in text and "| box-a |" in text
-    assert "different hosts" not in comparison_markdown([*here, *_screening_runs(tmp_path, "moasha", [2], eta=4,
-                                                                                 host="box-a")], seconds=500, cpus=2)
+    same = _screening_runs(tmp_path, "moasha", [2], eta=4, host="box-a")
+    assert "different hosts" not in comparison_markdown([*here, *same], seconds=500, cpus=2)
+
+
+def test_a_run_without_a_recorded_host_is_named_not_counted_as_another_host(tmp_path):
+    here = _screening_runs(tmp_path, "fifo", [1], host="box-a")
+    unknown = _screening_runs(tmp_path, "moasha", [2])
+    text = comparison_markdown([*here, *unknown], seconds=500, cpus=2)
+    assert "different hosts" not in text
+    assert "- No host recorded for moasha-3-0: whether all ran on one machine is unknown." in text
 
 
 def test_cli_names_a_missing_results_folder_in_one_line(tmp_path, capsys):

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.fidelity import (CSV_COLUMNS, Job, bootstrap, chance_overlap, evaluation_sd, kendall, main, mean_sd,
-                                 noise_ceiling, reliability, run_job, run_jobs, seed_sd_interval, spearman,
-                                 top_overlap, write_csv, write_scatter)
+from evaluators.fidelity import (CSV_COLUMNS, Job, evaluation_sd, main, mean_sd, noise_ceiling, noise_ceiling_line,
+                                 reliability, run_job, run_jobs, seed_sd_interval, write_csv, write_scatter)
 from evaluators.presets import PRESETS
+from evaluators.ranking import bootstrap, chance_overlap, kendall, spearman, top_overlap
 from space import baseline
 
 TINY = ["--genomes", "4", "--data", "synthetic:classes=3,train=16,val=8", "--proxy", "smoke",
@@ -110,9 +110,12 @@ def test_a_seed_sd_from_three_seeds_is_known_to_within_its_chi_square_interval()
     assert (low, high) == (pytest.approx(0.5778, abs=1e-4), pytest.approx(4.415, abs=1e-3))
 
 
-def test_a_seed_sd_interval_never_reaches_below_the_evaluation_sd() -> None:
-    low, high = seed_sd_interval(1.0, 3, floor=0.8)
-    assert low == 0.8 and high == pytest.approx(4.415, abs=1e-3)
+def test_the_noise_ceiling_s_range_holds_its_estimate_however_unequal_the_seed_sds() -> None:
+    accuracies = [("proxy", [50.0, 58.0, 61.0, 45.0, 55.0]), ("reference", [97.0, 98.5, 98.9, 96.8, 98.2])]
+    for seed_sds in [(3.0, 0.5), (1.0, 0.03), (0.2, 0.9)]:
+        line = noise_ceiling_line(accuracies, [[56.0, 59.0, 53.0], [98.0, 98.5, 98.2]], seed_sds, 1000)
+        estimate, low, high = map(float, re.search(r"genome\): ([\d.]+) \(from ([\d.]+) to ([\d.]+) over", line).groups())
+        assert low <= estimate <= high and low < high
 
 
 def test_noise_ceiling_is_the_geometric_mean_of_the_reliabilities() -> None:
@@ -161,8 +164,9 @@ def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsy
                         r"\d+\.\d\d\) vs \d+\.\d\d across 4 genomes: "
                         r"reliability [01]\.\d\d; smoke32 .*; a perfect proxy's expected correlation through "
                         r"this noise \(independent noise, the baseline's seed SD for every genome\): [01]\.\d\d "
-                        r"\(90% range from the seed SDs' chi-square intervals, each at least its evaluation SD: "
-                        r"[01]\.\d\d to [01]\.\d\d\)", lines[-1])
+                        r"\(from [01]\.\d\d to [01]\.\d\d over each seed SD's 90% chi-square interval, the "
+                        r"genomes' spread taken as exact: a range, not a confidence interval of the ceiling\)",
+                        lines[-1])
     assert any(re.fullmatch(r"top-4 overlap: \d/4 \(a random ranking's expectation: 4\.00\)", line) for line in lines)
     assert any(line.startswith("MACs alone vs smoke32") for line in lines)
     for name in ("smoke", "smoke32"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._latency import measured_latencies
-from ..tune import Resources, TrialSettings, check_settings, load_runs, train_runs
+from ..tune import TrialSettings, check_settings, load_runs, train_runs
 from ._config import AblationConfig, Outcome
 from ._report import FEW_SEEDS, write_outputs
 

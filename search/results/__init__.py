@@ -13,6 +13,7 @@ from ._tables import block_strings, describe_setting, markdown_table, millions
 
 __all__ = ["CONFIDENCE", "CONFIRMED_CSV", "PNG_SIZE", "RunFigures", "TEST", "VERDICT_RULE", "arm_labels",
            "baseline_label", "baseline_statistics", "block_strings", "comparison_markdown", "confirmation_section",
-           "describe_setting", "holm", "hypervolume_history", "image_markdown", "markdown_table", "millions", "paired_comparison",
-           "pareto_figure", "pareto_table", "read_confirmed", "run_figures", "rung_correlation_line",
-           "rungs_summary", "summary_markdown", "trials_frame", "verdict", "write_figure", "write_report"]
+           "describe_setting", "holm", "hypervolume_history", "image_markdown", "markdown_table", "millions",
+           "paired_comparison", "pareto_figure", "pareto_table", "read_confirmed", "run_figures",
+           "rung_correlation_line", "rungs_summary", "summary_markdown", "trials_frame", "verdict", "write_figure",
+           "write_report"]

@@ -24,6 +24,7 @@ each reference cost. The Pareto flags, the tables and the figure follow the stud
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -32,8 +33,8 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from evaluators.fidelity import CONFIDENCE as RANK_CONFIDENCE
-from evaluators.fidelity import bootstrap, spearman
+from evaluators.ranking import CONFIDENCE as RANK_CONFIDENCE
+from evaluators.ranking import bootstrap, spearman
 from space import Genome, Stage, baseline, cost_of
 
 from ..pareto import dominated_hypervolume, minimise_form, nondominated_mask
@@ -211,8 +212,9 @@ def rung_correlation_line(frame: pd.DataFrame) -> str:
         value = "undefined (all equal at one of the two rungs)"
     else:
         estimate = bootstrap(spearman, top[first].to_numpy(float), top["accuracy"].to_numpy(float))
-        value = f"{estimate.value:.3f}, {RANK_CONFIDENCE:.0%} bootstrap CI over trials [{estimate.low:.3f}, " \
-                f"{estimate.high:.3f}]"
+        interval = "no interval (too many resamples tied)" if math.isnan(estimate.low) else \
+            f"[{estimate.low:.3f}, {estimate.high:.3f}]"
+        value = f"{estimate.value:.3f}, {RANK_CONFIDENCE:.0%} bootstrap CI over trials {interval}"
     return f"rank correlation (Spearman) of rung-1 and top-rung accuracy over the {len(top)} trials that reached " \
            f"the top (one training seed each): {value}"
 
