@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from ..study import INTERRUPTED, StudyError, study_objectives
 from ._report import front_hypervolume, hypervolume_reference, rung_correlation_line, trials_frame
@@ -62,11 +62,7 @@ class RunFigures:
 def run_figures(study: optuna.Study, seconds: float) -> RunFigures:
     """One run's figures, the ``_at`` ones counting only what was told within ``seconds`` of its start."""
     trials = study.get_trials(deepcopy=False)
-    starts = [t.datetime_start for t in trials if t.datetime_start]
-    if not starts:
-        raise StudyError(f"study {study.study_name!r} has no started trial: nothing to compare")
-    started = min(starts)
-    told = {t.number: (t.datetime_complete - started).total_seconds() for t in trials if t.datetime_complete}
+    told = _told_seconds(study.study_name, trials)
     # A genome screened is a searched one that finished training or was stopped at a rung: the baseline's fixed
     # trials are no genome the run chose (counting them would pull every run's rate towards the same number),
     # and a trial a stop cut short screened nothing.
@@ -91,12 +87,23 @@ def run_figures(study: optuna.Study, seconds: float) -> RunFigures:
                       hosts=tuple(sorted({str(t.user_attrs["host"]) for t in trials if t.user_attrs.get("host")})))
 
 
+def _told_seconds(name: str, trials: list[FrozenTrial]) -> dict[int, float]:
+    """Seconds from the run's first start to each finished trial's outcome, by trial number."""
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    if not starts:
+        raise StudyError(f"study {name!r} has no started trial: nothing to compare")
+    started = min(starts)
+    return {t.number: (t.datetime_complete - started).total_seconds() for t in trials if t.datetime_complete}
+
+
 def comparison_markdown(studies: list[optuna.Study], seconds: float | None, cpus: float) -> str:
     """Per run, per arm (mean +- SD over its runs, n stated) and per arm against the first run's (paired by
     sampler seed, with intervals): genomes screened per CPU-hour, and the hypervolume above chance after
     ``seconds`` (default: the shortest run's wall time)."""
     if seconds is None:
-        seconds = min(run_figures(study, float("inf")).wall_seconds for study in studies)
+        # Only the trials' times, not every run's figures twice: those (fronts, bootstrap) come once, at T.
+        seconds = min(max(_told_seconds(study.study_name, study.get_trials(deepcopy=False)).values(), default=0.0)
+                      for study in studies)
         if seconds <= 0:
             raise StudyError("a run has no finished trial yet: there is no equal wall time to compare at")
     figures = [run_figures(study, seconds) for study in studies]
