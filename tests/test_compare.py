@@ -35,12 +35,14 @@ def _trial(genome, told_after: float, state=TrialState.COMPLETE, accuracy=50.0, 
     return trial
 
 
-def _study(tmp_path, name: str, scheduler: str, trials: list, eta: int = 3) -> optuna.Study:
+def _study(tmp_path, name: str, scheduler: str, trials: list, eta: int = 3, train_seed=None) -> optuna.Study:
     study = optuna.create_study(study_name=name, storage=f"sqlite:///{tmp_path / 'runs.db'}",
                                 directions=["maximize", "minimize"])
     study.set_user_attr("halving", {"scheduler": scheduler, "grace": 1, "eta": eta, "max_units": 9})
     study.set_user_attr("sampler", "tpe")
     study.set_user_attr("seed", int(name[-1]))
+    if train_seed is not None:
+        study.set_user_attr("train_seed", train_seed)
     for trial in trials:
         study.add_trial(trial)
     return study
@@ -75,7 +77,7 @@ def test_runs_are_summed_up_per_scheduler_with_their_spread_and_count(tmp_path):
     assert "- scheduler=fifo, n = 2 run(s): hypervolume at T 0.000 +- 0.000, genomes per CPU-hour 0.000 +- 0.000" \
         in text
     assert "- scheduler=moasha, n = 1 run(s): hypervolume at T" in text and "(one run: no spread measured)" in text
-    assert "| moasha-0 | scheduler=moasha | 0 | 50 | 1 (1 complete, 0 stopped) | 1 | 36.0 |" in text
+    assert "| moasha-0 | scheduler=moasha | 0 | not recorded | 50 | 1 (1 complete, 0 stopped) | 1 | 36.0 |" in text
 
 
 def test_arms_are_named_by_the_settings_in_which_runs_differ():
@@ -85,11 +87,12 @@ def test_arms_are_named_by_the_settings_in_which_runs_differ():
     assert arm_labels([runs[0], runs[0]]) == ["scheduler=moasha", "scheduler=moasha"]
 
 
-def _screening_runs(tmp_path, scheduler: str, counts: list[int], eta: int = 3, host=None) -> list[optuna.Study]:
+def _screening_runs(tmp_path, scheduler: str, counts: list[int], eta: int = 3, host=None,
+                    train_seed=None) -> list[optuna.Study]:
     """One run per sampler seed, screening ``counts[seed]`` genomes by 500 s."""
     return [_study(tmp_path, f"{scheduler}-{eta}-{seed}", scheduler,
                    [_trial(GENOMES[1 + i % 3], 100 + i, accuracy=40.0 + i + seed, host=host) for i in range(count)],
-                   eta=eta)
+                   eta=eta, train_seed=train_seed)
             for seed, count in enumerate(counts)]
 
 
@@ -170,6 +173,17 @@ def test_a_run_without_a_recorded_host_is_named_not_counted_as_another_host(tmp_
     text = comparison_markdown([*here, *unknown], seconds=500, cpus=2)
     assert "different hosts" not in text
     assert "- No host recorded for moasha-3-0: whether all ran on one machine is unknown." in text
+
+
+def test_runs_paired_by_sampler_seed_with_different_training_seeds_are_flagged(tmp_path):
+    fifo = _screening_runs(tmp_path, "fifo", [1], train_seed=0)
+    text = comparison_markdown([*fifo, *_screening_runs(tmp_path, "moasha", [2], train_seed=7)], seconds=500, cpus=2)
+    assert "| fifo-3-0 | scheduler=fifo | 0 | 0 |" in text and "| moasha-3-0 | scheduler=moasha | 0 | 7 |" in text
+    assert ("- The runs of sampler seed 0 trained with different training seeds (0, 7): they share the sampler's "
+            "first proposals but not their training luck, so pairing them removes less noise.") in text
+    alike = comparison_markdown([*fifo, *_screening_runs(tmp_path, "moasha", [2], eta=4, train_seed=0)],
+                                seconds=500, cpus=2)
+    assert "different training seeds" not in alike
 
 
 def test_cli_names_a_missing_results_folder_in_one_line(tmp_path, capsys):

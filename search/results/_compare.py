@@ -7,7 +7,8 @@ trials told within T seconds of the run's first start, as the run itself would h
 stopped then. Runs to compare ran on one machine, one after another or at the same time with its CPUs split
 between them (``--cpus`` is what each had); the hosts their trials trained on are listed, and runs on different
 hosts are flagged, since their rates per CPU-hour then compare machines as much as settings. Runs that differ
-in data, fidelity or objectives are flagged too: their hypervolumes measure different things.
+in data, fidelity or objectives are flagged too: their hypervolumes measure different things; so are runs of
+one sampler seed with different training seeds (``--train-seed``), whose pairs then share less luck.
 
 Runs are grouped into arms by the settings that differ between them (sampler, scheduler, grace, eta, units,
 rung floor). Against the first run's arm, each other arm is compared paired by sampler seed: the seeds are
@@ -47,6 +48,7 @@ TASK_SETTINGS = ("data", "fidelity", "objectives")
 class RunFigures:
     study: str
     seed: int | None
+    train_seed: int | None
     wall_seconds: float
     screened: int
     complete: int
@@ -73,8 +75,9 @@ def run_figures(study: optuna.Study, seconds: float) -> RunFigures:
     reference = hypervolume_reference(frame)
     complete = within[(within["state"] == "COMPLETE") & within["accuracy"].notna() & within["macs"].notna()]
     halving = study.user_attrs.get("halving") or {"scheduler": "fifo"}
-    seed = study.user_attrs.get("seed")
+    seed, train_seed = study.user_attrs.get("seed"), study.user_attrs.get("train_seed")
     return RunFigures(study=study.study_name, seed=seed if isinstance(seed, int) else None,
+                      train_seed=train_seed if isinstance(train_seed, int) else None,
                       wall_seconds=max(told.values(), default=0.0),
                       screened=len(screened), complete=int((frame["state"] == "COMPLETE").sum()),
                       stopped=int((frame["state"] == "PRUNED").sum()),
@@ -109,14 +112,14 @@ def comparison_markdown(studies: list[optuna.Study], seconds: float | None, cpus
     figures = [run_figures(study, seconds) for study in studies]
     arms = dict(zip((f.study for f in figures), arm_labels([f.settings for f in figures])))
     per_hour = {f.study: f.screened_at / (cpus * seconds / 3600) for f in figures}
-    rows = [[f.study, arms[f.study], "not recorded" if f.seed is None else str(f.seed), f"{f.wall_seconds:.0f}",
+    rows = [[f.study, arms[f.study], _recorded(f.seed), _recorded(f.train_seed), f"{f.wall_seconds:.0f}",
              f"{f.screened} ({f.complete} complete, {f.stopped} stopped)", str(f.screened_at),
              f"{per_hour[f.study]:.1f}", f"{f.hypervolume_at:.3f}", ", ".join(f.hosts) or "not recorded"]
             for f in figures]
     lines = [f"Equal wall time T = {seconds:.0f} s of each run, {cpus:g} CPUs; hypervolume of the trials that "
              "reached the top rung and were told by T, as summary.md measures it (reference at chance top-1 and "
              "2 x the standard baseline's MACs).", "",
-             markdown_table(["study", "arm", "seed", "wall s", "screened (all)", "screened by T",
+             markdown_table(["study", "arm", "sampler seed", "train seed", "wall s", "screened (all)", "screened by T",
                              "genomes per CPU-hour by T", "hypervolume at T", "host"], rows), ""]
     lines += _warnings(figures)
     for arm in dict.fromkeys(arms.values()):
@@ -136,8 +139,13 @@ def arm_labels(settings: list[dict[str, Any]]) -> list[str]:
     return [" ".join(f"{key}={s.get(key)}" for key in differing) for s in settings]
 
 
+def _recorded(value: int | None) -> str:
+    return "not recorded" if value is None else str(value)
+
+
 def _warnings(figures: list[RunFigures]) -> list[str]:
-    """What makes the runs less than side by side: other tasks, other machines, hosts not recorded."""
+    """What makes the runs less than side by side: other tasks, other machines, hosts not recorded, pairs
+    that do not share their training seeds."""
     lines = []
     differing = [key for key in TASK_SETTINGS if len({repr(f.task[key]) for f in figures}) > 1]
     if differing:
@@ -149,6 +157,12 @@ def _warnings(figures: list[RunFigures]) -> list[str]:
     unrecorded = [f.study for f in figures if not f.hosts]
     if unrecorded and len(unrecorded) < len(figures):
         lines.append(f"- No host recorded for {', '.join(unrecorded)}: whether all ran on one machine is unknown.")
+    for seed in sorted({f.seed for f in figures if f.seed is not None}):
+        train_seeds = {_recorded(f.train_seed) for f in figures if f.seed == seed}
+        if len(train_seeds) > 1:
+            lines.append(f"- The runs of sampler seed {seed} trained with different training seeds "
+                         f"({', '.join(sorted(train_seeds))}): they share the sampler's first proposals but not "
+                         "their training luck, so pairing them removes less noise.")
     return [*lines, ""] if lines else []
 
 
