@@ -58,6 +58,7 @@ from scipy import stats
 
 from space import Genome, baseline, cost_of, default_space, sample_genomes
 
+from .arguments import random_seed
 from .data import DataError, load_data
 from .presets import Fidelity, get_fidelity
 from .ranking import CONFIDENCE, TOP_K, bootstrap, chance_overlap, kendall, spearman, top_overlap
@@ -299,8 +300,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", default="synthetic")
     parser.add_argument("--proxy", default="proxy", help="the cheap preset (default proxy)")
     parser.add_argument("--reference", default="reference", help="the preset judged against (default reference)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random genomes (default 0)")
-    parser.add_argument("--train-seed", type=int, default=0, help="training seed of every genome (default 0)")
+    parser.add_argument("--seed", type=random_seed, default=0, help="seed of the random genomes (default 0)")
+    parser.add_argument("--train-seed", type=random_seed, default=0, help="training seed of every genome (default 0)")
     parser.add_argument("--baseline-seeds", type=int, default=3,
                         help="training seeds of the baseline at both fidelities, for its mean +- SD (default 3)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
@@ -333,6 +334,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.reference_device = str(resolve_device(args.reference_device))
     except ValueError as error:
         problems.append(str(error))
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        problems.append(f"--out: must be a folder, and {args.out} is a file")
     if args.reference_graphs and not args.reference_device.startswith("cuda"):
         problems.append(f"--reference-graphs: CUDA graphs need the reference on a CUDA device, not "
                         f"{args.reference_device}")

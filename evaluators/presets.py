@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .arguments import finite_float
+
 
 @dataclass(frozen=True)
 class Fidelity:
@@ -69,7 +71,7 @@ class Fidelity:
             raise ValueError(f"momentum: must be in [0, 1), got {self.momentum!r}")
         if not (math.isfinite(self.routing_lr_factor) and 0 <= self.routing_lr_factor <= 1):
             raise ValueError(f"routing_lr_factor: must be in [0, 1], got {self.routing_lr_factor!r}")
-        if self.weight_decay < 0:
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay!r}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing: must be in [0, 1), got {self.label_smoothing!r}")
@@ -182,7 +184,7 @@ def add_fidelity_arguments(parser: argparse.ArgumentParser, default: str | None 
         elif field.name == "bf16":
             group.add_argument(flag, choices=("auto", "on", "off"), default=None)
         else:
-            group.add_argument(flag, type=int if field.type in ("int", int) else float, default=None)
+            group.add_argument(flag, type=int if field.type in ("int", int) else finite_float, default=None)
 
 
 def fidelity_from_args(args: argparse.Namespace, base: Fidelity | None = None) -> Fidelity:

@@ -14,6 +14,7 @@ import sys
 from space import BLOCK_TYPES
 from space.cost import resolve_genome
 
+from .arguments import positive_int, random_seed
 from .data import DataError, load_data
 from .presets import add_fidelity_arguments, fidelity_from_args
 from .saving import SaveDir
@@ -26,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block", choices=BLOCK_TYPES, help="use this block type in every stage")
     parser.add_argument("--data", default="synthetic",
                         help="synthetic[:k=v,...] (default), imagefolder:PATH or cifar100[:PATH]")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=random_seed, default=0)
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: torch's choice)")
     parser.add_argument("--graphs", action="store_true",
                         help="replay each training step from a CUDA graph (CUDA only; not with --compile yes or fp16)")
     parser.add_argument("--checkpoint-dir", default=None,
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             print(fidelity.describe())
             return 0
         genome = resolve_genome(args.genome, args.block)
-        if args.graphs and resolve_device(args.device).type != "cuda":
+        device = resolve_device(args.device)  # a bad or missing device is a one-line error, not a traceback
+        if args.graphs and device.type != "cuda":
             raise ValueError(f"--graphs: CUDA graphs need a CUDA device, not --device {args.device}")
         data = load_data(args.data)
     except (ValueError, DataError) as error:

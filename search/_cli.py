@@ -1,5 +1,5 @@
-"""What the commands share: the cluster arguments, the data check before anything starts, and how a
-finished or interrupted run ends the command."""
+"""What the commands share: the cluster arguments, folder names, the data check before anything starts, and how
+a finished or interrupted run ends the command."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from evaluators.arguments import non_negative_float, positive_float
 from evaluators.data import DataError, ImageData, load_data
 
 
@@ -16,9 +17,9 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=None,
                         help="address of an existing Ray cluster (default: $RAY_ADDRESS if set, else start one here, "
                              "never joining a cluster that `ray start` left running)")
-    parser.add_argument("--cpus-per-trial", type=float, default=1.0,
+    parser.add_argument("--cpus-per-trial", type=positive_float, default=1.0,
                         help="CPUs per trial; also its torch threads (default 1)")
-    parser.add_argument("--gpus-per-trial", type=float, default=None,
+    parser.add_argument("--gpus-per-trial", type=non_negative_float, default=None,
                         help="GPUs per trial, fractions allowed (0.25 packs four small trials onto a GPU); default: "
                              "1 where CUDA is present, else 0. Ray assigns each trial its GPU and runs as many at "
                              "once as the GPUs allow")
@@ -36,9 +37,12 @@ def add_latency_clock_argument(parser: argparse.ArgumentParser) -> None:
                         help="wall (default) or cpu: the measuring thread's CPU time, steadier on a shared machine")
 
 
-def check_cluster_arguments(args: argparse.Namespace) -> None:
-    if args.cpus_per_trial <= 0 or (args.gpus_per_trial is not None and args.gpus_per_trial < 0):
-        raise ValueError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+def folder_name(text: str) -> str:
+    """A study's or an ablation's name, which names its folder under ``--results-dir``: one folder there, not
+    the results folder itself nor a path out of it."""
+    if not text or text in (".", "..") or "/" in text or "\\" in text:
+        raise argparse.ArgumentTypeError(f"must name one folder (no '/', not empty, '.' or '..'), got {text!r}")
+    return text
 
 
 def load_data_or_exit(parser: argparse.ArgumentParser, spec: str) -> ImageData:

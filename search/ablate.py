@@ -22,8 +22,8 @@ from pathlib import Path
 from evaluators.data import default_cache_dir
 from evaluators.presets import add_fidelity_arguments, fidelity_from_args
 
-from ._cli import (add_cluster_arguments, add_latency_clock_argument, check_cluster_arguments, finish,
-                   load_data_or_exit, resources_from_args)
+from ._cli import (add_cluster_arguments, add_latency_clock_argument, finish, folder_name, load_data_or_exit,
+                   resources_from_args)
 from .ablation import FACTORS, AblationConfig, Arm, Factor, get_factor, make_arms, parse_levels, run_ablation
 from .results import markdown_table
 
@@ -41,7 +41,8 @@ def parser() -> argparse.ArgumentParser:
                         "below 3 a warning)")
     p.add_argument("--data", default=None, help="synthetic[:k=v,...] (default synthetic), imagefolder:PATH, "
                                                 "cifar100[:PATH]")
-    p.add_argument("--name", default=None, help="names the results folder (default ablation-<factor>)")
+    p.add_argument("--name", type=folder_name, default=None,
+                   help="names the results folder (default ablation-<factor>)")
     p.add_argument("--latency", choices=("yes", "no"), default="yes",
                    help="measure each arm's CPU inference latency (batch 1, one thread) before training (default yes)")
     add_latency_clock_argument(p)
@@ -60,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
         fidelity = fidelity_from_args(args)
         if args.seeds < 1:
             raise ValueError(f"--seeds: must be >= 1, got {args.seeds}")
-        check_cluster_arguments(args)
     except ValueError as error:
         p.exit(2, f"error: {error}\n")
     if args.show_fidelity:

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from evaluators.arguments import positive_float
+
 from .results import comparison_markdown
 from .study import StudyError, load_existing_study
 
@@ -20,12 +22,10 @@ from .study import StudyError, load_existing_study
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m search.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("study_dirs", type=Path, nargs="+", help="results folders of the runs (each holds study.json)")
-    parser.add_argument("--seconds", type=float, default=None,
+    parser.add_argument("--seconds", type=positive_float, default=None,
                         help="the equal wall time T, in seconds (default: the shortest run's)")
-    parser.add_argument("--cpus", type=float, default=2, help="CPUs each run had (default 2)")
+    parser.add_argument("--cpus", type=positive_float, default=2, help="CPUs each run had (default 2)")
     args = parser.parse_args(argv)
-    if args.cpus <= 0 or (args.seconds is not None and args.seconds <= 0):
-        parser.exit(2, "error: --cpus and --seconds must be > 0\n")
     try:
         studies = [load_existing_study(folder) for folder in args.study_dirs]
         print(comparison_markdown(studies, args.seconds, args.cpus))

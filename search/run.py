@@ -17,12 +17,13 @@ import sys
 import time
 from pathlib import Path
 
+from evaluators.arguments import positive_int, random_seed
 from evaluators.data import ImageData, default_cache_dir
 from evaluators.presets import Fidelity, add_fidelity_arguments, fidelity_from_args
 from evaluators.trainer import check_units_fit
 from space import BLOCK_TYPES
 
-from ._cli import add_cluster_arguments, add_latency_clock_argument, check_cluster_arguments, finish, load_data_or_exit
+from ._cli import add_cluster_arguments, add_latency_clock_argument, finish, folder_name, load_data_or_exit
 from .study import (DEFAULT_GRACE, KEEP_WEIGHTS, SAMPLERS, SCHEDULERS, Halving, chance_floor, default_space,
                     load_space, parse_objectives)
 
@@ -38,15 +39,16 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m search.run", description=__doc__.splitlines()[0])
     p.add_argument("--budget", type=int, default=50, help="total trials in the study, baselines included (default 50)")
     p.add_argument("--data", default="synthetic", help="synthetic[:k=v,...] (default), imagefolder:PATH, cifar100[:PATH]")
-    p.add_argument("--study-name", default="study", help="names the study and its folder (default 'study')")
+    p.add_argument("--study-name", type=folder_name, default="study",
+                   help="names the study and its folder (default 'study')")
     p.add_argument("--storage", default=None,
                    help="Optuna storage URL (default sqlite:///<results-dir>/<study>/study.db); PostgreSQL/MySQL work")
     p.add_argument("--resume", action="store_true", help="continue an existing study; fail if there is none")
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Optuna sampler (default tpe)")
-    p.add_argument("--seed", type=int, default=0, help="the sampler's seed (default 0)")
-    p.add_argument("--train-seed", type=int, default=0,
+    p.add_argument("--seed", type=random_seed, default=0, help="the sampler's seed (default 0)")
+    p.add_argument("--train-seed", type=random_seed, default=0,
                    help="training seeds: trial n trains with seed TRAIN_SEED + n (default 0)")
-    p.add_argument("--max-concurrent", type=int, default=None,
+    p.add_argument("--max-concurrent", type=positive_int, default=None,
                    help="trials at once (default: as many as the CPUs allow); results reach the sampler in trial "
                         "order, so a seed gives the same study")
     p.add_argument("--space", default=None, help="YAML/JSON file overriding the search space's bounds and choices")
@@ -119,7 +121,6 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--baseline-seeds: must be >= 1, got {args.baseline_seeds}")
         if args.confirm < 0 or args.confirm == 1:
             raise ValueError(f"--confirm: must be 0 (none) or >= 2 seeds, got {args.confirm}")
-        check_cluster_arguments(args)
         time_limit = parse_duration(args.time_limit) if args.time_limit is not None else None
     except ValueError as error:
         p.exit(2, f"error: {error}\n")

@@ -259,6 +259,12 @@ def test_cli_errors_are_one_line(tiny_presets, capsys, tmp_path: Path, args: lis
     assert err.startswith(message) and err.count("\n") == 1
 
 
+def test_an_out_that_is_a_file_is_a_one_line_error(capsys, tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("")
+    code, _, err = run_cli(capsys, "--out", str(tmp_path / "taken"))
+    assert code == 2 and err == f"error: --out: must be a folder, and {tmp_path / 'taken'} is a file\n"
+
+
 def test_only_trains_one_fidelity_and_the_merged_journals_report_like_one_run(tiny_presets, capsys, tmp_path) -> None:
     for side in ("proxy", "reference"):
         code, out, _ = run_cli(capsys, *TINY, "--out", str(tmp_path / side), "--only", side)

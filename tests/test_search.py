@@ -242,10 +242,14 @@ def test_continuing_a_study_with_other_data_is_an_error(tmp_path, capsys):
     ("depth: 3\n", "unknown key(s) depth"),
     ("stages: [1, 2\n", "not valid YAML/JSON"),
     ('{"training": {"lr": [0.5, 0.1]}}', "training.lr: need > 0 and low <= high"),
+    ("training: {lr: [.nan, .nan]}\n", "training.lr: must be a [low, high] pair of finite floats"),
+    ("stages:\n  all: {expansion: [.inf]}\n", "stages.all.expansion: must be a non-empty list of finite positive"),
+    ("stages:\n  all: {block: [se], se_ratio: [100000]}\n", "no valid genome in 20 random draws from this space"),
+    (b"\xff\xfe\x00binary", "not a text file"),
 ])
 def test_bad_space_file_is_a_one_line_error_before_anything_starts(tmp_path, capsys, content, message):
     space = tmp_path / "space.yaml"
-    space.write_text(content)
+    space.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(SystemExit) as exit_info:
         _run(tmp_path, "--budget", "2", "--space", str(space))
     error = capsys.readouterr().err.strip()

@@ -162,6 +162,15 @@ def test_an_unreachable_postgresql_server_is_a_one_line_error(tmp_path, capsys):
     assert "Connection refused" in error and "hidden" not in error and error.count("\n") == 1
 
 
+def test_a_sqlite_file_in_a_missing_folder_is_a_one_line_error(tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 'nowhere' / 'study.db'}"
+    with pytest.raises(SystemExit):
+        main(["--data", DATA, "--fidelity", "smoke", "--results-dir", str(tmp_path), "--storage", storage])
+    error = capsys.readouterr().err
+    assert error == (f"error: --storage {storage}: the folder {tmp_path / 'nowhere'} does not exist (a new SQLite "
+                     "file is created, its folder is not)\n")
+
+
 def test_bad_postgresql_credentials_are_a_one_line_error(tmp_path, capsys, postgres):
     storage = postgres.url(password="wrong")
     with pytest.raises(SystemExit):

@@ -12,12 +12,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from space import BLOCK_TYPES, WIDTH_STEP, SearchSpace, StageSpace, default_space
+from space import BLOCK_TYPES, WIDTH_STEP, SearchSpace, StageSpace, default_space, sample_genomes
 
 
 def load_space(path: str | Path) -> SearchSpace:
@@ -27,14 +28,22 @@ def load_space(path: str | Path) -> SearchSpace:
         raw = yaml.safe_load(path.read_text())
     except OSError as error:
         raise ValueError(f"{path}: cannot read space file ({error.strerror or error})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file (a space file is UTF-8 YAML or JSON)") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ValueError(f"{path}: not valid YAML/JSON{where}") from None
     try:
-        return apply_overrides(default_space(), raw or {})
+        space = apply_overrides(default_space(), raw or {})
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
+    if not sample_genomes(space, 1, num_classes=10, seed=0):
+        # Each setting can be in range while their combinations build nothing (an SE ratio above a stage's
+        # expanded width, say): every trial of the search would fail.
+        raise ValueError(f"{path}: no valid genome in 20 random draws from this space: its settings do not fit "
+                         "together (e.g. se_ratio against width x expansion)")
+    return space
 
 
 def apply_overrides(space: SearchSpace, raw: Any) -> SearchSpace:
@@ -125,16 +134,16 @@ def _int_choices(name: str, value: Any, minimum: int) -> tuple[int, ...]:
 
 def _number_choices(name: str, value: Any) -> tuple[float, ...]:
     if not isinstance(value, list) or not value or any(
-            not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0 for v in value):
-        raise ValueError(f"{name}: must be a non-empty list of positive numbers, got {value!r}")
+            not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v <= 0 for v in value):
+        raise ValueError(f"{name}: must be a non-empty list of finite positive numbers, got {value!r}")
     return tuple(value)
 
 
 def _range(name: str, value: Any, kind: type, minimum: float, positive: bool = True) -> tuple:
     numbers = (int,) if kind is int else (int, float)
     if not (isinstance(value, list) and len(value) == 2
-            and all(isinstance(v, numbers) and not isinstance(v, bool) for v in value)):
-        raise ValueError(f"{name}: must be a [low, high] pair of {kind.__name__}s, got {value!r}")
+            and all(isinstance(v, numbers) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
+        raise ValueError(f"{name}: must be a [low, high] pair of finite {kind.__name__}s, got {value!r}")
     low, high = kind(value[0]), kind(value[1])
     if low < minimum or (positive and low <= 0) or high < low:
         bound = f">= {minimum}" if not positive or minimum > 0 else "> 0"

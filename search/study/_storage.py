@@ -39,6 +39,10 @@ def open_study(study_name: str, storage: str, sampler: optuna.samplers.BaseSampl
                must_exist: bool = False, directions: list[str] = DIRECTIONS) -> optuna.Study:
     """The search's study, created on first use; ``must_exist`` (``--resume``) refuses to create it."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    new_file = _missing_sqlite_file(storage)
+    if new_file and not Path(new_file).parent.is_dir():
+        raise StudyError(f"--storage {shown_url(storage)}: the folder {Path(new_file).parent} does not exist "
+                         "(a new SQLite file is created, its folder is not)")
     names = _study_names(storage)
     if must_exist and study_name not in names:
         raise StudyError(f"--resume: no study '{study_name}' in {shown_url(storage)}")

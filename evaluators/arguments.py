@@ -1,0 +1,59 @@
+"""Number types for the commands' flags: argparse refuses a bad value in one line that names the flag, before
+anything starts. Plain ``type=int`` or ``float`` lets through what fails much later and deeper: a NaN passes
+every ``> 0`` check, a thread count of 0 reaches ``torch.set_num_threads``, a seed past 2**32 reaches numpy's
+and Optuna's generators."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+MAX_SEED = 2**32 - 1
+"""The largest seed every generator a run feeds takes (numpy's ``RandomState``, which Optuna's samplers use)."""
+
+
+def positive_int(text: str) -> int:
+    return _integer(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    return _integer(text, 0)
+
+
+def random_seed(text: str) -> int:
+    return _integer(text, 0, MAX_SEED)
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _integer(text: str, low: int, high: int | None = None) -> int:
+    allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
+    return value
