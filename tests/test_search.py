@@ -1,5 +1,6 @@
 """The search front door: Ray Tune trials, an Optuna study that survives stops, the baseline exactly once."""
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -118,9 +119,21 @@ def test_diverging_trials_are_recorded_as_failed_and_the_study_goes_on(tmp_path)
 
 
 def test_invalid_genome_from_the_space_is_a_failed_trial_with_its_reason(tmp_path):
-    space = tmp_path / "space.yaml"
-    space.write_text("stages:\n  all: {block: [se], se_ratio: [100000]}\n")
-    assert _run(tmp_path, "--budget", "2", "--space", str(space)) == 0
+    """A space of the Python API that builds nothing (an SE ratio above every stage's width): the command line
+    refuses such a space file up front, but a trial that draws an invalid genome fails, saying why."""
+    from search import SearchConfig, run_search
+    from search.study import Halving
+    from space import default_space
+    from evaluators.presets import get_fidelity
+    base = default_space()
+    space = dataclasses.replace(base, stages=tuple(dataclasses.replace(stage, block=("se",), se_ratio=(100000,))
+                                                   for stage in base.stages))
+    fidelity = get_fidelity("smoke", crop=16, batch_size=8, data_fraction=1)
+    run_search(SearchConfig(
+        study_name="s", study_dir=tmp_path / "s", storage=None, resume=False, budget=2, data=DATA, num_classes=3,
+        fidelity=fidelity, space=space, search_training=False, sampler="tpe", seed=0, train_seed=0,
+        baseline_blocks=["standard"], baseline_seeds=1, address=None, cpus_per_trial=1, gpus_per_trial=None,
+        max_concurrent=None, cache_dir=None, halving=Halving("fifo", max_units=1), latency_genomes=0))
     trials = _trials(tmp_path)
     assert trials.loc[0, "state"] == "COMPLETE" and trials.loc[1, "state"] == "FAIL"
     assert "se_ratio" in trials.loc[1, "reason"]
