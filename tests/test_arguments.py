@@ -78,3 +78,10 @@ def test_a_study_name_that_leaves_the_results_folder_is_refused(capsys, tmp_path
     assert "argument --study-name: must name one folder" in _refusal(
         capsys, run, ["--results-dir", str(tmp_path / "results"), "--study-name", "../outside"])
     assert not (tmp_path / "outside").exists()
+
+
+@pytest.mark.parametrize("flag", ["--save", "--checkpoint-dir"])
+def test_a_training_s_output_folder_that_is_a_file_is_refused_before_training(capsys, tmp_path, flag):
+    (tmp_path / "taken").write_text("")
+    assert _refusal(capsys, train, [flag, str(tmp_path / "taken")]) == \
+        f"error: {flag}: must be a folder, and {tmp_path / 'taken'} is a file"
