@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -314,9 +315,12 @@ def _open_cifar100(root: Path, train: bool) -> CIFAR100:
         return CIFAR100(str(root), train=train, download=False)
     except RuntimeError:
         pass
+    created = not root.exists()
     try:
         return CIFAR100(str(root), train=train, download=True)
     except Exception as error:  # noqa: BLE001 - any download failure means the same thing to the user
+        if created:  # the folder the failed download made, holding at most its partial archive
+            shutil.rmtree(root, ignore_errors=True)
         raise DataError(f"CIFAR-100 is not in {str(root)!r} and could not be downloaded ({_one_line(error)}); "
                         f"put the extracted cifar-100-python/ folder there or pass --data cifar100:PATH") from None
 

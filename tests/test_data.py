@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import pickle
 import urllib.error
 from pathlib import Path
@@ -337,6 +338,21 @@ def test_cifar100_missing_offline_is_a_data_error(tmp_path: Path, monkeypatch: p
     with pytest.raises(DataError, match=r"CIFAR-100 is not in .* could not be downloaded.*cifar100:PATH") as error:
         load_data(f"cifar100:{tmp_path / 'empty'}", cache_dir=tmp_path / "cache")
     assert "\n" not in str(error.value)
+
+
+def test_a_failed_cifar100_download_leaves_no_folder_it_made_behind(tmp_path: Path, monkeypatch) -> None:
+    def offline(self) -> None:
+        os.makedirs(self.root, exist_ok=True)  # as torchvision's download does before it fetches
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torchvision.datasets.CIFAR100, "download", offline)
+    with pytest.raises(DataError):
+        load_data(f"cifar100:{tmp_path / 'new'}", cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(DataError):
+        load_data(f"cifar100:{tmp_path / 'kept'}", cache_dir=tmp_path / "cache")
+    assert (tmp_path / "kept").is_dir()  # a folder the user had is never removed
 
 
 # --------------------------------------------------------------------------------------------- batches
