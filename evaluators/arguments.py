@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 MAX_SEED = 2**32 - 1
 """The largest seed every generator a run feeds takes (numpy's ``RandomState``, which Optuna's samplers use)."""
@@ -46,6 +47,12 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
+
+
+def check_folder(flag: str, folder: str | None) -> None:
+    """A folder a command writes into later must not already be a file: found now, not after the work."""
+    if folder and Path(folder).exists() and not Path(folder).is_dir():
+        raise ValueError(f"{flag}: must be a folder, and {folder} is a file")
 
 
 def _integer(text: str, low: int, high: int | None = None) -> int:

@@ -58,7 +58,7 @@ from scipy import stats
 
 from space import Genome, baseline, cost_of, default_space, sample_genomes
 
-from .arguments import random_seed
+from .arguments import check_folder, random_seed
 from .data import DataError, load_data
 from .presets import Fidelity, get_fidelity
 from .ranking import CONFIDENCE, TOP_K, bootstrap, chance_overlap, kendall, spearman, top_overlap
@@ -332,10 +332,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.proxy_fidelity = get_fidelity(args.proxy)
         args.reference_fidelity = get_fidelity(args.reference)
         args.reference_device = str(resolve_device(args.reference_device))
+        check_folder("--out", args.out)
     except ValueError as error:
         problems.append(str(error))
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        problems.append(f"--out: must be a folder, and {args.out} is a file")
     if args.reference_graphs and not args.reference_device.startswith("cuda"):
         problems.append(f"--reference-graphs: CUDA graphs need the reference on a CUDA device, not "
                         f"{args.reference_device}")

@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from space import BLOCK_TYPES
 from space.cost import resolve_genome
 
-from .arguments import positive_int, random_seed
+from .arguments import check_folder, positive_int, random_seed
 from .data import DataError, load_data
 from .presets import add_fidelity_arguments, fidelity_from_args
 from .saving import SaveDir
@@ -47,9 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         genome = resolve_genome(args.genome, args.block)
         device = resolve_device(args.device)  # a bad or missing device is a one-line error, not a traceback
-        for flag, folder in (("--save", args.save), ("--checkpoint-dir", args.checkpoint_dir)):
-            if folder and Path(folder).exists() and not Path(folder).is_dir():  # else found after training
-                raise ValueError(f"{flag}: must be a folder, and {folder} is a file")
+        check_folder("--save", args.save)
+        check_folder("--checkpoint-dir", args.checkpoint_dir)
         if args.graphs and device.type != "cuda":
             raise ValueError(f"--graphs: CUDA graphs need a CUDA device, not --device {args.device}")
         data = load_data(args.data)
