@@ -29,6 +29,8 @@ import random
 import sys
 from typing import Any
 
+import torch
+
 from space import BLOCK_TYPES, Genome, cost_of, default_space, sample_genomes
 from space.cost import resolve_genome
 from space.sampling import random_genome
@@ -40,6 +42,7 @@ from ._latency_table import REFERENCE, LatencyTable, predict_latency
 from ._latency_timing import Machine, Timing, machine_fingerprint, time_call
 from .data import SYNTHETIC_DEFAULTS
 from .presets import PRESETS
+from .trainer import batch_too_big, is_out_of_memory, resolve_device
 
 __all__ = ["InContext", "LatencyPredictor", "LatencyTable", "Machine", "MissingRows", "Prediction", "Timing",
            "machine_fingerprint", "measure_in_context", "measure_network", "measure_training_step", "pieces",
@@ -98,13 +101,22 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--device: must be cpu or cuda[:N], got {args.device!r}")
         machine = machine_fingerprint(args.device, threads=threads, batch=batch, clock=args.clock)
         genome = resolve_genome(args.genome, args.block)
+        too_big = batch_too_big(batch, genome.resolution, resolve_device(args.device))
+        if too_big:
+            raise ValueError(f"--batch: {too_big}")
         table = LatencyTable.for_machine(machine, args.cache_dir)
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
     print(f"machine: {machine.describe()}", file=sys.stderr, flush=True)
     if count is not None:
         return _validate(table, count, seed, args.population, runs, fit_genomes, args.json)
-    record = _measure_one(genome, table, runs, train=not args.no_train)
+    try:
+        record = _measure_one(genome, table, runs, train=not args.no_train)
+    except (torch.OutOfMemoryError, RuntimeError) as error:
+        if not is_out_of_memory(error):
+            raise
+        parser.exit(1, f"error: out of memory measuring {genome.id} at --batch {batch}: lower --batch or use a "
+                       f"smaller genome\n")
     print(_describe(record))
     if args.json:
         print(json.dumps(record))

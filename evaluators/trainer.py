@@ -171,7 +171,51 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
     result = TrainResult(genome_id=genome.id, macs=costs.total_macs, params=costs.total_params,
                          fidelity=fidelity.name, data=data.name, seed=seed, device=str(run_device),
                          precision=precision_name(autocast_dtype))
+    started = time.perf_counter()
+    batches = {"batch_size": min(fidelity.batch_size, int(len(data.train_labels) * fidelity.data_fraction)),
+               "eval_batch_size": min(eval_batch_size(fidelity, run_device), len(data.val_labels))}
+    for name, batch in batches.items():
+        too_big = batch_too_big(batch, fidelity.crop, run_device)
+        if too_big:
+            return _failed(result, started, f"out of memory: {name} {too_big}: lower {name} or crop")
+    try:
+        return _train(result, genome, data, fidelity, run_device, autocast_dtype, generator, checkpoint_dir,
+                      progress, units, snapshot, graphs)
+    except (torch.OutOfMemoryError, RuntimeError) as error:
+        if not is_out_of_memory(error):
+            raise
+        return _failed(result, started, f"out of memory at batch_size {fidelity.batch_size}, crop {fidelity.crop} "
+                                        f"px ({_first_line(error)}): lower batch_size or crop, or train a smaller genome")
 
+
+def batch_too_big(batch: int, size: int, device: torch.device) -> str:
+    """Why one fp32 batch of ``batch`` RGB images at ``size`` px cannot fit in ``device``'s memory, or "".
+    Checked before the first step: torch's CPU allocator prints a page of C++ stack before it raises."""
+    needed = batch * 3 * size * size * 4
+    available = (torch.cuda.get_device_properties(device).total_memory if device.type == "cuda"
+                 else os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    if needed <= available:
+        return ""
+    return (f"{batch} images at {size} px take {needed / 2**30:,.1f} GiB as one batch, more than the "
+            f"{available / 2**30:,.1f} GiB of {device.type}")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """CUDA raises its own class; the CPU allocator a plain RuntimeError that only its message tells apart."""
+    return isinstance(error, torch.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and "can't allocate memory" in str(error))
+
+
+def _first_line(error: BaseException) -> str:
+    """The allocator's own sentence, without the C++ location torch puts around it."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text.split(" (originally from")[0].split(". Error code")[0].split("err == 0. ")[-1]
+
+
+def _train(result: TrainResult, genome: Genome, data: ImageData, fidelity: Fidelity, run_device: torch.device,
+           autocast_dtype: torch.dtype | None, generator: torch.Generator, checkpoint_dir: str | Path | None,
+           progress: ProgressFn | None, units: Units | None, snapshot: SnapshotFn | None,
+           graphs: bool) -> TrainResult:
     data = _resident(data, run_device)
     model, optimizer = training_setup(genome, fidelity, run_device)
     # Compiled for the training steps only: evaluation's other batch sizes would recompile it, and weights are
@@ -199,8 +243,8 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
     if units:
         check_units_fit(units.count, fidelity, len(data.train_labels))
 
-    checkpoint = (checkpoint_path(checkpoint_dir, genome, fidelity, data.name, seed, units) if fidelity.checkpoint
-                  else None)
+    checkpoint = (checkpoint_path(checkpoint_dir, genome, fidelity, data.name, result.seed, units)
+                  if fidelity.checkpoint else None)
     start_epoch = _resume(checkpoint, model, optimizer, scaler, generator, result)
     train_step = eager_step
     if graphs:  # after the resume, so that the graph updates the momentum buffers the checkpoint restored
@@ -395,6 +439,10 @@ def _resident(data: ImageData, device: torch.device) -> ImageData:
                                         ("train_images", "train_labels", "val_images", "val_labels")})
 
 
+def eval_batch_size(fidelity: Fidelity, device: torch.device) -> int:
+    return min(fidelity.eval_batch_size, CPU_EVAL_BATCH) if device.type == "cpu" else fidelity.eval_batch_size
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: ImageData, fidelity: Fidelity, device: torch.device,
              autocast_dtype: torch.dtype | None = None, batch_size: int | None = None) -> tuple[float, float]:
@@ -403,7 +451,7 @@ def evaluate(model: torch.nn.Module, data: ImageData, fidelity: Fidelity, device
     model.eval()
     correct1 = correct5 = total = 0
     if batch_size is None:
-        batch_size = min(fidelity.eval_batch_size, CPU_EVAL_BATCH) if device.type == "cpu" else fidelity.eval_batch_size
+        batch_size = eval_batch_size(fidelity, device)
     for images, labels in eval_batches(data, batch_size, fidelity.crop, device=device,
                                        channels_last=fidelity.channels_last):
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):

@@ -231,6 +231,18 @@ def test_cli_refuses_bad_numbers_in_one_line(capsys, flag, value):
     assert code == 2 and err.strip().count("\n") == 0 and err.startswith(f"error: {flag}: must be an integer >=")
 
 
+def test_cli_refuses_a_batch_larger_than_memory_before_measuring(capsys, tmp_path):
+    code, err = _cli(capsys, "--batch", "100000000", "--cache-dir", str(tmp_path))
+    assert code == 2 and err.strip().count("\n") == 0 and err.startswith("error: --batch: 100000000 images at 56 px")
+
+
+def test_cli_reports_a_genome_too_big_to_build_in_one_line(capsys, tmp_path):
+    huge = tmp_path / "huge.json"
+    huge.write_text(TINY.replace(head_channels=10**11).to_json())
+    code, err = _cli(capsys, str(huge), "--no-train", "--cache-dir", str(tmp_path))
+    assert code == 1 and err.strip().splitlines()[-1].startswith("error: out of memory measuring")
+
+
 def test_cli_prints_measured_and_predicted_latency_with_macs_as_json(capsys, tmp_path):
     genome = tmp_path / "tiny.json"
     TINY.save(genome)

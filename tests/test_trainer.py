@@ -60,6 +60,25 @@ def test_diverging_run_ends_as_failed_with_reason(data, genome):
     assert "non-finite loss" in result.reason
 
 
+def test_a_batch_larger_than_memory_fails_before_the_first_step_naming_the_field(data, genome):
+    result = train(genome, data, SMOKE.replace(crop=1_000_000), threads=1)
+    assert result.status == "failed" and result.steps == 0
+    assert result.reason.startswith("out of memory: batch_size 8 images at 1000000 px")
+    assert result.reason.endswith("lower batch_size or crop")
+
+
+def test_a_genome_too_big_to_build_fails_as_out_of_memory(data, genome):
+    result = train(genome.replace(head_channels=10**11), data, SMOKE, threads=1)
+    assert result.status == "failed" and result.reason.startswith("out of memory at batch_size 8, crop 16 px")
+    assert "\n" not in result.reason
+
+
+def test_an_error_other_than_memory_still_raises(data, genome, monkeypatch):
+    monkeypatch.setattr("evaluators.trainer.training_setup", lambda *args: (_ for _ in ()).throw(RuntimeError("bug")))
+    with pytest.raises(RuntimeError, match="bug"):
+        train(genome, data, SMOKE, threads=1)
+
+
 def test_bf16_autocast_runs_on_cpu(data, genome):
     result = train(genome, data, SMOKE.replace(bf16="on", epochs=1), threads=1)
     assert result.ok and result.precision == "bf16"
