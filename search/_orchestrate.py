@@ -5,6 +5,7 @@ baselines, run the trials (other runs may share the study), confirm the front (w
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,20 +34,15 @@ class Outcome:
 def run_search(config: SearchConfig) -> Outcome:
     """Run the study up to ``config.budget`` trials and rebuild its result files; safe to call again."""
     study_dir = config.study_dir.resolve()
+    made = _outermost_missing(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
     storage = config.storage or study.default_storage(study_dir)
-    the_study = study.open_study(config.study_name, storage, study.make_sampler(config.sampler, config.seed),
-                                 must_exist=config.resume, directions=study.directions(config.objectives))
-    study.check_objectives(the_study, config.objectives)
-    config = dataclasses.replace(config, halving=study.continued_halving(the_study, config.halving,
-                                                                         config.halving_given))
-    settings = {"data": config.data, "fidelity": dataclasses.asdict(config.fidelity),
-                "halving": dataclasses.asdict(config.halving)}
-    study.check_same_settings(the_study, settings)
-    check_units_fit(config.halving.max_units, config.fidelity,
-                    len(load_data(config.data, config.cache_dir).train_labels), "halving.max_units")
-    study.record_settings(the_study, settings, {"sampler": config.sampler, "seed": config.seed,
-                                                "train_seed": config.train_seed, "num_classes": config.num_classes})
+    try:
+        the_study, config = _open_checked(config, storage)
+    except ValueError:  # refused before anything ran: the folders this call made hold nothing worth keeping
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        raise
     study.write_study_pointer(study_dir, config.study_name, storage)
 
     worker = study.Worker(storage, config.study_name, config.heartbeat_grace)
@@ -70,6 +66,34 @@ def run_search(config: SearchConfig) -> Outcome:
                    time_limited=ending == "time limit", paths=paths,
                    stopped=int((frame["state"] == "PRUNED").sum()),
                    rung_correlation=results.rung_correlation_line(frame))
+
+
+def _outermost_missing(folder: Path) -> Path | None:
+    """The outermost of ``folder`` and its parents that does not exist yet: what ``mkdir(parents=True)`` makes."""
+    missing = None
+    for path in (folder, *folder.parents):
+        if path.exists():
+            break
+        missing = path
+    return missing
+
+
+def _open_checked(config: SearchConfig, storage: str) -> tuple[optuna.Study, SearchConfig]:
+    """The study, refused in one line when it cannot continue as asked (missing on --resume, other objectives,
+    data or fidelity, rungs the run cannot fit); the config with the rungs a continued study keeps."""
+    the_study = study.open_study(config.study_name, storage, study.make_sampler(config.sampler, config.seed),
+                                 must_exist=config.resume, directions=study.directions(config.objectives))
+    study.check_objectives(the_study, config.objectives)
+    config = dataclasses.replace(config, halving=study.continued_halving(the_study, config.halving,
+                                                                         config.halving_given))
+    settings = {"data": config.data, "fidelity": dataclasses.asdict(config.fidelity),
+                "halving": dataclasses.asdict(config.halving)}
+    study.check_same_settings(the_study, settings)
+    check_units_fit(config.halving.max_units, config.fidelity,
+                    len(load_data(config.data, config.cache_dir).train_labels), "halving.max_units")
+    study.record_settings(the_study, settings, {"sampler": config.sampler, "seed": config.seed,
+                                                "train_seed": config.train_seed, "num_classes": config.num_classes})
+    return the_study, config
 
 
 def _run_as_worker(config: SearchConfig, the_study: optuna.Study, storage: str, study_dir: Path,

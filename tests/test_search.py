@@ -239,6 +239,20 @@ def test_resume_without_a_study_is_an_error(tmp_path, capsys):
     assert "--resume: no study 'missing'" in capsys.readouterr().err
 
 
+def test_a_refused_run_leaves_no_folder_it_made_behind(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["--fidelity", "smoke", "--results-dir", str(tmp_path / "results"), "--study-name", "missing",
+              "--budget", "2", "--resume"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_run_keeps_a_results_folder_that_was_there(tmp_path):
+    (tmp_path / "other").mkdir()
+    with pytest.raises(SystemExit):
+        _run(tmp_path, "--budget", "2", "--resume", study="missing")
+    assert [path.name for path in tmp_path.iterdir()] == ["other"]
+
+
 def test_continuing_a_study_with_other_data_is_an_error(tmp_path, capsys):
     _run(tmp_path, "--budget", "1")
     with pytest.raises(SystemExit):
