@@ -145,7 +145,8 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
           threads: int | None = None, checkpoint_dir: str | Path | None = None,
           progress: ProgressFn | None = None, units: Units | None = None,
           snapshot: SnapshotFn | None = None, graphs: bool = False) -> TrainResult:
-    """Train ``genome`` on ``data`` with ``fidelity``; never raises for a diverging run (status ``failed``).
+    """Train ``genome`` on ``data`` with ``fidelity``; never raises for a diverging run or one that runs out of
+    memory (status ``failed``, with the reason).
 
     The classifier is sized to the data's classes, and MACs/params are those of the model actually trained.
     ``progress`` is called after every epoch, or, with ``units``, after every unit instead: then its record
@@ -185,7 +186,8 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
         if not is_out_of_memory(error):
             raise
         return _failed(result, started, f"out of memory at batch_size {fidelity.batch_size}, crop {fidelity.crop} "
-                                        f"px ({_first_line(error)}): lower batch_size or crop, or train a smaller genome")
+                                        f"px ({_first_line(error)}): lower batch_size or crop, or train a smaller "
+                                        f"genome")
 
 
 def batch_too_big(batch: int, size: int, device: torch.device) -> str:
