@@ -10,6 +10,11 @@ afterwards. Each training saves itself at its epoch ends (under ``--checkpoints`
 default), so a stopped session loses at most an epoch of each training in flight: the same command resumes them.
 
     python benchmarks/fidelity_cpu_reference.py benchmarks/fidelity-1205 [--jobs 2] [--checkpoints DIR]
+        [--baseline-seeds 3] [--baseline-only]
+
+More baseline seeds (``--baseline-seeds 5 --baseline-only``) narrow the seed SD the report's noise ceiling
+rests on; their proxy half is ``python -m evaluators.fidelity --only proxy --baseline-seeds 5``, and the report
+then takes the same ``--baseline-seeds``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import math
 import time
 from pathlib import Path
 
+from evaluators.arguments import positive_int
 from evaluators.data import default_cache_dir, load_data
 from evaluators.fidelity import Job, genomes_for, read_journal, run_jobs
 from evaluators.presets import get_fidelity
@@ -27,7 +33,10 @@ from evaluators.presets import get_fidelity
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="folder holding runs.jsonl")
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--jobs", type=positive_int, default=2)
+    parser.add_argument("--baseline-seeds", type=positive_int, default=3,
+                        help="the baseline's training seeds 0..N-1, trained first (default 3)")
+    parser.add_argument("--baseline-only", action="store_true", help="train the baseline's seeds, no drawn genome")
     parser.add_argument("--checkpoints", type=Path, default=default_cache_dir() / "checkpoints",
                         help="where trainings save themselves at epoch ends (default: the data cache's checkpoints/)")
     args = parser.parse_args()
@@ -39,7 +48,9 @@ def main() -> None:
     proxy_seconds = {record["genome_id"]: record["seconds"] for record in done.values()
                      if record["fidelity"] == "proxy" and record["seed"] == 0}
     drawn = sorted(genomes[1:], key=lambda genome: proxy_seconds.get(genome.id, math.inf))
-    order = [(genomes[0], seed) for seed in (0, 1, 2)] + [(genome, 0) for genome in drawn]
+    order = [(genomes[0], seed) for seed in range(args.baseline_seeds)]
+    if not args.baseline_only:
+        order += [(genome, 0) for genome in drawn]
     jobs = [Job(genome, reference, "synthetic", seed, "cpu", checkpoint_dir=str(args.checkpoints))
             for genome, seed in order]
     started = time.monotonic()
