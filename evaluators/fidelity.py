@@ -172,7 +172,7 @@ def run_job(job: Job) -> dict[str, Any]:
                    threads=1, graphs=job.graphs, checkpoint_dir=job.checkpoint_dir)
     return {"key": job.key, "genome_id": job.genome.id, "fidelity": job.fidelity.name, "seed": job.seed,
             "top1": result.accuracy, "seconds": result.seconds, "status": result.status, "reason": result.reason,
-            "device": result.device, "precision": result.precision}
+            "device": result.device, "precision": result.precision, "out_of_memory": result.out_of_memory}
 
 
 def read_journal(path: Path) -> dict[str, dict[str, Any]]:
@@ -214,6 +214,12 @@ def run_jobs(jobs: list[Job], journal: Path, workers: dict[str, int],
         with journal.open("a") as out:
             for future in as_completed(futures):
                 record = future.result()
+                if record.pop("out_of_memory"):
+                    job = futures[future]
+                    print(f"warning: {job.genome.id} at {job.fidelity.name}, seed {job.seed}: {record['reason']}; "
+                          f"not journaled, its checkpoint kept: run the same command again (with fewer jobs) to "
+                          f"retry it", file=sys.stderr, flush=True)
+                    continue
                 out.write(json.dumps(record) + "\n")
                 out.flush()
                 os.fsync(out.fileno())  # on disk before the checkpoint that could rebuild it goes

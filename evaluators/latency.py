@@ -108,15 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
     print(f"machine: {machine.describe()}", file=sys.stderr, flush=True)
-    if count is not None:
-        return _validate(table, count, seed, args.population, runs, fit_genomes, args.json)
     try:
+        if count is not None:
+            return _validate(table, count, seed, args.population, runs, fit_genomes, args.json)
         record = _measure_one(genome, table, runs, train=not args.no_train)
     except (torch.OutOfMemoryError, RuntimeError) as error:
         if not is_out_of_memory(error):
             raise
-        parser.exit(1, f"error: out of memory measuring {genome.id} at --batch {batch}: lower --batch or use a "
-                       f"smaller genome\n")
+        training = "" if args.no_train else f", training at the proxy's batch {PRESETS['proxy'].batch_size}"
+        parser.exit(1, f"error: out of memory (inference at --batch {batch}{training}): lower --batch, measure a "
+                       f"smaller genome{'' if args.no_train else ', or skip training with --no-train'}\n")
     print(_describe(record))
     if args.json:
         print(json.dumps(record))

@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from space import Genome, build, cost_of, cpu_trainable, routing_parameters, zero_init_last, zero_init_routing
 
 from ._graphed import GraphedStep
-from .data import ImageData, eval_batches, load_data, train_batches
+from .data import EVAL_CROP_FRACTION, ImageData, eval_batches, load_data, train_batches
 from .presets import Fidelity
 
 ProgressFn = Callable[[dict[str, Any]], None]
+OUT_OF_MEMORY = "out of memory"
 SnapshotFn = Callable[[torch.nn.Module, dict[str, Any]], None]
 
 
@@ -104,6 +105,12 @@ class TrainResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def out_of_memory(self) -> bool:
+        """Failed for want of memory: a fact of the machine and what else ran on it, not of the genome, so
+        a caller that keeps results for good (the fidelity journal) retries it instead of recording it."""
+        return self.status == "failed" and self.reason.startswith(OUT_OF_MEMORY)
+
     def to_dict(self, with_history: bool = True) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         if not with_history:
@@ -173,21 +180,35 @@ def train(genome: Genome, data: ImageData | str, fidelity: Fidelity, seed: int =
                          fidelity=fidelity.name, data=data.name, seed=seed, device=str(run_device),
                          precision=precision_name(autocast_dtype))
     started = time.perf_counter()
-    batches = {"batch_size": min(fidelity.batch_size, int(len(data.train_labels) * fidelity.data_fraction)),
-               "eval_batch_size": min(eval_batch_size(fidelity, run_device), len(data.val_labels))}
-    for name, batch in batches.items():
-        too_big = batch_too_big(batch, fidelity.crop, run_device)
-        if too_big:
-            return _failed(result, started, f"out of memory: {name} {too_big}: lower {name} or crop")
+    too_big = _batches_too_big(data, fidelity, run_device)
+    if too_big:
+        return _failed(result, started, f"{OUT_OF_MEMORY}: {too_big}")
     try:
         return _train(result, genome, data, fidelity, run_device, autocast_dtype, generator, checkpoint_dir,
                       progress, units, snapshot, graphs)
     except (torch.OutOfMemoryError, RuntimeError) as error:
         if not is_out_of_memory(error):
             raise
-        return _failed(result, started, f"out of memory at batch_size {fidelity.batch_size}, crop {fidelity.crop} "
-                                        f"px ({_first_line(error)}): lower batch_size or crop, or train a smaller "
-                                        f"genome")
+        # The seconds stay those recorded at the last epoch end (a resumed run's earlier ones included).
+        result.status = "failed"
+        result.reason = (f"{OUT_OF_MEMORY} ({_first_line(error)}) at batch_size {fidelity.batch_size}, "
+                         f"eval_batch_size {eval_batch_size(fidelity, run_device)}, crop {fidelity.crop} px: lower "
+                         f"one of them, or train a smaller genome")
+        return result
+
+
+def _batches_too_big(data: ImageData, fidelity: Fidelity, device: torch.device) -> str:
+    """Why a training or evaluation batch alone would not fit, naming the field to lower, or "". An epoch
+    smaller than a batch trains one short batch; evaluation resizes to crop / 0.875 before its centre crop."""
+    epoch_images = max(1, round(len(data.train_labels) * fidelity.data_fraction))
+    eval_size = max(data.val_images.shape[-1], round(fidelity.crop / EVAL_CROP_FRACTION))
+    checks = (("batch_size", min(fidelity.batch_size, epoch_images), fidelity.crop),
+              ("eval_batch_size", min(eval_batch_size(fidelity, device), len(data.val_labels)), eval_size))
+    for name, batch, size in checks:
+        too_big = batch_too_big(batch, size, device)
+        if too_big:
+            return f"{name} {too_big}: lower {name} or crop"
+    return ""
 
 
 def batch_too_big(batch: int, size: int, device: torch.device) -> str:
@@ -198,8 +219,12 @@ def batch_too_big(batch: int, size: int, device: torch.device) -> str:
                  else os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     if needed <= available:
         return ""
-    return (f"{batch} images at {size} px take {needed / 2**30:,.1f} GiB as one batch, more than the "
-            f"{available / 2**30:,.1f} GiB of {device.type}")
+    return (f"{batch} images at {size} px take {_size(needed)} as one batch, more than the {_size(available)} of "
+            f"{device.type}")
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**30:,.1f} GiB" if count >= 2**30 else f"{count / 2**20:,.1f} MiB"
 
 
 def is_out_of_memory(error: BaseException) -> bool:

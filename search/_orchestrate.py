@@ -5,7 +5,6 @@ baselines, run the trials (other runs may share the study), confirm the front (w
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,9 +38,8 @@ def run_search(config: SearchConfig) -> Outcome:
     storage = config.storage or study.default_storage(study_dir)
     try:
         the_study, config = _open_checked(config, storage)
-    except ValueError:  # refused before anything ran: the folders this call made hold nothing worth keeping
-        if made is not None:
-            shutil.rmtree(made, ignore_errors=True)
+    except ValueError:  # refused before anything ran: the empty folders this call made go again
+        _remove_empty(study_dir, made)
         raise
     study.write_study_pointer(study_dir, config.study_name, storage)
 
@@ -76,6 +74,20 @@ def _outermost_missing(folder: Path) -> Path | None:
             break
         missing = path
     return missing
+
+
+def _remove_empty(folder: Path, outermost: Path | None) -> None:
+    """``folder`` and its parents up to ``outermost``, each only while empty: never a file, so never a study
+    another run started in the same new folder meanwhile."""
+    if outermost is None:
+        return
+    for path in (folder, *folder.parents):
+        try:
+            path.rmdir()
+        except OSError:
+            return
+        if path == outermost:
+            return
 
 
 def _open_checked(config: SearchConfig, storage: str) -> tuple[optuna.Study, SearchConfig]:

@@ -223,6 +223,16 @@ def test_a_checkpoint_whose_training_is_in_the_journal_is_removed_by_the_next_ru
     assert list(checkpoints.iterdir()) == []
 
 
+def test_a_training_that_runs_out_of_memory_is_not_journaled_so_the_next_run_retries_it(tiny_presets, capsys,
+                                                                                      tmp_path) -> None:
+    job = Job(baseline().replace(num_classes=3), PRESETS["smoke"].replace(crop=1_000_000),
+              "synthetic:classes=3,train=16,val=8", 0, "cpu")
+    journal = tmp_path / "runs.jsonl"
+    done = run_jobs([job], journal, {"cpu": 1}, report=lambda job, record: pytest.fail("journaled"))
+    assert done == {} and journal.read_text() == ""
+    assert "out of memory: batch_size" in capsys.readouterr().err
+
+
 def test_cli_checkpoints_trainings_where_asked_and_removes_them_once_journaled(tiny_presets, capsys, tmp_path) -> None:
     code, _, err = run_cli(capsys, *TINY, "--out", str(tmp_path / "out"), "--only", "reference",
                            "--checkpoints", str(tmp_path / "checkpoints"))

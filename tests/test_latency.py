@@ -236,11 +236,13 @@ def test_cli_refuses_a_batch_larger_than_memory_before_measuring(capsys, tmp_pat
     assert code == 2 and err.strip().count("\n") == 0 and err.startswith("error: --batch: 100000000 images at 56 px")
 
 
-def test_cli_reports_a_genome_too_big_to_build_in_one_line(capsys, tmp_path):
-    huge = tmp_path / "huge.json"
-    huge.write_text(TINY.replace(head_channels=10**11).to_json())
-    code, err = _cli(capsys, str(huge), "--no-train", "--cache-dir", str(tmp_path))
-    assert code == 1 and err.strip().splitlines()[-1].startswith("error: out of memory measuring")
+def test_cli_reports_running_out_of_memory_in_one_line(capsys, tmp_path, monkeypatch):
+    def allocator_error(*args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 bytes.\nframe #0")
+    monkeypatch.setattr("evaluators.latency.measure_network", allocator_error)
+    code, err = _cli(capsys, "--no-train", "--cache-dir", str(tmp_path))
+    assert code == 1 and err.strip().splitlines()[-1] == ("error: out of memory (inference at --batch 1): lower "
+                                                          "--batch, measure a smaller genome")
 
 
 def test_cli_prints_measured_and_predicted_latency_with_macs_as_json(capsys, tmp_path):

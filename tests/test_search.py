@@ -253,6 +253,15 @@ def test_a_refused_run_keeps_a_results_folder_that_was_there(tmp_path):
     assert [path.name for path in tmp_path.iterdir()] == ["other"]
 
 
+def test_a_refused_run_never_removes_a_file_another_run_wrote_into_the_new_folder(tmp_path):
+    from search._orchestrate import _remove_empty
+    study = tmp_path / "results" / "s"
+    study.mkdir(parents=True)
+    (study / "study.db").write_text("another run's study")
+    _remove_empty(study, tmp_path / "results")
+    assert (study / "study.db").read_text() == "another run's study"
+
+
 def test_continuing_a_study_with_other_data_is_an_error(tmp_path, capsys):
     _run(tmp_path, "--budget", "1")
     with pytest.raises(SystemExit):

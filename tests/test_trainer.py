@@ -67,10 +67,31 @@ def test_a_batch_larger_than_memory_fails_before_the_first_step_naming_the_field
     assert result.reason.endswith("lower batch_size or crop")
 
 
-def test_a_genome_too_big_to_build_fails_as_out_of_memory(data, genome):
-    result = train(genome.replace(head_channels=10**11), data, SMOKE, threads=1)
-    assert result.status == "failed" and result.reason.startswith("out of memory at batch_size 8, crop 16 px")
-    assert "\n" not in result.reason
+def test_an_evaluation_batch_larger_than_memory_fails_naming_eval_batch_size(data, genome, monkeypatch):
+    train_batch = 24 * 3 * 100 * 100 * 4  # fits; evaluation resizes to 100 / 0.875 = 114 px first, which does not
+    memory = {"SC_PAGE_SIZE": 1, "SC_PHYS_PAGES": int(train_batch * 1.1)}
+    monkeypatch.setattr("evaluators.trainer.os.sysconf", memory.__getitem__)
+    result = train(genome, data, SMOKE.replace(crop=100), threads=1)
+    assert result.status == "failed" and result.reason.startswith("out of memory: eval_batch_size 24 images at 114 px")
+
+
+CPU_ALLOCATOR_ERROR = RuntimeError(
+    "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to "
+    "allocate 128000000000000 bytes. Error code 12 (Cannot allocate memory)\nframe #0: c10::ThrowEnforceNotMet")
+
+
+@pytest.mark.parametrize("error", [CPU_ALLOCATOR_ERROR, torch.OutOfMemoryError("CUDA out of memory. Tried to "
+                                                                               "allocate 2.00 GiB.")])
+def test_running_out_of_memory_mid_training_fails_with_a_one_line_reason(data, genome, monkeypatch, error):
+    monkeypatch.setattr("evaluators.trainer.training_setup", lambda *args: (_ for _ in ()).throw(error))
+    result = train(genome, data, SMOKE, threads=1)
+    assert result.status == "failed" and result.out_of_memory and "\n" not in result.reason
+    assert result.reason.startswith("out of memory (") and "batch_size 8, eval_batch_size" in result.reason
+    assert "frame #0" not in result.reason and "tried to allocate" in result.reason.lower()
+
+
+def test_a_diverging_run_is_not_out_of_memory(data, genome):
+    assert not train(genome, data, SMOKE.replace(lr=1e30, momentum=0.0), threads=1).out_of_memory
 
 
 def test_an_error_other_than_memory_still_raises(data, genome, monkeypatch):
