@@ -342,5 +342,5 @@ def test_the_committed_proxy_half_holds_exactly_the_genomes_and_preset_the_comma
     genomes = genomes_for(20, num_classes=10, seed=0)
     proxy = get_fidelity("proxy")
     expected = {Job(genome, proxy, "synthetic", 0, "cpu").key for genome in genomes}
-    expected |= {Job(genomes[0], proxy, "synthetic", seed, "cpu").key for seed in (1, 2)}
+    expected |= {Job(genomes[0], proxy, "synthetic", seed, "cpu").key for seed in (1, 2, 3, 4)}  # --baseline-seeds 5
     assert {record["key"] for record in records if record["fidelity"] == "proxy"} == expected
