@@ -21,7 +21,7 @@ from evaluators.arguments import positive_float, positive_int
 from evaluators.data import load_data
 from evaluators.fidelity import Job, genomes_for, run_jobs
 from evaluators.presets import get_fidelity
-from evaluators.ranking import CONFIDENCE, bootstrap, spearman
+from evaluators.ranking import CONFIDENCE, bootstrap, bootstrap_difference, spearman
 
 COMMITTED = Path(__file__).resolve().parent / "fidelity-1205" / "runs.jsonl"
 
@@ -60,22 +60,10 @@ def main() -> None:
     variant_accuracy = np.array([variant_top1[i] for i in ids])
     print(f"over {len(ids)} genomes, one seed each; Spearman with the reference, {CONFIDENCE:.0%} bootstrap CI:")
     for name, values in (("proxy", proxy), (variant.name, variant_accuracy)):
-        estimate = bootstrap(spearman, values, reference, samples=args.bootstrap)
-        print(f"  {name}: {estimate.value:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]")
-    low, high = _paired_difference_interval(variant_accuracy, proxy, reference, args.bootstrap)
-    gain = spearman(variant_accuracy, reference) - spearman(proxy, reference)
-    print(f"  {variant.name} - proxy (paired over genomes): {gain:+.3f} [{low:+.3f}, {high:+.3f}]")
+        print(f"  {name}: {bootstrap(spearman, values, reference, samples=args.bootstrap)}")
+    gain = bootstrap_difference(spearman, variant_accuracy, proxy, reference, samples=args.bootstrap)
+    print(f"  {variant.name} - proxy (paired over genomes): {gain.signed()}")
     print(f"  {variant.name} against the proxy itself: {spearman(variant_accuracy, proxy):.3f}")
-
-
-def _paired_difference_interval(first: np.ndarray, second: np.ndarray, reference: np.ndarray,
-                                samples: int) -> tuple[float, float]:
-    """Percentile interval of spearman(first, ref) - spearman(second, ref), both on each resample of genomes."""
-    draws = np.random.default_rng(0).integers(0, len(reference), size=(samples, len(reference)))
-    values = np.array([spearman(first[i], reference[i]) - spearman(second[i], reference[i]) for i in draws])
-    values = values[np.isfinite(values)]
-    tail = (1 - CONFIDENCE) / 2
-    return tuple(float(v) for v in np.quantile(values, [tail, 1 - tail]))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ from space import Genome, baseline, cost_of, default_space, sample_genomes
 from .arguments import check_folder, random_seed
 from .data import DataError, load_data
 from .presets import Fidelity, get_fidelity
-from .ranking import CONFIDENCE, TOP_K, bootstrap, chance_overlap, kendall, spearman, top_overlap
+from .ranking import (CONFIDENCE, TOP_K, bootstrap, bootstrap_difference, chance_overlap, kendall, spearman,
+                      top_overlap)
 from .trainer import checkpoint_path, resolve_device, train
 
 CSV_COLUMNS = ["genome_id", "is_baseline", "blocks", "macs", "proxy_top1", "reference_top1", "proxy_seconds",
@@ -441,7 +442,9 @@ def print_ranking(rows: list[dict[str, Any]], baseline_runs: list[list[float]],
     long = [row["reference_top1"] for row in rows]
     level = f"{CONFIDENCE:.0%} bootstrap CI over genomes"
     macs = [row["macs"] for row in rows]
-    print(f"MACs alone vs {reference.name} ({level}): spearman {bootstrap(spearman, macs, long, samples)}")
+    gain = bootstrap_difference(spearman, short, macs, long, samples)
+    print(f"MACs alone vs {reference.name} ({level}): spearman {bootstrap(spearman, macs, long, samples)}; "
+          f"{proxy.name}'s minus MACs alone's, paired over the same resamples: {gain.signed()}")
     k = min(TOP_K, len(rows))
     print(f"top-{k} overlap: {top_overlap(short, long, k)}/{k} (a random ranking's expectation: "
           f"{chance_overlap(k, len(rows)):.2f})")

@@ -30,6 +30,10 @@ class Estimate:
     def __str__(self) -> str:
         return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
+    def signed(self) -> str:
+        """As ``str``, with signs: how a difference reads."""
+        return f"{self.value:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
+
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman's rank correlation; nan, quietly, when either side is constant (as a bootstrap resample can be)."""
@@ -53,13 +57,39 @@ def bootstrap(statistic: Callable[[np.ndarray, np.ndarray], float], x: Sequence[
     out; with fewer than half of them defined, the interval is reported as unknown (nan) rather than
     built from a biased remainder.
     """
+    x, y = _series(x, y)
+    return _resampled(lambda index: statistic(x[index], y[index]), len(x), samples, confidence, seed)
+
+
+def bootstrap_difference(statistic: Callable[[np.ndarray, np.ndarray], float], first: Sequence[float],
+                         second: Sequence[float], reference: Sequence[float], samples: int = 2000,
+                         confidence: float = CONFIDENCE, seed: int = 0) -> Estimate:
+    """``statistic(first, reference) - statistic(second, reference)`` with a paired bootstrap interval.
+
+    Both statistics are computed on the same resample of candidates, so what the two rankings share (the
+    candidates drawn, the reference's noise) cancels: two correlations whose separate intervals overlap
+    can still differ, and two that look far apart can be one resample's luck. Undefined resamples are
+    handled as in ``bootstrap``.
+    """
+    first, second = _series(first, second)
+    first, reference = _series(first, reference)
+    return _resampled(lambda index: statistic(first[index], reference[index])
+                      - statistic(second[index], reference[index]), len(first), samples, confidence, seed)
+
+
+def _series(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1 or len(x) < 3:
-        raise ValueError(f"bootstrap needs two equally long series of at least 3 values, got {len(x)} and {len(y)}")
-    value = statistic(x, y)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(x), size=(samples, len(x)))
-    values = np.array([statistic(x[index], y[index]) for index in draws])
+        raise ValueError(f"bootstrap needs equally long series of at least 3 values, got {len(x)} and {len(y)}")
+    return x, y
+
+
+def _resampled(statistic: Callable[[np.ndarray], float], size: int, samples: int, confidence: float,
+               seed: int) -> Estimate:
+    """The statistic on all ``size`` candidates and its percentile interval over index resamples."""
+    value = statistic(np.arange(size))
+    draws = np.random.default_rng(seed).integers(0, size, size=(samples, size))
+    values = np.array([statistic(index) for index in draws])
     values = values[np.isfinite(values)]
     if len(values) < samples / 2:
         return Estimate(value, math.nan, math.nan)

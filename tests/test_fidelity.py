@@ -20,7 +20,7 @@ import pytest
 from evaluators.fidelity import (CSV_COLUMNS, Job, evaluation_sd, main, mean_sd, noise_ceiling, noise_ceiling_line,
                                  reliability, run_job, run_jobs, seed_sd_interval, write_csv, write_scatter)
 from evaluators.presets import PRESETS
-from evaluators.ranking import bootstrap, chance_overlap, kendall, spearman, top_overlap
+from evaluators.ranking import bootstrap, bootstrap_difference, chance_overlap, kendall, spearman, top_overlap
 from space import baseline
 
 TINY = ["--genomes", "4", "--data", "synthetic:classes=3,train=16,val=8", "--proxy", "smoke",
@@ -76,6 +76,38 @@ def test_bootstrap_of_constant_values_has_no_interval() -> None:
 def test_bootstrap_refuses_too_few_pairs() -> None:
     with pytest.raises(ValueError, match="at least 3 values"):
         bootstrap(spearman, [1, 2], [1, 2])
+
+
+def test_bootstrap_difference_matches_the_binomial_case() -> None:
+    """mean([0, 0, 0, 4]) - mean of zeros, resampled: the count of the 4 ~ Binomial(4, 1/4), quantiles 0 and 2."""
+    estimate = bootstrap_difference(lambda x, y: float(np.mean(x)), [0, 0, 0, 4], [0, 0, 0, 0], [0, 0, 0, 0],
+                                    samples=4000, confidence=0.8)
+    assert (estimate.value, estimate.low, estimate.high) == (1.0, 0.0, 2.0)
+
+
+def test_bootstrap_difference_is_paired_over_the_same_resamples() -> None:
+    """A constant offset between the two series survives every resample, however much each mean moves."""
+    values = np.random.default_rng(2).normal(size=12)
+    mean = lambda x, y: float(np.mean(x))  # noqa: E731
+    difference = bootstrap_difference(mean, values + 1, values, values)
+    alone = bootstrap(mean, values, values)
+    assert (difference.value, difference.low, difference.high) == pytest.approx((1.0, 1.0, 1.0))
+    assert alone.high - alone.low > 0.5
+
+
+def test_bootstrap_difference_of_a_ranking_with_itself_is_zero() -> None:
+    x = [3, 1, 4, 1, 5, 9, 2, 6]
+    estimate = bootstrap_difference(spearman, x, x, [1, 2, 3, 4, 5, 6, 7, 8])
+    assert (estimate.value, estimate.low, estimate.high) == (0.0, 0.0, 0.0)
+
+
+def test_bootstrap_difference_refuses_series_of_different_lengths() -> None:
+    with pytest.raises(ValueError, match="equally long"):
+        bootstrap_difference(spearman, [1, 2, 3], [1, 2, 3, 4], [1, 2, 3])
+
+
+def test_signed_estimate_shows_the_sign_of_each_figure() -> None:
+    assert bootstrap_difference(spearman, [1, 2, 3, 4], [4, 3, 2, 1], [1, 2, 3, 4]).signed().startswith("+2.000 [")
 
 
 def test_top_overlap_counts_shared_members_of_both_top_k() -> None:
@@ -168,7 +200,9 @@ def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsy
                         r"genomes' spread taken as exact: a range, not a confidence interval of the ceiling\)",
                         lines[-1])
     assert any(re.fullmatch(r"top-4 overlap: \d/4 \(a random ranking's expectation: 4\.00\)", line) for line in lines)
-    assert any(line.startswith("MACs alone vs smoke32") for line in lines)
+    assert any(re.fullmatch(rf"MACs alone vs smoke32 \(90% bootstrap CI over genomes\): spearman {interval}; smoke's "
+                            rf"minus MACs alone's, paired over the same resamples: [+-]?(nan|\d\.\d{{3}}) "
+                            rf"\[[+-]?(nan|\d\.\d{{3}}), [+-]?(nan|\d\.\d{{3}})\]", line) for line in lines)
     for name in ("smoke", "smoke32"):
         assert any(re.match(rf"baseline at {name}, 2 training seeds: \d+\.\d\d \+- \d+\.\d\d % \(n = 2\)", line)
                    for line in lines)
