@@ -11,7 +11,9 @@ accuracies and, last:
 - how many of the reference's top 5 genomes the proxy also puts in its top 5, beside what a random ranking
   is expected to share;
 - for comparison, the Spearman correlation of MACs alone with the reference accuracy (what a cost-only
-  guess would achieve);
+  guess would achieve), and the proxy's correlation minus it with a paired bootstrap interval;
+- where the journal holds the reference's evaluation loss (trainings since 2026-12-06), the proxy's
+  correlations with that loss too: a reference near 100 % top-1 ties its genomes in accuracy, not in loss;
 - the baseline's mean +- SD over ``--baseline-seeds`` training seeds at both fidelities;
 - the noise ceiling: with one training seed per genome, each fidelity's accuracies carry its seed-to-seed
   noise, so even a proxy that ranked the true accuracies perfectly would be expected to show a correlation of
@@ -65,8 +67,8 @@ from .ranking import (CONFIDENCE, TOP_K, bootstrap, bootstrap_difference, chance
                       top_overlap)
 from .trainer import checkpoint_path, resolve_device, train
 
-CSV_COLUMNS = ["genome_id", "is_baseline", "blocks", "macs", "proxy_top1", "reference_top1", "proxy_seconds",
-               "reference_seconds", "proxy_status", "reference_status"]
+CSV_COLUMNS = ["genome_id", "is_baseline", "blocks", "macs", "proxy_top1", "reference_top1", "proxy_eval_loss",
+               "reference_eval_loss", "proxy_seconds", "reference_seconds", "proxy_status", "reference_status"]
 
 
 # --------------------------------------------------------------------------------------------- statistics
@@ -172,7 +174,7 @@ def run_job(job: Job) -> dict[str, Any]:
     result = train(job.genome, load_data(job.data), job.training_fidelity, seed=job.seed, device=job.device,
                    threads=1, graphs=job.graphs, checkpoint_dir=job.checkpoint_dir)
     return {"key": job.key, "genome_id": job.genome.id, "fidelity": job.fidelity.name, "seed": job.seed,
-            "top1": result.accuracy, "seconds": result.seconds, "status": result.status, "reason": result.reason,
+            "top1": result.accuracy, "eval_loss": result.eval_loss, "seconds": result.seconds, "status": result.status, "reason": result.reason,
             "device": result.device, "precision": result.precision, "out_of_memory": result.out_of_memory}
 
 
@@ -404,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         p, r = records[key(genome, proxy)], records[key(genome, reference)]
         rows.append({"genome_id": genome.id, "is_baseline": genome == genomes[0], "blocks": block_strings(genome),
                      "macs": cost_of(genome).total_macs, "proxy_top1": p["top1"], "reference_top1": r["top1"],
+                     "proxy_eval_loss": p.get("eval_loss"), "reference_eval_loss": r.get("eval_loss"),
                      "proxy_seconds": round(p["seconds"], 1), "reference_seconds": round(r["seconds"], 1),
                      "proxy_status": p["status"], "reference_status": r["status"]})
     baseline_runs = [[records[key(genomes[0], fidelity, seed)]["top1"] for seed in seeds
@@ -448,6 +451,11 @@ def print_ranking(rows: list[dict[str, Any]], baseline_runs: list[list[float]],
     k = min(TOP_K, len(rows))
     print(f"top-{k} overlap: {top_overlap(short, long, k)}/{k} (a random ranking's expectation: "
           f"{chance_overlap(k, len(rows)):.2f})")
+    losses = [row["reference_eval_loss"] for row in rows]
+    if all(loss is not None for loss in losses):
+        negated = [-loss for loss in losses]
+        print(f"{proxy.name} vs {reference.name}'s evaluation loss, lower ranked higher ({level}): spearman "
+              f"{bootstrap(spearman, short, negated, samples)} kendall {bootstrap(kendall, short, negated, samples)}")
     print(f"{proxy.name} vs {reference.name} ({level}): spearman {bootstrap(spearman, short, long, samples)} "
           f"kendall {bootstrap(kendall, short, long, samples)}")
     if seed_sds is not None and proxy != reference:

@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection
+from typing import Any, Callable, Collection, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -92,6 +92,8 @@ class TrainResult:
     best_accuracy: float = 0.0
     best_epoch: int = -1
     top5: float = 0.0
+    eval_loss: float | None = None
+    """The last evaluation's mean cross-entropy (None before one, or in a checkpoint older than the field)."""
     epochs: int = 0
     steps: int = 0
     units: int = 0
@@ -290,14 +292,15 @@ def _train(result: TrainResult, genome: Genome, data: ImageData, fidelity: Fidel
     def end_unit(lr: float) -> None:
         """Report the unit that just ended, evaluating first if it is one to evaluate after."""
         unit, lap = clock.next_unit, clock.lap()
-        top1 = top5 = None
+        measured = None
         if unit in units.evaluate:
-            top1, top5 = evaluate(model, data, fidelity, run_device, autocast_dtype)
+            measured = evaluate(model, data, fidelity, run_device, autocast_dtype)
             model.train()
-            _note_evaluation(result, top1, top5, (step_count - 1) // steps_per_epoch, model, snapshot)
+            _note_evaluation(result, measured, (step_count - 1) // steps_per_epoch, model, snapshot)
         record = {"unit": unit, "units": units.count, "steps": step_count, "epochs": fidelity.epochs, "lr": lr,
-                  "top1": top1, "top5": top5, **lap}
-        if top1 is not None:
+                  "top1": measured and measured.top1, "top5": measured and measured.top5,
+                  "eval_loss": measured and measured.loss, **lap}
+        if measured is not None:
             result.history.append(record)
         result.units, result.steps = unit, step_count
         result.seconds = time.perf_counter() - started
@@ -352,12 +355,13 @@ def _train(result: TrainResult, genome: Genome, data: ImageData, fidelity: Fidel
                 _save(checkpoint, model, optimizer, scaler, generator, result)
             continue
         train_seconds = time.perf_counter() - epoch_start
-        top1, top5 = evaluate(model, data, fidelity, run_device, autocast_dtype)
-        record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "top1": top1, "top5": top5,
-                  "lr": lr, "seconds": time.perf_counter() - epoch_start,
+        measured = evaluate(model, data, fidelity, run_device, autocast_dtype)
+        record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "top1": measured.top1,
+                  "top5": measured.top5, "eval_loss": measured.loss, "lr": lr,
+                  "seconds": time.perf_counter() - epoch_start,
                   "images_per_second": seen / train_seconds if train_seconds > 0 else 0.0}
         result.history.append(record)
-        _note_evaluation(result, top1, top5, epoch, model, snapshot)
+        _note_evaluation(result, measured, epoch, model, snapshot)
         result.seconds = time.perf_counter() - started
         result.images_per_second = sum(h["images_per_second"] for h in result.history) / len(result.history)
         if checkpoint:
@@ -407,14 +411,14 @@ def parameter_groups(model: torch.nn.Module, fidelity: Fidelity) -> list[dict[st
             {"params": [p for p in model.parameters() if id(p) in routing], "lr_factor": fidelity.routing_lr_factor}]
 
 
-def _note_evaluation(result: TrainResult, top1: float, top5: float, epoch: int, model: torch.nn.Module,
+def _note_evaluation(result: TrainResult, measured: Evaluation, epoch: int, model: torch.nn.Module,
                      snapshot: SnapshotFn | None) -> None:
-    """Record an evaluation's accuracy (and the best so far); hand the model to ``snapshot`` to keep weights."""
-    result.accuracy, result.top5 = top1, top5
-    if top1 > result.best_accuracy or result.best_epoch < 0:
-        result.best_accuracy, result.best_epoch = top1, epoch
+    """Record an evaluation (and the best accuracy so far); hand the model to ``snapshot`` to keep weights."""
+    result.accuracy, result.top5, result.eval_loss = measured
+    if measured.top1 > result.best_accuracy or result.best_epoch < 0:
+        result.best_accuracy, result.best_epoch = measured.top1, epoch
     if snapshot:
-        snapshot(model, {"epoch": epoch, "top1": top1, "best": result.best_epoch == epoch})
+        snapshot(model, {"epoch": epoch, "top1": measured.top1, "best": result.best_epoch == epoch})
 
 
 class _UnitClock:
@@ -470,25 +474,38 @@ def eval_batch_size(fidelity: Fidelity, device: torch.device) -> int:
     return min(fidelity.eval_batch_size, CPU_EVAL_BATCH) if device.type == "cpu" else fidelity.eval_batch_size
 
 
+class Evaluation(NamedTuple):
+    """Top-1 and top-5 accuracy in percent and the mean cross-entropy on the whole validation split. The loss
+    keeps ranking networks where top-1 saturates: near 100 %, a network sure of its right answers and one
+    barely so score alike, but not alike in loss."""
+
+    top1: float
+    top5: float
+    loss: float
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: ImageData, fidelity: Fidelity, device: torch.device,
-             autocast_dtype: torch.dtype | None = None, batch_size: int | None = None) -> tuple[float, float]:
-    """Top-1 and top-5 accuracy in percent on the whole validation split; ``batch_size`` None: the fidelity's,
-    at most CPU_EVAL_BATCH on a CPU."""
+             autocast_dtype: torch.dtype | None = None, batch_size: int | None = None) -> Evaluation:
+    """The model on the whole validation split; ``batch_size`` None: the fidelity's, at most CPU_EVAL_BATCH
+    on a CPU."""
     model.eval()
     correct1 = correct5 = total = 0
+    loss_sum = 0.0
     if batch_size is None:
         batch_size = eval_batch_size(fidelity, device)
     for images, labels in eval_batches(data, batch_size, fidelity.crop, device=device,
                                        channels_last=fidelity.channels_last):
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
             logits = model(images)
-        top = logits.float().topk(min(5, logits.shape[1]), dim=1).indices
+        logits = logits.float()
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
         hits = top == labels[:, None]
         correct1 += hits[:, 0].sum().item()
         correct5 += hits.any(dim=1).sum().item()
+        loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
         total += len(labels)
-    return 100.0 * correct1 / total, 100.0 * correct5 / total
+    return Evaluation(100.0 * correct1 / total, 100.0 * correct5 / total, loss_sum / total)
 
 
 def checkpoint_path(directory: str | Path | None, genome: Genome, fidelity: Fidelity, data_name: str,

@@ -165,7 +165,8 @@ def test_mean_sd_states_n() -> None:
 
 
 ROW = {"genome_id": "abc", "is_baseline": True, "blocks": "standard_r1_k3_s1_e4_c16", "macs": 10,
-       "proxy_top1": 50.0, "reference_top1": 70.0, "proxy_seconds": 1.0, "reference_seconds": 2.0,
+       "proxy_top1": 50.0, "reference_top1": 70.0, "proxy_eval_loss": 1.5, "reference_eval_loss": 0.9,
+       "proxy_seconds": 1.0, "reference_seconds": 2.0,
        "proxy_status": "ok", "reference_status": "ok"}
 
 
@@ -173,8 +174,9 @@ def test_csv_has_the_documented_columns(tmp_path: Path) -> None:
     write_csv([ROW], tmp_path / "f.csv")
     with (tmp_path / "f.csv").open() as file:
         assert next(csv.reader(file)) == CSV_COLUMNS == ["genome_id", "is_baseline", "blocks", "macs", "proxy_top1",
-                                                         "reference_top1", "proxy_seconds", "reference_seconds",
-                                                         "proxy_status", "reference_status"]
+                                                         "reference_top1", "proxy_eval_loss", "reference_eval_loss",
+                                                         "proxy_seconds", "reference_seconds", "proxy_status",
+                                                         "reference_status"]
 
 
 def test_scatter_draws_the_baseline_s_seed_sd_as_error_bars(tmp_path: Path) -> None:
@@ -210,7 +212,29 @@ def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsy
         rows = list(csv.DictReader(file))
     assert [row["is_baseline"] for row in rows] == ["True", "False", "False", "False"]
     assert all(row["blocks"].count("_c") == 6 and float(row["reference_seconds"]) > 0 for row in rows)
+    assert all(float(row["proxy_eval_loss"]) > 0 and float(row["reference_eval_loss"]) > 0 for row in rows)
     assert "baseline" in (tmp_path / "out" / "fidelity.html").read_text()
+
+
+def test_report_ranks_by_the_reference_s_evaluation_loss_where_the_journal_has_it(tiny_presets, capsys,
+                                                                                  tmp_path: Path) -> None:
+    code, out, err = run_cli(capsys, *TINY, "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    interval = r"(nan|-?\d\.\d{3}) \[(nan|-?\d\.\d{3}), (nan|-?\d\.\d{3})\]"
+    assert any(re.fullmatch(rf"smoke vs smoke32's evaluation loss, lower ranked higher \(90% bootstrap CI over "
+                            rf"genomes\): spearman {interval} kendall {interval}", line) for line in out.splitlines())
+
+
+def test_a_journal_from_before_the_evaluation_loss_reports_without_it(tiny_presets, capsys, tmp_path: Path) -> None:
+    assert run_cli(capsys, *TINY, "--out", str(tmp_path / "out"))[0] == 0
+    journal = tmp_path / "out" / "runs.jsonl"
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    journal.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "eval_loss"}) + "\n" for r in records))
+    code, out, err = run_cli(capsys, *TINY, "--out", str(tmp_path / "out"), "--from-journal")
+    assert code == 0, err
+    assert "evaluation loss" not in out and "spearman" in out.splitlines()[-2]
+    with (tmp_path / "out" / "fidelity.csv").open() as file:
+        assert {row["reference_eval_loss"] for row in csv.DictReader(file)} == {""}
 
 
 def test_one_baseline_seed_reports_no_noise_ceiling_and_draws_no_error_bars(tiny_presets, capsys, tmp_path) -> None:

@@ -1,11 +1,13 @@
 """The trainer: one loop for every fidelity, seeded, failure-safe, resumable."""
 
 import json
+import math
 import subprocess
 import sys
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from evaluators.data import load_data
 from evaluators.presets import get_fidelity
@@ -156,7 +158,36 @@ def test_the_evaluation_batch_size_changes_no_prediction(data, genome):
     model.train()
     model(torch.randn(16, 3, 16, 16))  # running statistics away from their initial values
     whole = evaluate(model, data, SMOKE.replace(eval_batch_size=500), torch.device("cpu"))
-    assert evaluate(model, data, SMOKE.replace(eval_batch_size=5), torch.device("cpu")) == whole
+    batched = evaluate(model, data, SMOKE.replace(eval_batch_size=5), torch.device("cpu"))
+    assert (batched.top1, batched.top5) == (whole.top1, whole.top5)
+    assert batched.loss == pytest.approx(whole.loss, rel=1e-6)
+
+
+def test_evaluation_loss_is_the_mean_cross_entropy(data):
+    """Logits of zeros give every class 1 / C, so each image's cross-entropy is ln C."""
+    class Uniform(torch.nn.Module):
+        def forward(self, images):
+            return torch.zeros(images.shape[0], data.num_classes)
+
+    assert evaluate(Uniform(), data, SMOKE, torch.device("cpu")).loss == pytest.approx(math.log(data.num_classes))
+
+
+def test_a_confident_right_answer_scores_a_lower_loss_at_the_same_accuracy(data):
+    labels = data.val_labels
+
+    class Sure(torch.nn.Module):
+        def __init__(self, margin: float):
+            super().__init__()
+            self.margin = margin
+
+        def forward(self, images):
+            return self.margin * F.one_hot(labels[:images.shape[0]], data.num_classes).float()
+
+    batch = SMOKE.replace(eval_batch_size=len(labels))
+    barely, surely = (evaluate(Sure(margin), data, batch, torch.device("cpu"), batch_size=len(labels))
+                      for margin in (0.1, 5.0))
+    assert barely.top1 == surely.top1 == 100.0
+    assert surely.loss < barely.loss
 
 
 def test_amp_off_means_fp32_on_gpu_whatever_bf16_says():
