@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.fidelity import (CSV_COLUMNS, Job, evaluation_sd, main, mean_sd, noise_ceiling, noise_ceiling_line,
-                                 reliability, run_job, run_jobs, seed_sd_interval, write_csv, write_scatter)
+from evaluators.fidelity import (CSV_COLUMNS, Job, SeedNoise, evaluation_sd, main, mean_sd, noise_ceiling,
+                                 noise_ceiling_line, pooled_seed_noise, reliability, seed_agreement_line, run_job, run_jobs, seed_sd_interval, write_csv, write_scatter)
 from evaluators.presets import PRESETS
 from evaluators.ranking import bootstrap, bootstrap_difference, chance_overlap, kendall, spearman, top_overlap
 from space import baseline
@@ -145,9 +145,41 @@ def test_a_seed_sd_from_three_seeds_is_known_to_within_its_chi_square_interval()
 def test_the_noise_ceiling_s_range_holds_its_estimate_however_unequal_the_seed_sds() -> None:
     accuracies = [("proxy", [50.0, 58.0, 61.0, 45.0, 55.0]), ("reference", [97.0, 98.5, 98.9, 96.8, 98.2])]
     for seed_sds in [(3.0, 0.5), (1.0, 0.03), (0.2, 0.9)]:
-        line = noise_ceiling_line(accuracies, [[56.0, 59.0, 53.0], [98.0, 98.5, 98.2]], seed_sds, 1000)
+        noises = [SeedNoise(sd, 2, ("baseline",)) for sd in seed_sds]
+        line = noise_ceiling_line(accuracies, [[56.0, 59.0, 53.0], [98.0, 98.5, 98.2]], noises, 1000)
         estimate, low, high = map(float, re.search(r"genome\): ([\d.]+) \(from ([\d.]+) to ([\d.]+) over", line).groups())
         assert low <= estimate <= high and low < high
+
+
+def test_pooled_seed_noise_weights_each_genome_by_its_degrees_of_freedom() -> None:
+    """Variances 4 (3 seeds: 2 degrees) and 1 (2 seeds: 1 degree): (2 * 4 + 1 * 1) / 3 = 3."""
+    noise = pooled_seed_noise({"baseline": [50.0, 52.0, 54.0], "abc": [60.0, 61.41421356237309], "one": [70.0]})
+    assert noise.sd == pytest.approx(math.sqrt(3)) and noise.degrees == 3 and noise.genomes == ("baseline", "abc")
+
+
+def test_pooled_seed_noise_ignores_differences_between_genomes() -> None:
+    noise = pooled_seed_noise({"low": [10.0, 12.0], "high": [90.0, 92.0]})
+    assert noise.sd == pytest.approx(math.sqrt(2))
+
+
+def test_pooled_seed_noise_needs_a_genome_with_two_seeds() -> None:
+    assert pooled_seed_noise({"baseline": [50.0], "abc": [60.0]}) is None
+
+
+def test_one_genome_s_seed_noise_is_named_after_it_and_several_are_pooled() -> None:
+    assert SeedNoise(3.0, 4, ("baseline",)).describe() == "baseline, n = 5"
+    assert SeedNoise(3.0, 21, ("a", "b")).describe() == "pooled over 2 genomes' seeds, 21 degrees of freedom"
+
+
+def test_seed_agreement_ranks_the_lowest_two_seeds_against_each_other() -> None:
+    by_seed = [{0: 50.0, 1: 51.0}, {0: 60.0, 1: 59.0}, {0: 70.0, 1: 72.0}, {0: 80.0, 1: 79.0}, {0: 40.0}]
+    line = seed_agreement_line("proxy", by_seed, samples=200)
+    assert line.startswith("proxy seed 0 vs seed 1 over 4 genomes, how well it repeats its own ranking")
+    assert line.endswith("spearman 1.000 [1.000, 1.000]")
+
+
+def test_seed_agreement_needs_three_genomes_with_both_seeds() -> None:
+    assert seed_agreement_line("proxy", [{0: 50.0, 1: 51.0, 2: 52.0}, {0: 60.0, 1: 61.0}, {0: 70.0}], 200) is None
 
 
 def test_noise_ceiling_is_the_geometric_mean_of_the_reliabilities() -> None:
@@ -197,7 +229,7 @@ def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsy
     assert re.fullmatch(r"noise ceiling: smoke seed SD \d+\.\d\d \(baseline, n = 2; 24 evaluation images alone: "
                         r"\d+\.\d\d\) vs \d+\.\d\d across 4 genomes: "
                         r"reliability [01]\.\d\d; smoke32 .*; a perfect proxy's expected correlation through "
-                        r"this noise \(independent noise, the baseline's seed SD for every genome\): [01]\.\d\d "
+                        r"this noise \(independent noise, one seed SD for every genome\): [01]\.\d\d "
                         r"\(from [01]\.\d\d to [01]\.\d\d over each seed SD's 90% chi-square interval, the "
                         r"genomes' spread taken as exact: a range, not a confidence interval of the ceiling\)",
                         lines[-1])
@@ -214,6 +246,17 @@ def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsy
     assert all(row["blocks"].count("_c") == 6 and float(row["reference_seconds"]) > 0 for row in rows)
     assert all(float(row["proxy_eval_loss"]) > 0 and float(row["reference_eval_loss"]) > 0 for row in rows)
     assert "baseline" in (tmp_path / "out" / "fidelity.html").read_text()
+
+
+def test_genome_seeds_train_every_genome_again_and_pool_their_seed_noise(tiny_presets, capsys, tmp_path) -> None:
+    code, out, err = run_cli(capsys, *TINY, "--genome-seeds", "2", "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    records = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
+    assert sorted((r["fidelity"], r["seed"]) for r in records) == sorted(
+        (fidelity, seed) for fidelity in ("smoke", "smoke32") for seed in (0, 1) for _ in range(4))
+    for name in ("smoke", "smoke32"):
+        assert re.search(rf"^{name} seed 0 vs seed 1 over 4 genomes, how well it repeats its own ranking", out, re.M)
+    assert out.strip().splitlines()[-1].count("pooled over 4 genomes' seeds, 4 degrees of freedom") == 2
 
 
 def test_report_ranks_by_the_reference_s_evaluation_loss_where_the_journal_has_it(tiny_presets, capsys,
@@ -318,6 +361,7 @@ def test_from_journal_reports_on_the_genomes_trained_at_both_fidelities(tiny_pre
     (["--reference", "huge"], "error: fidelity: must be one of"),
     (["--data", "synthetic:colour=1"], "error: bad --data"),
     (["--baseline-seeds", "0"], "error: --baseline-seeds must be >= 1, got 0"),
+    (["--genome-seeds", "0"], "error: --genome-seeds must be >= 1, got 0"),
     (["--reference-graphs", "--reference-device", "cpu"], "error: --reference-graphs: CUDA graphs need the reference "
                                                           "on a CUDA device, not cpu"),
 ])
@@ -400,5 +444,6 @@ def test_the_committed_proxy_half_holds_exactly_the_genomes_and_preset_the_comma
     genomes = genomes_for(20, num_classes=10, seed=0)
     proxy = get_fidelity("proxy")
     expected = {Job(genome, proxy, "synthetic", 0, "cpu").key for genome in genomes}
-    expected |= {Job(genomes[0], proxy, "synthetic", seed, "cpu").key for seed in (1, 2, 3, 4)}  # --baseline-seeds 5
+    expected |= {Job(genome, proxy, "synthetic", 1, "cpu").key for genome in genomes}  # --genome-seeds 2
+    expected |= {Job(genomes[0], proxy, "synthetic", seed, "cpu").key for seed in (2, 3, 4)}  # --baseline-seeds 5
     assert {record["key"] for record in records if record["fidelity"] == "proxy"} == expected
