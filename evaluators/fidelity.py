@@ -15,9 +15,9 @@ accuracies and, last:
 - where the journal holds the reference's evaluation loss (trainings since 2026-12-06), the proxy's
   correlations with that loss too: a reference near 100 % top-1 ties its genomes in accuracy, not in loss;
 - the baseline's mean +- SD over ``--baseline-seeds`` training seeds at both fidelities;
-- with ``--genome-seeds 2`` or more (or a journal that holds a second seed of three genomes or more), how
-  well each fidelity repeats its own ranking from one training seed to the next: the Spearman of its seed-0
-  and seed-1 accuracies;
+- with ``--genome-seeds 2`` or more (or a journal that holds a second seed of three genomes or more, among
+  the seeds the flags ask for), how well each fidelity repeats its own ranking from one training seed to the
+  next: the Spearman of its accuracies at the two lowest seeds;
 - the noise ceiling: with one training seed per genome, each fidelity's accuracies carry its seed-to-seed
   noise, so even a proxy that ranked the true accuracies perfectly would be expected to show a correlation of
   only sqrt(reliability_proxy x reliability_reference) (Spearman's correction for attenuation), where a
@@ -81,9 +81,10 @@ CSV_COLUMNS = ["genome_id", "is_baseline", "blocks", "macs", "proxy_top1", "refe
 def reliability(values: Sequence[float], seed_sd: float) -> float:
     """Share of the across-genome variance of ``values`` (one seed each) that is not training-seed noise.
 
-    The seed SD is measured on the baseline only, so this assumes every genome is about as noisy (a genome
-    that diverged to chance widens the spread and so flatters the reliability); clipped at 0 when the genomes
-    spread less than one genome's seeds do (the measurement cannot tell them apart).
+    One seed SD serves every genome (the baseline's, or one pooled over the genomes with repeated seeds), so
+    this assumes every genome is about as noisy (a genome that diverged to chance widens the spread and so
+    flatters the reliability); clipped at 0 when the genomes spread less than one genome's seeds do (the
+    measurement cannot tell them apart).
     """
     if len(values) < 2:
         raise ValueError(f"reliability needs at least 2 genomes' accuracies, got {len(values)}")
@@ -129,8 +130,8 @@ def pooled_seed_noise(runs_by_genome: Mapping[str, Sequence[float]]) -> SeedNois
     """The seed SD from every genome (by name) with two seeds or more; None where no genome has.
 
     The baseline's seeds alone understate it when other genomes are noisier (on the committed 20-genome
-    study, 2.56 points from the baseline's 5 seeds against 6.18 pooled over 20 genomes' seed pairs), and
-    the noise ceiling then promises more than a proxy can reach."""
+    study's proxy, 2.56 points from the baseline's 5 seeds against 6.01 pooled over them and the 20 genomes'
+    second seeds), and the noise ceiling then promises more than a proxy can reach."""
     repeated = {name: runs for name, runs in runs_by_genome.items() if len(runs) > 1}
     if not repeated:
         return None
@@ -207,8 +208,9 @@ def run_job(job: Job) -> dict[str, Any]:
     result = train(job.genome, load_data(job.data), job.training_fidelity, seed=job.seed, device=job.device,
                    threads=1, graphs=job.graphs, checkpoint_dir=job.checkpoint_dir)
     return {"key": job.key, "genome_id": job.genome.id, "fidelity": job.fidelity.name, "seed": job.seed,
-            "top1": result.accuracy, "eval_loss": result.eval_loss, "seconds": result.seconds, "status": result.status, "reason": result.reason,
-            "device": result.device, "precision": result.precision, "out_of_memory": result.out_of_memory}
+            "top1": result.accuracy, "eval_loss": result.eval_loss, "seconds": result.seconds,
+            "status": result.status, "reason": result.reason, "device": result.device,
+            "precision": result.precision, "out_of_memory": result.out_of_memory}
 
 
 def read_journal(path: Path) -> dict[str, dict[str, Any]]:
@@ -345,7 +347,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=random_seed, default=0, help="seed of the random genomes (default 0)")
     parser.add_argument("--train-seed", type=random_seed, default=0, help="training seed of every genome (default 0)")
     parser.add_argument("--baseline-seeds", type=int, default=3,
-                        help="training seeds of the baseline at both fidelities, for its mean +- SD (default 3)")
+                        help="training seeds of the baseline at both fidelities, for its mean +- SD (default 3; "
+                             "at least --genome-seeds)")
     parser.add_argument("--genome-seeds", type=int, default=1,
                         help="training seeds of every genome at both fidelities (default 1); with 2 or more the "
                              "report measures how well each fidelity repeats its own ranking, and the noise "
@@ -447,11 +450,15 @@ def main(argv: list[str] | None = None) -> int:
                      "proxy_eval_loss": p.get("eval_loss"), "reference_eval_loss": r.get("eval_loss"),
                      "proxy_seconds": round(p["seconds"], 1), "reference_seconds": round(r["seconds"], 1),
                      "proxy_status": p["status"], "reference_status": r["status"]})
-    baseline_runs = [[records[key(genomes[0], fidelity, seed)]["top1"] for seed in seeds
-                      if key(genomes[0], fidelity, seed) in records] for fidelity in (proxy, reference)]
+
+    def finished(genome: Genome, fidelity: Fidelity) -> dict[int, float]:
+        """Top-1 by seed of the runs that finished: one diverged seed would swamp the SD pooled over the rest."""
+        found = {seed: records.get(key(genome, fidelity, seed)) for seed in seeds}
+        return {seed: record["top1"] for seed, record in found.items() if record and record["status"] == "ok"}
+
+    baseline_runs = [list(finished(genomes[0], fidelity).values()) for fidelity in (proxy, reference)]
     seed_sds = baseline_seed_sds(baseline_runs)
-    seed_runs = [[{seed: records[key(genome, fidelity, seed)]["top1"] for seed in seeds
-                   if key(genome, fidelity, seed) in records} for genome in complete] for fidelity in (proxy, reference)]
+    seed_runs = [[finished(genome, fidelity) for genome in complete] for fidelity in (proxy, reference)]
     write_csv(rows, out / "fidelity.csv")
     write_scatter(rows, out / "fidelity.html", f"{proxy.name} vs {reference.name} on {data.name}, "
                   f"{len(rows)} genomes", seed_sds)
@@ -496,10 +503,14 @@ def print_ranking(rows: list[dict[str, Any]], baseline_runs: list[list[float]],
     print(f"top-{k} overlap: {top_overlap(short, long, k)}/{k} (a random ranking's expectation: "
           f"{chance_overlap(k, len(rows)):.2f})")
     losses = [row["reference_eval_loss"] for row in rows]
-    if all(loss is not None for loss in losses):
+    lacking = sum(loss is None for loss in losses)
+    if not lacking:
         negated = [-loss for loss in losses]
         print(f"{proxy.name} vs {reference.name}'s evaluation loss, lower ranked higher ({level}): spearman "
               f"{bootstrap(spearman, short, negated, samples)} kendall {bootstrap(kendall, short, negated, samples)}")
+    elif lacking < len(rows):
+        print(f"note: {lacking} of {len(rows)} {reference.name} runs have no evaluation loss (journaled before "
+              f"2026-12-06, or never evaluated): no ranking by it")
     print(f"{proxy.name} vs {reference.name} ({level}): spearman {bootstrap(spearman, short, long, samples)} "
           f"kendall {bootstrap(kendall, short, long, samples)}")
     names = ["baseline" if row["is_baseline"] else row["genome_id"] for row in rows]
@@ -519,8 +530,9 @@ def seed_agreement_line(name: str, by_seed: list[dict[int, float]], samples: int
     if len(pairs) < 3:
         return None
     first, second = zip(*pairs)
+    agreement = bootstrap(spearman, first, second, samples)
     return (f"{name} seed {seeds[0]} vs seed {seeds[1]} over {len(pairs)} genomes, how well it repeats its own "
-            f"ranking ({CONFIDENCE:.0%} bootstrap CI over genomes): spearman {bootstrap(spearman, first, second, samples)}")
+            f"ranking ({CONFIDENCE:.0%} bootstrap CI over genomes): spearman {agreement}")
 
 
 def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], baseline_runs: list[list[float]],
@@ -549,6 +561,7 @@ def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], baseline_runs:
             f"(from {noise_ceiling(*pessimistic):.2f} to {noise_ceiling(*optimistic):.2f} over each seed SD's "
             f"{CONFIDENCE:.0%} chi-square interval, the genomes' spread taken as exact: a range, not a confidence "
             "interval of the ceiling)")
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from evaluators.fidelity import (CSV_COLUMNS, Job, SeedNoise, evaluation_sd, main, mean_sd, noise_ceiling,
-                                 noise_ceiling_line, pooled_seed_noise, reliability, seed_agreement_line, run_job, run_jobs, seed_sd_interval, write_csv, write_scatter)
+                                 noise_ceiling_line, pooled_seed_noise, reliability, run_job, run_jobs,
+                                 seed_agreement_line, seed_sd_interval, write_csv, write_scatter)
 from evaluators.presets import PRESETS
 from evaluators.ranking import bootstrap, bootstrap_difference, chance_overlap, kendall, spearman, top_overlap
 from space import baseline
@@ -257,6 +258,31 @@ def test_genome_seeds_train_every_genome_again_and_pool_their_seed_noise(tiny_pr
     for name in ("smoke", "smoke32"):
         assert re.search(rf"^{name} seed 0 vs seed 1 over 4 genomes, how well it repeats its own ranking", out, re.M)
     assert out.strip().splitlines()[-1].count("pooled over 4 genomes' seeds, 4 degrees of freedom") == 2
+
+
+def test_a_failed_seed_is_left_out_of_the_pooled_seed_noise(tiny_presets, capsys, tmp_path: Path) -> None:
+    assert run_cli(capsys, *TINY, "--genome-seeds", "2", "--out", str(tmp_path / "out"))[0] == 0
+    journal = tmp_path / "out" / "runs.jsonl"
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    diverged = next(r for r in records if r["fidelity"] == "smoke" and r["seed"] == 1 and r["genome_id"] !=
+                    records[0]["genome_id"])
+    diverged.update(status="failed", top1=0.0)
+    journal.write_text("".join(json.dumps(record) + "\n" for record in records))
+    code, out, err = run_cli(capsys, *TINY, "--genome-seeds", "2", "--out", str(tmp_path / "out"), "--from-journal")
+    assert code == 0, err
+    ceiling = out.strip().splitlines()[-1]
+    assert "smoke seed SD" in ceiling and "pooled over 3 genomes' seeds, 3 degrees of freedom" in ceiling
+
+
+def test_a_journal_partly_without_evaluation_loss_says_so(tiny_presets, capsys, tmp_path: Path) -> None:
+    assert run_cli(capsys, *TINY, "--out", str(tmp_path / "out"))[0] == 0
+    journal = tmp_path / "out" / "runs.jsonl"
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    next(r for r in records if r["fidelity"] == "smoke32" and r["seed"] == 0).pop("eval_loss")
+    journal.write_text("".join(json.dumps(record) + "\n" for record in records))
+    code, out, err = run_cli(capsys, *TINY, "--out", str(tmp_path / "out"), "--from-journal")
+    assert code == 0, err
+    assert "note: 1 of 4 smoke32 runs have no evaluation loss" in out and "evaluation loss, lower ranked" not in out
 
 
 def test_report_ranks_by_the_reference_s_evaluation_loss_where_the_journal_has_it(tiny_presets, capsys,
