@@ -24,7 +24,7 @@ from evaluators.arguments import positive_float, positive_int
 from evaluators.data import load_data
 from evaluators.fidelity import Job, genomes_for, read_journal, run_jobs
 from evaluators.presets import get_fidelity
-from evaluators.ranking import CONFIDENCE, Estimate, bootstrap, bootstrap_difference, spearman
+from evaluators.ranking import CONFIDENCE, Estimate, bootstrap, bootstrap_difference, bootstrap_indices, spearman
 
 COMMITTED = Path(__file__).resolve().parent / "fidelity-1205" / "runs.jsonl"
 
@@ -108,16 +108,10 @@ def main() -> None:
 
 
 def _repeatability_gain(per_seed: np.ndarray, committed_proxy: dict, ids: list[str], samples: int) -> Estimate:
-    """spearman(variant seed 0, seed 1) - spearman(proxy seed 0, seed 1), both on each resample of genomes:
-    the bootstrap resamples genome positions, and the statistic looks both proxies' seeds up at them."""
+    """spearman(variant seed 0, seed 1) - spearman(proxy seed 0, seed 1), both on each resample of genomes."""
     proxy_seeds = [np.array([committed_proxy[(i, seed)] for i in ids]) for seed in (0, 1)]
-
-    def gain(positions: np.ndarray, _: np.ndarray) -> float:
-        at = positions.astype(int)
-        return spearman(per_seed[0][at], per_seed[1][at]) - spearman(proxy_seeds[0][at], proxy_seeds[1][at])
-
-    positions = np.arange(len(ids), dtype=float)
-    return bootstrap(gain, positions, positions, samples=samples)
+    return bootstrap_indices(lambda at: spearman(per_seed[0][at], per_seed[1][at])
+                             - spearman(proxy_seeds[0][at], proxy_seeds[1][at]), len(ids), samples)
 
 
 def _reuse_committed_runs(jobs: list[Job], committed: list[dict], journal: Path) -> None:

@@ -58,7 +58,7 @@ def bootstrap(statistic: Callable[[np.ndarray, np.ndarray], float], x: Sequence[
     built from a biased remainder.
     """
     x, y = _series(x, y)
-    return _resampled(lambda index: statistic(x[index], y[index]), len(x), samples, confidence, seed)
+    return bootstrap_indices(lambda index: statistic(x[index], y[index]), len(x), samples, confidence, seed)
 
 
 def bootstrap_difference(statistic: Callable[[np.ndarray, np.ndarray], float], first: Sequence[float],
@@ -73,8 +73,8 @@ def bootstrap_difference(statistic: Callable[[np.ndarray, np.ndarray], float], f
     """
     first, second = _series(first, second)
     first, reference = _series(first, reference)
-    return _resampled(lambda index: statistic(first[index], reference[index])
-                      - statistic(second[index], reference[index]), len(first), samples, confidence, seed)
+    return bootstrap_indices(lambda index: statistic(first[index], reference[index])
+                             - statistic(second[index], reference[index]), len(first), samples, confidence, seed)
 
 
 def _series(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -84,9 +84,11 @@ def _series(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndar
     return x, y
 
 
-def _resampled(statistic: Callable[[np.ndarray], float], size: int, samples: int, confidence: float,
-               seed: int) -> Estimate:
-    """The statistic on all ``size`` candidates and its percentile interval over index resamples."""
+def bootstrap_indices(statistic: Callable[[np.ndarray], float], size: int, samples: int = 2000,
+                      confidence: float = CONFIDENCE, seed: int = 0) -> Estimate:
+    """``statistic(indices)`` on all ``size`` candidates and its percentile interval over resampled indices:
+    for a statistic of more than two series measured on the same candidates (each series indexed alike),
+    which ``bootstrap`` and ``bootstrap_difference`` are special cases of. Undefined resamples as there."""
     value = statistic(np.arange(size))
     draws = np.random.default_rng(seed).integers(0, size, size=(samples, size))
     values = np.array([statistic(index) for index in draws])

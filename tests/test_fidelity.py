@@ -21,7 +21,8 @@ from evaluators.fidelity import (CSV_COLUMNS, Job, SeedNoise, evaluation_sd, mai
                                  noise_ceiling_line, pooled_seed_noise, reliability, run_job, run_jobs,
                                  seed_agreement_line, seed_sd_interval, write_csv, write_scatter)
 from evaluators.presets import PRESETS
-from evaluators.ranking import bootstrap, bootstrap_difference, chance_overlap, kendall, spearman, top_overlap
+from evaluators.ranking import (bootstrap, bootstrap_difference, bootstrap_indices, chance_overlap, kendall, spearman,
+                               top_overlap)
 from space import baseline
 
 TINY = ["--genomes", "4", "--data", "synthetic:classes=3,train=16,val=8", "--proxy", "smoke",
@@ -100,6 +101,11 @@ def test_bootstrap_difference_of_a_ranking_with_itself_is_zero() -> None:
     x = [3, 1, 4, 1, 5, 9, 2, 6]
     estimate = bootstrap_difference(spearman, x, x, [1, 2, 3, 4, 5, 6, 7, 8])
     assert (estimate.value, estimate.low, estimate.high) == (0.0, 0.0, 0.0)
+
+
+def test_bootstrap_over_indices_is_the_pairwise_bootstrap_of_a_statistic_of_two_series() -> None:
+    x, y = np.array([3.0, 1, 4, 1, 5, 9, 2, 6]), np.array([2.0, 7, 1, 8, 2, 8, 1, 8])
+    assert bootstrap_indices(lambda at: spearman(x[at], y[at]), len(x)) == bootstrap(spearman, x, y)
 
 
 def test_bootstrap_difference_refuses_series_of_different_lengths() -> None:
