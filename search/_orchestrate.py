@@ -92,7 +92,10 @@ def _remove_empty(folder: Path, outermost: Path | None) -> None:
 
 def _open_checked(config: SearchConfig, storage: str) -> tuple[optuna.Study, SearchConfig]:
     """The study, refused in one line when it cannot continue as asked (missing on --resume, other objectives,
-    data or fidelity, rungs the run cannot fit); the config with the rungs a continued study keeps."""
+    data or fidelity, rungs the run cannot fit); the config with the rungs a continued study keeps. A new study's
+    rungs are checked before it is created as well, so that a refusal leaves no empty study in the storage."""
+    if not config.resume and not study.study_exists(config.study_name, storage):
+        _check_rungs_fit(config)
     the_study = study.open_study(config.study_name, storage, study.make_sampler(config.sampler, config.seed),
                                  must_exist=config.resume, directions=study.directions(config.objectives))
     study.check_objectives(the_study, config.objectives)
@@ -101,11 +104,15 @@ def _open_checked(config: SearchConfig, storage: str) -> tuple[optuna.Study, Sea
     settings = {"data": config.data, "fidelity": dataclasses.asdict(config.fidelity),
                 "halving": dataclasses.asdict(config.halving)}
     study.check_same_settings(the_study, settings)
-    check_units_fit(config.halving.max_units, config.fidelity,
-                    len(load_data(config.data, config.cache_dir).train_labels), "halving.max_units")
+    _check_rungs_fit(config)  # the rungs the study keeps: a continued one's, or those of a run that made it
     study.record_settings(the_study, settings, {"sampler": config.sampler, "seed": config.seed,
                                                 "train_seed": config.train_seed, "num_classes": config.num_classes})
     return the_study, config
+
+
+def _check_rungs_fit(config: SearchConfig) -> None:
+    check_units_fit(config.halving.max_units, config.fidelity,
+                    len(load_data(config.data, config.cache_dir).train_labels), "halving.max_units")
 
 
 def _run_as_worker(config: SearchConfig, the_study: optuna.Study, storage: str, study_dir: Path,

@@ -15,7 +15,7 @@ import pytest
 from optuna.trial import TrialState
 from ray.tune.schedulers import TrialScheduler
 
-from search.study import (DIRECTIONS, METRICS, RUNG_ACCURACY, Halving, continued_halving, default_storage,
+from search.study import (DIRECTIONS, METRICS, RUNG_ACCURACY, Halving, continued_halving,
                           finished_trials, load_ladder, settle_unfinished)
 from search.tune import MultiObjectiveASHA, StudySearch
 
@@ -223,17 +223,30 @@ def test_a_study_resumed_through_the_python_api_without_halving_settings_continu
     assert continued_halving(study, config.halving, config.halving_given) == recorded
 
 
-def test_a_search_through_the_python_api_refuses_more_units_than_the_fidelity_has_steps(tmp_path):
+def _too_many_units(tmp_path, storage=None):
     from evaluators.presets import PRESETS
-    from search import SearchConfig, run_search
-    config = SearchConfig(study_name="s", study_dir=tmp_path / "s", storage=None, resume=False, budget=1,
+    from search import SearchConfig
+    return SearchConfig(study_name="s", study_dir=tmp_path / "s", storage=storage, resume=False, budget=1,
                           data="synthetic:classes=3,train=16,val=8", num_classes=3, fidelity=PRESETS["smoke"],
                           space=None, search_training=False, sampler="tpe", seed=0, train_seed=0,
                           baseline_blocks=["standard"], baseline_seeds=1, address=None, cpus_per_trial=1,
                           gpus_per_trial=None, max_concurrent=None, cache_dir=str(tmp_path / "cache"))
+
+
+def test_a_search_through_the_python_api_refuses_more_units_than_the_fidelity_has_steps(tmp_path):
+    from evaluators.presets import PRESETS
+    from search import run_search
     steps = PRESETS["smoke"].total_steps(3 * 16)
     with pytest.raises(ValueError, match=rf"^halving.max_units: 16 units need at least as many optimizer steps, "
                                          rf"but fidelity smoke trains {steps} on this data$"):
-        run_search(config)
-    refused = optuna.load_study(study_name="s", storage=default_storage(tmp_path / "s"))
-    assert "halving" not in refused.user_attrs  # so the same study can start again with units that fit
+        run_search(_too_many_units(tmp_path))
+    assert not (tmp_path / "s").exists()  # no study, no folder: the same name starts again with units that fit
+
+
+def test_a_refused_new_study_leaves_no_empty_study_in_an_external_storage(tmp_path):
+    from search import run_search
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    optuna.create_study(study_name="other", storage=storage)
+    with pytest.raises(ValueError, match="^halving.max_units: "):
+        run_search(_too_many_units(tmp_path, storage))
+    assert optuna.get_all_study_names(storage) == ["other"]

@@ -14,7 +14,7 @@ from space import SearchSpace, default_space, genome_params, suggest
 
 from ._space import load_space
 from ._storage import (DIRECTIONS, METRICS, StudyError, check_same_settings, default_storage, load_existing_study,
-                       open_study, record_settings, write_study_pointer)
+                       open_study, record_settings, study_exists, write_study_pointer)
 from ._weights import KEEP_WEIGHTS, kept_trials, prune_weights, trial_weights, weights_folder, weights_name
 from ._workers import DEFAULT_GRACE, DONE, SAMPLE, WAIT, WORKER, Worker
 
@@ -27,4 +27,4 @@ __all__ = ["CONTINUE", "DEFAULT_GRACE", "DEFAULT_OBJECTIVES", "DIRECTIONS", "DON
            "load_existing_study", "load_ladder", "load_space", "make_sampler", "metrics", "open_study",
            "parse_objectives", "promoted", "promotion_order", "prune_weights", "record_settings", "rung_units",
            "settle_unfinished",
-           "study_objectives", "suggest", "trial_weights", "weights_folder", "weights_name", "write_study_pointer"]
+           "study_exists", "study_objectives", "suggest", "trial_weights", "weights_folder", "weights_name", "write_study_pointer"]

@@ -50,6 +50,11 @@ def open_study(study_name: str, storage: str, sampler: optuna.samplers.BaseSampl
                                directions=directions, load_if_exists=True)
 
 
+def study_exists(study_name: str, storage: str) -> bool:
+    """Whether ``storage`` holds ``study_name``; never creates the storage's SQLite file or the study."""
+    return study_name in _study_names(storage)
+
+
 def load_existing_study(study_dir: Path, storage: str | None = None, study_name: str | None = None) -> optuna.Study:
     """The study a results folder points at (``study.json``), or the one named; never creates one."""
     pointer = Path(study_dir) / POINTER
