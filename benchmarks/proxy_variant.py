@@ -6,10 +6,10 @@ in ``OUT/runs.jsonl`` (a stopped run resumes there), then prints its Spearman wi
 beside the standard proxy's, and their paired difference: both correlations computed on the same bootstrap resamples
 of genomes, so the interval of the difference is paired.
 
-    python benchmarks/proxy_variant.py OUT --crop 32 --epochs 1 [--seeds 1] [--jobs 2]
+    python benchmarks/proxy_variant.py OUT --crop 32 --epochs 1 [--head-lr-factor 0.1] [--seeds 1] [--jobs 2]
 
-Without ``--crop``/``--epochs``/``--warmup-epochs`` the variant is the proxy itself, and ``--seeds 2`` asks
-whether averaging training seeds ranks better than one; its seed-0 runs are the committed ones.
+Without ``--crop``/``--epochs``/``--warmup-epochs``/``--head-lr-factor`` the variant is the proxy itself, and
+``--seeds 2`` asks whether averaging training seeds ranks better than one; its seed-0 runs are the committed ones.
 """
 
 from __future__ import annotations
@@ -35,21 +35,25 @@ def main() -> None:
     parser.add_argument("--crop", type=positive_int, help="training crop in px (the proxy's: 24)")
     parser.add_argument("--epochs", type=positive_int, help="epochs over the 5,000 images (the proxy's: 2)")
     parser.add_argument("--warmup-epochs", type=positive_float, help="warm-up (the proxy's: 0.1 epochs)")
+    parser.add_argument("--head-lr-factor", type=positive_float,
+                        help="the classifier's fraction of the LR (the proxy's: 1)")
     parser.add_argument("--seeds", type=positive_int, default=1,
                         help="training seeds 0..N-1 per genome; the variant's accuracy is their mean")
     parser.add_argument("--jobs", type=positive_int, default=2)
     parser.add_argument("--bootstrap", type=positive_int, default=2000)
     args = parser.parse_args()
-    overrides = {"crop": args.crop, "epochs": args.epochs, "warmup_epochs": args.warmup_epochs}
+    overrides = {"crop": args.crop, "epochs": args.epochs, "warmup_epochs": args.warmup_epochs,
+                 "head_lr_factor": args.head_lr_factor}
     try:
         variant = get_fidelity("proxy", **overrides)
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
     if any(value is not None for value in overrides.values()):
-        variant = variant.replace(name=f"proxy-c{variant.crop}-e{variant.epochs:g}")
+        head = f"-h{variant.head_lr_factor:g}" if variant.head_lr_factor != 1 else ""
+        variant = variant.replace(name=f"proxy-c{variant.crop}-e{variant.epochs:g}{head}")
     elif args.seeds == 1:
-        parser.exit(2, "error: --seeds 1 without --crop, --epochs or --warmup-epochs is the committed proxy itself: "
-                       "nothing to compare\n")
+        parser.exit(2, "error: --seeds 1 without --crop, --epochs, --warmup-epochs or --head-lr-factor is the "
+                       "committed proxy itself: nothing to compare\n")
     load_data("synthetic")  # decoded into the cache once, before the workers read it
     genomes = genomes_for(20, num_classes=10, seed=0)
     jobs = [Job(genome, variant, "synthetic", seed, "cpu") for seed in range(args.seeds) for genome in genomes]

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import functools
 import json
 import math
@@ -66,7 +65,7 @@ from space import Genome, baseline, cost_of, default_space, sample_genomes
 
 from .arguments import check_folder, random_seed
 from .data import DataError, load_data
-from .presets import Fidelity, get_fidelity
+from .presets import Fidelity, get_fidelity, run_identity
 from .ranking import (CONFIDENCE, TOP_K, bootstrap, bootstrap_difference, chance_overlap, kendall, spearman,
                       top_overlap)
 from .trainer import checkpoint_path, resolve_device, train
@@ -171,7 +170,7 @@ class Job:
 
     @property
     def key(self) -> str:
-        return json.dumps([self.genome.id, dataclasses.asdict(self.fidelity), self.data, self.seed], sort_keys=True)
+        return json.dumps([self.genome.id, run_identity(self.fidelity), self.data, self.seed], sort_keys=True)
 
     @property
     def training_fidelity(self) -> Fidelity:
@@ -421,11 +420,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         jobs = [job for job in jobs if job.fidelity == getattr(args, f"{args.only}_fidelity")]
     workers = {"cpu": args.jobs} if args.reference_device == "cpu" else {"cpu": args.jobs, "gpu": args.reference_jobs}
-    finished = [0]
+    trained = [0]
 
     def report(job: Job, record: dict[str, Any]) -> None:
-        finished[0] += 1
-        print(f"[{finished[0]}] {job.genome.id} {job.fidelity.name} seed {job.seed}: {record['top1']:.2f}% "
+        trained[0] += 1
+        print(f"[{trained[0]}] {job.genome.id} {job.fidelity.name} seed {job.seed}: {record['top1']:.2f}% "
               f"in {record['seconds']:.0f}s on {record['device']} ({time.monotonic() - started:.0f}s)", flush=True)
 
     journal = out / "runs.jsonl"

@@ -49,6 +49,12 @@ class Fidelity:
     # and the CondConv baseline stays at chance. Networks without CondConv train exactly as without them.
     zero_init_routing: bool = True
     routing_lr_factor: float = 0.01
+    # The classifier's LR as a fraction of the LR. It starts at zero, and its gradient is the 1,280-wide pooled
+    # feature times the error, so at the proxy's peak LR a batch of 8 moves the logits far: the proxy's training
+    # loss runs above ln C (chance) for its first few hundred steps, and its seeds leave that phase at different
+    # times (benchmarks/proxy-noise/). A candidate for the proxy, not yet judged against the reference: 1 in
+    # every preset.
+    head_lr_factor: float = 1.0
 
     def __post_init__(self) -> None:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "crop": self.crop,
@@ -71,6 +77,8 @@ class Fidelity:
             raise ValueError(f"momentum: must be in [0, 1), got {self.momentum!r}")
         if not (math.isfinite(self.routing_lr_factor) and 0 <= self.routing_lr_factor <= 1):
             raise ValueError(f"routing_lr_factor: must be in [0, 1], got {self.routing_lr_factor!r}")
+        if not (math.isfinite(self.head_lr_factor) and 0 < self.head_lr_factor <= 1):
+            raise ValueError(f"head_lr_factor: must be in (0, 1], got {self.head_lr_factor!r}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay!r}")
         if not 0 <= self.label_smoothing < 1:
@@ -144,6 +152,18 @@ BEFORE_ADDED = {"zero_init_last": False, "zero_init_routing": False, "routing_lr
 """What runs recorded before a setting existed did, where its default changed that: a study or confirmation
 recorded without ``zero_init_last`` trained without it, with timm's routing initialisation at the full LR, so
 continuing it with today's defaults would mix two recipes in one comparison."""
+
+
+ADDED_AS_BEFORE = {"head_lr_factor": 1.0}
+"""Settings added since journals and checkpoints were first keyed by their fidelity, at the value that trains as
+runs did before them."""
+
+
+def run_identity(fidelity: Fidelity) -> dict[str, Any]:
+    """The fidelity as journals and checkpoint names key a run by: its fields, less those added since at the value
+    that trains as before (``ADDED_AS_BEFORE``), so that a run recorded before a setting existed is still found."""
+    return {key: value for key, value in dataclasses.asdict(fidelity).items()
+            if key not in ADDED_AS_BEFORE or value != ADDED_AS_BEFORE[key]}
 
 
 def completed_record(record: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from space import Genome, build, cost_of, cpu_trainable, routing_parameters, zer
 
 from ._graphed import GraphedStep
 from .data import EVAL_CROP_FRACTION, ImageData, eval_batches, load_data, train_batches
-from .presets import Fidelity
+from .presets import Fidelity, run_identity
 
 ProgressFn = Callable[[dict[str, Any]], None]
 OUT_OF_MEMORY = "out of memory"
@@ -403,12 +403,21 @@ def training_setup(genome: Genome, fidelity: Fidelity, device: torch.device
 
 def parameter_groups(model: torch.nn.Module, fidelity: Fidelity) -> list[dict[str, Any]]:
     """SGD's parameter groups, each with the ``lr_factor`` its learning rate is scaled by: CondConv's routing
-    layers apart at ``routing_lr_factor`` when the model has any, so other networks keep one group."""
+    layers apart at ``routing_lr_factor`` when the model has any, the classifier apart at ``head_lr_factor``
+    when that is not 1, so other networks and presets keep one group."""
     routing = {id(param) for param in routing_parameters(model)}
-    if not routing or fidelity.routing_lr_factor == 1:
-        return [{"params": list(model.parameters()), "lr_factor": 1.0}]
-    return [{"params": [p for p in model.parameters() if id(p) not in routing], "lr_factor": 1.0},
-            {"params": [p for p in model.parameters() if id(p) in routing], "lr_factor": fidelity.routing_lr_factor}]
+    classifier = getattr(model, "classifier", None)
+    head = {id(param) for param in classifier.parameters()} if classifier is not None else set()
+
+    def factor(param: torch.nn.Parameter) -> float:
+        if id(param) in routing:
+            return fidelity.routing_lr_factor
+        return fidelity.head_lr_factor if id(param) in head else 1.0
+
+    groups: dict[float, list[torch.nn.Parameter]] = {}
+    for param in model.parameters():
+        groups.setdefault(factor(param), []).append(param)
+    return [{"params": params, "lr_factor": lr_factor} for lr_factor, params in groups.items()]
 
 
 def _note_evaluation(result: TrainResult, measured: Evaluation, epoch: int, model: torch.nn.Module,
@@ -516,7 +525,7 @@ def checkpoint_path(directory: str | Path | None, genome: Genome, fidelity: Fide
     directory = Path(directory or os.environ.get("EFFCNN_CHECKPOINTS", "results/checkpoints"))
     # A unit run keeps another history (per evaluated unit), so it resumes only from its own kind of run.
     plan = [[units.count, sorted(units.evaluate)]] if units else []
-    key = json.dumps([genome.id, dataclasses.asdict(fidelity), data_name, seed, *plan], sort_keys=True)
+    key = json.dumps([genome.id, run_identity(fidelity), data_name, seed, *plan], sort_keys=True)
     return directory / f"{genome.id}-{fidelity.name}-s{seed}-{hashlib.sha256(key.encode()).hexdigest()[:8]}.pt"
 
 

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from evaluators.data import EVAL_CROP_FRACTION, SYNTHETIC_DEFAULTS
-from evaluators.presets import PRESETS, get_fidelity, recorded_fidelity
+from evaluators.presets import PRESETS, get_fidelity, recorded_fidelity, run_identity
 
 DEFAULT_TRAIN_IMAGES = SYNTHETIC_DEFAULTS["classes"] * SYNTHETIC_DEFAULTS["train"]
 EARLIER_PROXY_STEPS = 312
@@ -66,6 +66,7 @@ def test_override_changes_only_that_setting():
     (dict(label_smoothing=1.0), "label_smoothing: must be in [0, 1)"),
     (dict(bf16="maybe"), "bf16: must be one of auto, on, off"),
     (dict(routing_lr_factor=2.0), "routing_lr_factor: must be in [0, 1]"),
+    (dict(head_lr_factor=0.0), "head_lr_factor: must be in (0, 1]"),
 ])
 def test_bad_override_names_the_setting(overrides, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
@@ -116,3 +117,9 @@ def test_a_fidelity_recorded_before_the_initialisation_settings_existed_trained_
         del record[name]
     assert recorded_fidelity(record) == PRESETS["proxy"].replace(zero_init_last=False, zero_init_routing=False,
                                                                  routing_lr_factor=1.0)
+
+
+def test_a_setting_added_since_at_its_former_behaviour_leaves_a_runs_key_as_it_was():
+    before = {key: value for key, value in dataclasses.asdict(PRESETS["proxy"]).items() if key != "head_lr_factor"}
+    assert run_identity(PRESETS["proxy"]) == before
+    assert run_identity(PRESETS["proxy"].replace(head_lr_factor=0.1))["head_lr_factor"] == 0.1

@@ -358,3 +358,9 @@ def test_condconv_routing_learns_at_its_fraction_of_the_learning_rate_and_other_
     assert len(optimizer.param_groups[1]["params"]) == 2  # the one CondConv block's routing weight and bias
     _, optimizer = training_setup(genome, fidelity, torch.device("cpu"))
     assert [group["lr_factor"] for group in optimizer.param_groups] == [1.0]
+
+
+def test_the_classifier_learns_at_its_own_fraction_of_the_learning_rate_when_the_fidelity_asks(genome):
+    model, optimizer = training_setup(genome, SMOKE.replace(head_lr_factor=0.1), torch.device("cpu"))
+    assert [group["lr_factor"] for group in optimizer.param_groups] == [1.0, 0.1]
+    assert optimizer.param_groups[1]["params"] == list(model.classifier.parameters())

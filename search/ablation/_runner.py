@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
 import pandas as pd
+
+from evaluators.presets import run_identity
 
 from .._latency import measured_latencies
 from ..tune import TrialSettings, check_settings, load_runs, train_runs
@@ -26,7 +27,7 @@ def run_ablation(config: AblationConfig) -> Outcome:
     """Train every (arm, seed) run that has no result file yet, then rebuild the result files from all of them."""
     check_settings(config.out_dir, SETTINGS_FILE,
                    {"factor": config.factor.name, "data": config.data,
-                    "fidelity": dataclasses.asdict(config.fidelity)},
+                    "fidelity": run_identity(config.fidelity)},
                    f"ablation '{config.name}' was run with other settings: use another --name")
     if config.seeds < FEW_SEEDS:
         print(f"warning: --seeds {config.seeds}: with fewer than {FEW_SEEDS} seeds per arm the intervals are too "

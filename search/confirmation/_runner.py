@@ -8,7 +8,6 @@ files the moment they end (``search.tune.train_runs``), so a stopped confirmatio
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from evaluators.presets import Fidelity
+from evaluators.presets import Fidelity, run_identity
 from space import Genome
 
 from ..results import CONFIRMED_CSV, paired_comparison, trials_frame, verdict
@@ -64,7 +63,7 @@ def confirm_front(study: optuna.Study, study_dir: Path, seeds: int, fidelity: Fi
     check_fresh_seeds(study.study_name, [t.user_attrs.get("train_seed") for t in study.get_trials(deepcopy=False)],
                       seeds)
     folder = Path(study_dir) / FOLDER
-    check_settings(folder, SETTINGS_FILE, {"data": data, "fidelity": dataclasses.asdict(fidelity)},
+    check_settings(folder, SETTINGS_FILE, {"data": data, "fidelity": run_identity(fidelity)},
                    "confirm at the fidelity used before, or remove that folder to start over")
     runs_dir = folder / "runs"
     wanted = [(arm, SEED_OFFSET + k) for arm in arms for k in range(seeds)]
