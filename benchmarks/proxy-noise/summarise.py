@@ -46,8 +46,12 @@ def recipes() -> None:
                 line += (f"; minus stock {row.delta:+.2f} [{row.ci_low:+.2f}, {row.ci_high:+.2f}] (n = {row.n_paired}"
                          f" pairs), Holm p {row.p_holm:.3f}")
             print(line)
-        print("  seeds: " + "; ".join(f"{arm} " + " ".join(f"{v:.1f}" for v in arm_runs.sort_values("seed")["top1"])
-                                      for arm, arm_runs in group.groupby("arm", sort=False)))
+        for arm, arm_runs in group.groupby("arm", sort=False):
+            arm_runs = arm_runs.sort_values("seed")
+            early = [np.mean([point[1] for point in curve[:2]]) for curve in arm_runs["curve"]]
+            print(f"  {arm:8s} by seed: top-1 {' '.join(f'{v:.1f}' for v in arm_runs['top1'])}; evaluation loss "
+                  f"{' '.join(f'{v:.2f}' for v in arm_runs['loss'])}; training loss over the first fifth of the "
+                  f"steps {' '.join(f'{v:.2f}' for v in early)}")
 
 
 if __name__ == "__main__":
