@@ -93,9 +93,12 @@ def _remove_empty(folder: Path, outermost: Path | None) -> None:
 def _open_checked(config: SearchConfig, storage: str) -> tuple[optuna.Study, SearchConfig]:
     """The study, refused in one line when it cannot continue as asked (missing on --resume, other objectives,
     data or fidelity, rungs the run cannot fit); the config with the rungs a continued study keeps. A new study's
-    rungs are checked before it is created as well, so that a refusal leaves no empty study in the storage."""
+    rungs are checked before it is created, so that a refusal leaves no empty study in the storage; a continued
+    study's (or one another run created meanwhile) once its rungs are read."""
+    checked = None
     if not config.resume and not study.study_exists(config.study_name, storage):
         _check_rungs_fit(config)
+        checked = config.halving
     the_study = study.open_study(config.study_name, storage, study.make_sampler(config.sampler, config.seed),
                                  must_exist=config.resume, directions=study.directions(config.objectives))
     study.check_objectives(the_study, config.objectives)
@@ -104,7 +107,8 @@ def _open_checked(config: SearchConfig, storage: str) -> tuple[optuna.Study, Sea
     settings = {"data": config.data, "fidelity": dataclasses.asdict(config.fidelity),
                 "halving": dataclasses.asdict(config.halving)}
     study.check_same_settings(the_study, settings)
-    _check_rungs_fit(config)  # the rungs the study keeps: a continued one's, or those of a run that made it
+    if config.halving != checked:  # the rungs the study keeps: a continued one's, or those of a run that made it
+        _check_rungs_fit(config)
     study.record_settings(the_study, settings, {"sampler": config.sampler, "seed": config.seed,
                                                 "train_seed": config.train_seed, "num_classes": config.num_classes})
     return the_study, config

@@ -8,6 +8,10 @@ import kaleido
 import pytest
 import ray
 
+# Ray starts trial workers at niceness 15: beside the other xdist process's training at niceness 0 a trial gets a
+# few percent of a core, and a run in a subprocess (which inherits this) can take minutes just to import torch.
+os.environ.setdefault("RAY_worker_niceness", "0")
+
 # The names kaleido looks for on PATH (it also knows a few fixed install paths; these cover Debian's package).
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
