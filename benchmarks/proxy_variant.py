@@ -22,7 +22,7 @@ import numpy as np
 
 from evaluators.arguments import positive_float, positive_int
 from evaluators.data import load_data
-from evaluators.fidelity import Job, genomes_for, read_journal, run_jobs
+from evaluators.fidelity import Job, genomes_for, pooled_seed_noise, read_journal, run_jobs
 from evaluators.presets import get_fidelity
 from evaluators.ranking import CONFIDENCE, Estimate, bootstrap, bootstrap_difference, bootstrap_indices, spearman
 
@@ -86,6 +86,13 @@ def main() -> None:
         for seed, values in enumerate(per_seed):
             print(f"  {variant.name}, seed {seed}: {bootstrap(spearman, values, reference, samples=args.bootstrap)}")
     print(f"  {named}: {bootstrap(spearman, mean, reference, samples=args.bootstrap)}")
+    loss_by_seed = [{job.genome.id: done[job.key].get("eval_loss") for job in jobs if job.seed == seed}
+                    for seed in range(args.seeds)]
+    losses = np.array([[found[i] for i in ids] for found in loss_by_seed], dtype=float)  # nan: not journaled
+    if np.isfinite(losses).all():  # journals written before evaluation loss was recorded have none
+        lower_first = -losses.mean(axis=0)
+        print(f"  {named}, ranked by evaluation loss (lower first): "
+              f"{bootstrap(spearman, lower_first, reference, samples=args.bootstrap)}")
     gain = bootstrap_difference(spearman, mean, proxy, reference, samples=args.bootstrap)
     print(f"  {named} - proxy seed 0 (paired over genomes): {gain.signed()}")
     if variant.name == "proxy":
@@ -105,6 +112,7 @@ def main() -> None:
         print(f"  {named} - proxy, mean of the same {args.seeds} seeds (paired over genomes): {same.signed()}")
         print(f"  {variant.name}'s seed-0-against-seed-1 agreement minus the proxy's (paired over genomes): "
               f"{_repeatability_gain(per_seed, committed_proxy, ids, args.bootstrap).signed()}")
+        _print_noise_and_level(variant.name, per_seed, committed_proxy, ids, args.bootstrap)
     print(f"  {named} against the proxy seed 0 itself: {spearman(mean, proxy):.3f}")
     if args.seeds > 1:
         agreement = bootstrap(spearman, per_seed[0], per_seed[1], samples=args.bootstrap)
@@ -116,6 +124,25 @@ def _repeatability_gain(per_seed: np.ndarray, committed_proxy: dict, ids: list[s
     proxy_seeds = [np.array([committed_proxy[(i, seed)] for i in ids]) for seed in (0, 1)]
     return bootstrap_indices(lambda at: spearman(per_seed[0][at], per_seed[1][at])
                              - spearman(proxy_seeds[0][at], proxy_seeds[1][at]), len(ids), samples)
+
+
+def _print_noise_and_level(name: str, per_seed: np.ndarray, committed_proxy: dict, ids: list[str],
+                           samples: int) -> None:
+    """How much a genome's figure moves between training seeds at each proxy (the SD pooled within genomes), and
+    where the variant's figures sit against the proxy's: a variant can rank alike while lowering every genome,
+    which point 1's floor for the baseline would then have to absorb."""
+    proxy_seeds = np.array([[committed_proxy[(i, seed)] for i in ids] for seed in range(len(per_seed))])
+
+    def seed_sd(runs: np.ndarray, at: np.ndarray) -> float:
+        return pooled_seed_noise({str(n): list(runs[:, k]) for n, k in enumerate(at)}).sd
+
+    every = np.arange(len(ids))
+    ratio = bootstrap_indices(lambda at: seed_sd(per_seed, at) / seed_sd(proxy_seeds, at), len(ids), samples)
+    shift = bootstrap_indices(lambda at: per_seed[:, at].mean() - proxy_seeds[:, at].mean(), len(ids), samples)
+    print(f"  seed SD pooled within genomes: proxy {seed_sd(proxy_seeds, every):.2f}, {name} "
+          f"{seed_sd(per_seed, every):.2f} points; {name} / proxy {ratio} (over the same resamples of genomes)")
+    print(f"  mean top-1 over the genomes and seeds: proxy {proxy_seeds.mean():.2f} %, {name} {per_seed.mean():.2f} %; "
+          f"{name} - proxy {shift.signed()} points")
 
 
 def _reuse_committed_runs(jobs: list[Job], committed: list[dict], journal: Path) -> None:
