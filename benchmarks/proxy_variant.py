@@ -4,7 +4,8 @@ Trains the 20 genomes ``evaluators.fidelity`` draws (the baseline and 19 with ``
 ``proxy`` preset with some settings overridden, on this CPU with one torch thread per training, journaling each run
 in ``OUT/runs.jsonl`` (a stopped run resumes there), then prints its Spearman with the committed reference runs
 beside the standard proxy's, and their paired difference: both correlations computed on the same bootstrap resamples
-of genomes, so the interval of the difference is paired.
+of genomes, so the interval of the difference is paired. With two seeds it also prints how well each repeats
+its own ranking, each one's seed SD pooled within genomes, and how far the variant moves every genome's figure.
 
     python benchmarks/proxy_variant.py OUT --crop 32 --epochs 1 [--head-lr-factor 0.1] [--seeds 1] [--jobs 2]
 
