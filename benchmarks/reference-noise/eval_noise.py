@@ -24,7 +24,9 @@ import shutil
 import statistics
 from pathlib import Path
 
+import numpy as np
 import torch
+from scipy.stats import chi2
 
 import evaluators.trainer as trainer
 from evaluators.data import ImageData, eval_batches, load_data
@@ -111,16 +113,28 @@ def summarise(journals: list[Path]) -> None:
     if len(runs) < 2:
         print("fewer than two seeds: no seed SD yet")
         return
-    slices = list(zip(*(run["extra_slices"] for run in runs)))
-    pooled_slice_sd = math.sqrt(statistics.fmean(statistics.variance(at_slice) for at_slice in slices))
-    mean = statistics.fmean(run["extra_top1"] for run in runs)
-    binomial = 100 * math.sqrt(mean / 100 * (1 - mean / 100) / SLICE)
-    print(f"{len(runs)} seeds; seed SD on the default 1,000 images "
-          f"{statistics.stdev(run['default_top1'] for run in runs):.2f}, on each 1,000-image slice of the new "
-          f"images pooled over {len(slices)} slices {pooled_slice_sd:.2f}, on all 10,000 "
-          f"{statistics.stdev(run['extra_top1'] for run in runs):.2f} points; 1,000 images' binomial SD at "
-          f"{mean:.2f} %: {binomial:.2f}. Evaluation noise alone would shrink the SD by sqrt(10) = 3.2x "
-          f"from a slice to all 10,000; training noise alone would leave it as it is.")
+    table = np.array([run["extra_slices"] for run in runs])  # seeds x slices
+    seeds, slices = table.shape
+    # Seed x slice, two-way without replication: the interaction is how differently two seeds' errors fall on
+    # the same images (evaluation noise, as a comparison on one fixed set sees it); the seed effect beyond it is
+    # the trainings' own difference. A slice's own difficulty is common to every seed and drops out.
+    residual = table - table.mean(axis=1, keepdims=True) - table.mean(axis=0, keepdims=True) + table.mean()
+    interaction_df = (seeds - 1) * (slices - 1)
+    evaluation_var = (residual ** 2).sum() / interaction_df
+    seed_mean_square = slices * table.mean(axis=1).var(ddof=1)
+    training_var = max(0.0, (seed_mean_square - evaluation_var) / slices)
+    low, high = (math.sqrt(interaction_df * evaluation_var / chi2.ppf(q, interaction_df)) for q in (0.95, 0.05))
+    accuracy = table.mean()
+    binomial = 100 * math.sqrt(accuracy / 100 * (1 - accuracy / 100) / SLICE)
+    print(f"{seeds} seeds x {slices} slices of {SLICE:,} new images: seed SD on the default 1,000 images "
+          f"{statistics.stdev(run['default_top1'] for run in runs):.2f}, on all 10,000 "
+          f"{statistics.stdev(run['extra_top1'] for run in runs):.2f} points")
+    print(f"evaluation noise on {SLICE:,} images, per seed: {math.sqrt(evaluation_var):.2f} points, 90 % chi-square "
+          f"interval [{low:.2f}, {high:.2f}] ({interaction_df} degrees of freedom); binomial at {accuracy:.2f} % "
+          f"(errors independent across seeds): {binomial:.2f}")
+    print(f"training noise: {math.sqrt(training_var):.2f} points ({seeds - 1} degree(s) of freedom: rough); "
+          f"expected seed SD with {SLICE:,} evaluation images {math.sqrt(training_var + evaluation_var):.2f}, "
+          f"with {slices * SLICE:,} {math.sqrt(training_var + evaluation_var / slices):.2f}")
 
 
 if __name__ == "__main__":
