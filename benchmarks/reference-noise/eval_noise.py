@@ -8,8 +8,10 @@ Trains the baseline at the ``reference`` preset on the default data (training se
 each; saving at epoch ends, so a stopped run resumes) and evaluates each run's final weights on the default data's
 1,000 validation images (the figure the fidelity journal holds for the same seed) and on 10,000 more images from
 the same generator under another seed (``synthetic:seed=1,train=1,val=1000``: the same distribution, never trained
-on). Labels cycle through the classes, so each of its ten 1,000-image slices is balanced: the slices say what seed
-SD a 1,000-image set shows for these very trainings, the whole what a ten times larger set shows.
+on). Labels cycle through the classes, so each of its ten 1,000-image slices is balanced. ``--summary`` splits the
+seeds' spread over seeds x slices into evaluation noise (how differently the seeds' errors fall on the same 1,000
+images) and training noise (how far the trainings differ over all 10,000), and says what seed SD a 1,000-image and a
+10,000-image evaluation set would then show.
 
     python benchmarks/reference-noise/eval_noise.py OUT --seeds 0,1 --part 0 --parts 2   # one process per part
     python benchmarks/reference-noise/eval_noise.py OUT --summary
