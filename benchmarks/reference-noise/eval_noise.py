@@ -37,6 +37,7 @@ from space.baseline import baseline
 
 EXTRA = "synthetic:seed=1,train=1,val=1000"
 SLICE = 1000
+STUDY = Path(__file__).resolve().parents[1] / "fidelity-1205" / "runs.jsonl"
 
 
 def main() -> None:
@@ -137,6 +138,22 @@ def summarise(journals: list[Path]) -> None:
     print(f"training noise: {math.sqrt(training_var):.2f} points ({seeds - 1} degree(s) of freedom: rough); "
           f"expected seed SD with {SLICE:,} evaluation images {math.sqrt(training_var + evaluation_var):.2f}, "
           f"with {slices * SLICE:,} {math.sqrt(training_var + evaluation_var / slices):.2f}")
+    print_reliabilities(statistics.stdev(run["default_top1"] for run in runs),
+                        math.sqrt(training_var + evaluation_var / slices), slices * SLICE)
+
+
+def print_reliabilities(seed_sd: float, larger_set_sd: float, larger_set: int) -> None:
+    """What these seed SDs make of the reference's reliability over the committed study's 20 genomes (seed 0
+    each), taking every genome to be as noisy as the baseline: the share of their spread that is not seed noise
+    bounds how well any proxy can be seen to rank like the reference (the noise ceiling)."""
+    at = [run["top1"] for run in map(json.loads, STUDY.read_text().splitlines())
+          if run["fidelity"] == "reference" and run["seed"] == 0 and run["status"] == "ok"]
+    spread = statistics.variance(at)
+    true = spread - seed_sd ** 2
+    now, larger = true / spread, true / (true + larger_set_sd ** 2)
+    print(f"the reference over {len(at)} genomes spreads {math.sqrt(spread):.2f} points (SD): reliability {now:.2f} "
+          f"with this seed SD on the default 1,000 images, {larger:.2f} expected with {larger_set:,}; an expected "
+          f"Spearman of 0.8 then needs a proxy of reliability {0.8 ** 2 / larger:.2f} or more (noise ceiling)")
 
 
 if __name__ == "__main__":
