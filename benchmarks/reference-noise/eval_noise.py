@@ -13,7 +13,11 @@ seeds' spread over seeds x slices into evaluation noise (how differently the see
 images) and training noise (how far the trainings differ over all 10,000), and says what seed SD a 1,000-image and a
 10,000-image evaluation set would then show.
 
+With ``--genomes 20`` it trains the committed fidelity study's 20 genomes (the baseline first) the same way, so that
+the proxy can be judged against a reference measured on 11,000 images.
+
     python benchmarks/reference-noise/eval_noise.py OUT --seeds 0,1 --part 0 --parts 2   # one process per part
+    python benchmarks/reference-noise/eval_noise.py OUT --seeds 0 --genomes 20 --part 0 --parts 2
     python benchmarks/reference-noise/eval_noise.py OUT --summary
 """
 
@@ -33,10 +37,13 @@ from scipy.stats import chi2
 import evaluators.trainer as trainer
 from evaluators.data import ImageData, eval_batches, load_data
 from evaluators.presets import get_fidelity
+from evaluators.fidelity import genomes_for
+from space import Genome
 from space.baseline import baseline
 
 EXTRA = "synthetic:seed=1,train=1,val=1000"
 SLICE = 1000
+BASELINE_ID = baseline("standard").replace(num_classes=10).id
 STUDY = Path(__file__).resolve().parents[1] / "fidelity-1205" / "runs.jsonl"
 
 
@@ -44,6 +51,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--seeds", default="0,1", help="training seeds, comma-separated")
+    parser.add_argument("--genomes", type=int, default=1,
+                        help="the committed fidelity study's first N genomes, the baseline first (default 1: it alone)")
     parser.add_argument("--part", type=int, default=0)
     parser.add_argument("--parts", type=int, default=1)
     parser.add_argument("--summary", action="store_true", help="print the figures from the journals, train nothing")
@@ -56,20 +65,28 @@ def main() -> None:
     fidelity = get_fidelity("reference")
     journal = args.out / f"runs{args.part}.jsonl"
     args.out.mkdir(parents=True, exist_ok=True)
-    done = {json.loads(line)["seed"] for line in journal.read_text().splitlines()} if journal.exists() else set()
+    done = {(run["genome_id"], run["seed"]) for run in read_runs(sorted(args.out.glob("runs*.jsonl")))}
     seeds = [int(seed) for seed in args.seeds.split(",")]
-    for seed in seeds[args.part::args.parts]:
-        if seed not in done:
-            checkpoints = args.out / "checkpoints" / f"seed{seed}"
-            record = train_and_evaluate(seed, default, extra, fidelity, checkpoints)
+    jobs = [(genome, seed) for genome in genomes_for(20, num_classes=10, seed=0)[:args.genomes] for seed in seeds]
+    for genome, seed in jobs[args.part::args.parts]:
+        if (genome.id, seed) not in done:
+            checkpoints = args.out / "checkpoints" / f"{genome.id}-seed{seed}"
+            record = train_and_evaluate(genome, seed, default, extra, fidelity, checkpoints)
             with journal.open("a") as file:
                 file.write(json.dumps(record) + "\n")
             shutil.rmtree(checkpoints)
             print(json.dumps(record), flush=True)
 
 
-def train_and_evaluate(seed: int, default: ImageData, extra: ImageData, fidelity, checkpoints: Path) -> dict:
-    """One reference training of the baseline, and its last epoch's weights on both evaluation sets."""
+def read_runs(journals: list[Path]) -> list[dict]:
+    """Every journaled run; the first ones, of the baseline alone, did not name their genome."""
+    runs = [json.loads(line) for journal in journals for line in journal.read_text().splitlines()]
+    return [{"genome_id": BASELINE_ID, **run} for run in runs]
+
+
+def train_and_evaluate(genome: Genome, seed: int, default: ImageData, extra: ImageData, fidelity,
+                       checkpoints: Path) -> dict:
+    """One reference training, and its last epoch's weights on both evaluation sets."""
     device = torch.device("cpu")
     dtype = trainer.precision_for(device, fidelity)
     final: dict[str, list[bool]] = {}
@@ -79,16 +96,16 @@ def train_and_evaluate(seed: int, default: ImageData, extra: ImageData, fidelity
             final["default"] = correct_per_image(model, default, fidelity, device, dtype)
             final["extra"] = correct_per_image(model, extra, fidelity, device, dtype)
 
-    genome = baseline("standard").replace(num_classes=default.num_classes)
     result = trainer.train(genome, default, fidelity.replace(checkpoint=True), seed=seed, device="cpu", threads=1,
                            checkpoint_dir=checkpoints, snapshot=keep_last)
     if "extra" not in final:
-        raise SystemExit(f"seed {seed}: its checkpoint in {checkpoints} holds a finished training, whose weights "
-                         f"were never evaluated here; remove that folder and run again")
+        raise SystemExit(f"{genome.id} seed {seed}: its checkpoint in {checkpoints} holds a finished training, "
+                         f"whose weights were never evaluated here; remove that folder and run again")
     slices = [100 * sum(final["extra"][start:start + SLICE]) / SLICE
               for start in range(0, len(final["extra"]), SLICE)]
-    return {"seed": seed, "status": result.status, "top1": result.accuracy, "seconds": result.seconds,
-            "precision": result.precision, "default_top1": 100 * sum(final["default"]) / len(final["default"]),
+    return {"genome_id": genome.id, "seed": seed, "status": result.status, "top1": result.accuracy,
+            "seconds": result.seconds, "precision": result.precision,
+            "default_top1": 100 * sum(final["default"]) / len(final["default"]),
             "extra_top1": 100 * sum(final["extra"]) / len(final["extra"]), "extra_slices": slices}
 
 
@@ -107,11 +124,16 @@ def correct_per_image(model: torch.nn.Module, data: ImageData, fidelity, device:
 
 
 def summarise(journals: list[Path]) -> None:
-    runs = sorted((json.loads(line) for journal in journals for line in journal.read_text().splitlines()),
-                  key=lambda run: run["seed"])
+    every = read_runs(journals)
+    others = [run for run in every if run["genome_id"] != BASELINE_ID]
+    for run in others:
+        print(f"{run['genome_id']} seed {run['seed']}: default 1,000 images {run['default_top1']:.2f} %, 10,000 more "
+              f"{run['extra_top1']:.2f} % ({run['seconds']:.0f} s, {run['precision']})")
+    runs = sorted((run for run in every if run["genome_id"] == BASELINE_ID), key=lambda run: run["seed"])
     for run in runs:
-        print(f"seed {run['seed']}: trainer {run['top1']:.2f} %, default 1,000 images {run['default_top1']:.2f} %, "
-              f"10,000 more {run['extra_top1']:.2f} % (slices {', '.join(f'{s:.1f}' for s in run['extra_slices'])}; "
+        print(f"baseline seed {run['seed']}: trainer {run['top1']:.2f} %, default 1,000 images "
+              f"{run['default_top1']:.2f} %, 10,000 more {run['extra_top1']:.2f} % "
+              f"(slices {', '.join(f'{s:.1f}' for s in run['extra_slices'])}; "
               f"{run['seconds']:.0f} s, {run['precision']})")
     if len(runs) < 2:
         print("fewer than two seeds: no seed SD yet")
