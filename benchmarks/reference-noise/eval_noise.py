@@ -14,7 +14,7 @@ images) and training noise (how far the trainings differ over all 10,000), and s
 10,000-image evaluation set would then show.
 
 With ``--genomes 20`` it trains the committed fidelity study's 20 genomes (the baseline first) the same way, so that
-the proxy can be judged against a reference measured on 11,000 images.
+the proxy can be judged against a reference measured on 10,000 more images.
 
     python benchmarks/reference-noise/eval_noise.py OUT --seeds 0,1 --part 0 --parts 2   # one process per part
     python benchmarks/reference-noise/eval_noise.py OUT --seeds 0 --genomes 20 --part 0 --parts 2
