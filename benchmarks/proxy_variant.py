@@ -8,6 +8,7 @@ of genomes, so the interval of the difference is paired. With two seeds it also 
 its own ranking, each one's seed SD pooled within genomes, and how far the variant moves every genome's figure.
 
     python benchmarks/proxy_variant.py OUT --crop 32 --epochs 1 [--head-lr-factor 0.1] [--seeds 1] [--jobs 2]
+        [--reference-runs DIR]   # the reference on 10,000 more images (benchmarks/reference-noise/eval_noise.py)
 
 Without ``--crop``/``--epochs``/``--warmup-epochs``/``--head-lr-factor`` the variant is the proxy itself, and
 ``--seeds 2`` asks whether averaging training seeds ranks better than one; its seed-0 runs are the committed ones.
@@ -42,6 +43,9 @@ def main() -> None:
                         help="training seeds 0..N-1 per genome; the variant's accuracy is their mean")
     parser.add_argument("--jobs", type=positive_int, default=2)
     parser.add_argument("--bootstrap", type=positive_int, default=2000)
+    parser.add_argument("--reference-runs", type=Path, metavar="DIR",
+                        help="journals of benchmarks/reference-noise/eval_noise.py --genomes: judge against their "
+                             "seed-0 figures on 10,000 more images instead of the committed reference's on 1,000")
     args = parser.parse_args()
     overrides = {"crop": args.crop, "epochs": args.epochs, "warmup_epochs": args.warmup_epochs,
                  "head_lr_factor": args.head_lr_factor}
@@ -73,6 +77,11 @@ def main() -> None:
     by_seed = [{job.genome.id: done[job.key]["top1"] for job in jobs
                 if job.seed == seed and done.get(job.key, {}).get("status") == "ok"} for seed in range(args.seeds)]
     at = {(r["genome_id"], r["fidelity"]): r["top1"] for r in committed if r["seed"] == 0 and r["status"] == "ok"}
+    judged_by = "the reference (seed 0)"
+    if args.reference_runs:
+        at = {key: top1 for key, top1 in at.items() if key[1] != "reference"}
+        at |= _larger_set_reference(args.reference_runs)
+        judged_by = "the reference (seed 0) on 10,000 more images"
     ids = [genome.id for genome in genomes
            if all(genome.id in found for found in by_seed) and (genome.id, "reference") in at]
     reference = np.array([at[(i, "reference")] for i in ids])
@@ -80,7 +89,7 @@ def main() -> None:
     per_seed = np.array([[found[i] for i in ids] for found in by_seed])
     mean = per_seed.mean(axis=0)
     named = f"{variant.name}, mean of {args.seeds} seeds" if args.seeds > 1 else variant.name
-    print(f"over {len(ids)} genomes; Spearman with the reference (seed 0), {CONFIDENCE:.0%} bootstrap CI:")
+    print(f"over {len(ids)} genomes; Spearman with {judged_by}, {CONFIDENCE:.0%} bootstrap CI:")
     if variant.name != "proxy" or args.seeds == 1:
         print(f"  proxy, seed 0: {bootstrap(spearman, proxy, reference, samples=args.bootstrap)}")
     if args.seeds > 1:
@@ -144,6 +153,16 @@ def _print_noise_and_level(name: str, per_seed: np.ndarray, committed_proxy: dic
           f"{seed_sd(per_seed, every):.2f} points; {name} / proxy {ratio} (over the same resamples of genomes)")
     print(f"  mean top-1 over the genomes and seeds: proxy {proxy_seeds.mean():.2f} %, {name} {per_seed.mean():.2f} %; "
           f"{name} - proxy {shift.signed()} points")
+
+
+def _larger_set_reference(folder: Path) -> dict[tuple[str, str], float]:
+    """The reference's seed-0 top-1 on the 10,000 extra images, by genome; the first journaled runs, of the
+    baseline alone, did not name their genome (the study's first)."""
+    baseline_id = genomes_for(1, num_classes=10, seed=0)[0].id
+    runs = [json.loads(line) for journal in sorted(folder.glob("runs*.jsonl"))
+            for line in journal.read_text().splitlines()]
+    return {(run.get("genome_id", baseline_id), "reference"): run["extra_top1"] for run in runs
+            if run["seed"] == 0 and run["status"] == "ok"}
 
 
 def _reuse_committed_runs(jobs: list[Job], committed: list[dict], journal: Path) -> None:
