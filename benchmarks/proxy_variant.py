@@ -156,12 +156,10 @@ def _print_noise_and_level(name: str, per_seed: np.ndarray, committed_proxy: dic
 
 
 def _larger_set_reference(folder: Path) -> dict[tuple[str, str], float]:
-    """The reference's seed-0 top-1 on the 10,000 extra images, by genome; the first journaled runs, of the
-    baseline alone, did not name their genome (the study's first)."""
-    baseline_id = genomes_for(1, num_classes=10, seed=0)[0].id
+    """The reference's seed-0 top-1 on the 10,000 extra images, by genome."""
     runs = [json.loads(line) for journal in sorted(folder.glob("runs*.jsonl"))
             for line in journal.read_text().splitlines()]
-    return {(run.get("genome_id", baseline_id), "reference"): run["extra_top1"] for run in runs
+    return {(run["genome_id"], "reference"): run["extra_top1"] for run in runs
             if run["seed"] == 0 and run["status"] == "ok"}
 
 

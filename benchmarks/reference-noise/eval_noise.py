@@ -79,9 +79,7 @@ def main() -> None:
 
 
 def read_runs(journals: list[Path]) -> list[dict]:
-    """Every journaled run; the first ones, of the baseline alone, did not name their genome."""
-    runs = [json.loads(line) for journal in journals for line in journal.read_text().splitlines()]
-    return [{"genome_id": BASELINE_ID, **run} for run in runs]
+    return [json.loads(line) for journal in journals for line in journal.read_text().splitlines()]
 
 
 def train_and_evaluate(genome: Genome, seed: int, default: ImageData, extra: ImageData, fidelity,
