@@ -33,6 +33,14 @@ accuracies and, last:
 The noise ceiling's line also gives, beside each seed SD, the evaluation set's binomial SD at the baseline's
 accuracy: the part of that noise more evaluation images would remove.
 
+``--held-out SPEC`` removes it: each reference training's final weights are evaluated on SPEC's validation images
+as well (``synthetic:seed=1,train=1,val=1000``: 10,000 images from the default data's generator that no training
+saw), and the reference's figures in the report (rankings, seed agreement, noise ceiling, scatter) are those. A
+reference near 100 % top-1 spreads its genomes over a point or two, as much as 1,000 evaluation images move one
+genome: on the committed study the baseline's five reference seeds spread 0.42 points on the default 1,000 images
+and 0.17 on the 10,000 (``benchmarks/reference-noise/``). The held-out figures are part of a reference run's
+journal record, so a run with the flag trains the reference anew rather than reuse one journaled without it.
+
 Files, in ``--out``: ``runs.jsonl`` (one line per finished training, appended as each finishes, so an
 interrupted run resumes where it stopped; with ``--checkpoints DIR`` a training in flight resumes from its last
 epoch too), ``fidelity.csv`` (genome id, block strings, MACs, both accuracies and evaluation losses,
@@ -68,10 +76,11 @@ from .data import DataError, load_data
 from .presets import Fidelity, get_fidelity, run_identity
 from .ranking import (CONFIDENCE, TOP_K, bootstrap, bootstrap_difference, chance_overlap, kendall, spearman,
                       top_overlap)
-from .trainer import checkpoint_path, resolve_device, train
+from .trainer import SnapshotFn, TrainResult, checkpoint_path, evaluate, precision_for, resolve_device, train
 
 CSV_COLUMNS = ["genome_id", "is_baseline", "blocks", "macs", "proxy_top1", "reference_top1", "proxy_eval_loss",
-               "reference_eval_loss", "proxy_seconds", "reference_seconds", "proxy_status", "reference_status"]
+               "reference_eval_loss", "reference_held_out_top1", "reference_held_out_eval_loss", "proxy_seconds",
+               "reference_seconds", "proxy_status", "reference_status"]
 
 
 # --------------------------------------------------------------------------------------------- statistics
@@ -167,10 +176,15 @@ class Job:
     graphs: bool = False
     checkpoint_dir: str | None = None
     """Where the training saves itself at epoch ends and resumes from, so a kill costs at most one epoch."""
+    held_out: str | None = None
+    """A data spec whose validation images the final weights are evaluated on as well."""
 
     @property
     def key(self) -> str:
-        return json.dumps([self.genome.id, run_identity(self.fidelity), self.data, self.seed], sort_keys=True)
+        identity = [self.genome.id, run_identity(self.fidelity), self.data, self.seed]
+        if self.held_out:  # what the record holds, not what is trained: a journal without it still reads
+            identity.append({"held_out": self.held_out})
+        return json.dumps(identity, sort_keys=True)
 
     @property
     def training_fidelity(self) -> Fidelity:
@@ -204,12 +218,42 @@ def _data_identity(spec: str) -> tuple[str, int]:
 
 def run_job(job: Job) -> dict[str, Any]:
     """Train in a worker process with one torch thread, as a search trial does."""
-    result = train(job.genome, load_data(job.data), job.training_fidelity, seed=job.seed, device=job.device,
-                   threads=1, graphs=job.graphs, checkpoint_dir=job.checkpoint_dir)
-    return {"key": job.key, "genome_id": job.genome.id, "fidelity": job.fidelity.name, "seed": job.seed,
-            "top1": result.accuracy, "eval_loss": result.eval_loss, "seconds": result.seconds,
-            "status": result.status, "reason": result.reason, "device": result.device,
-            "precision": result.precision, "out_of_memory": result.out_of_memory}
+    held_out: dict[str, float] = {}
+    snapshot = _held_out_snapshot(job, held_out) if job.held_out else None
+    result = _train_job(job, snapshot)
+    if job.held_out and result.status == "ok" and not held_out:
+        # Resumed from the checkpoint of a finished training (killed before its journal line): its weights
+        # were never evaluated on the held-out images, and only training them again brings them back.
+        job.discard_checkpoint()
+        result = _train_job(job, snapshot)
+    record = {"key": job.key, "genome_id": job.genome.id, "fidelity": job.fidelity.name, "seed": job.seed,
+              "top1": result.accuracy, "eval_loss": result.eval_loss, "seconds": result.seconds,
+              "status": result.status, "reason": result.reason, "device": result.device,
+              "precision": result.precision, "out_of_memory": result.out_of_memory}
+    if job.held_out:
+        record.update(held_out=job.held_out, held_out_top1=held_out.get("top1"),
+                      held_out_eval_loss=held_out.get("loss"))
+    return record
+
+
+def _train_job(job: Job, snapshot: SnapshotFn | None) -> TrainResult:
+    return train(job.genome, load_data(job.data), job.training_fidelity, seed=job.seed, device=job.device,
+                 threads=1, graphs=job.graphs, checkpoint_dir=job.checkpoint_dir, snapshot=snapshot)
+
+
+def _held_out_snapshot(job: Job, into: dict[str, float]) -> SnapshotFn:
+    """A ``train`` snapshot that evaluates the last epoch's weights on ``job.held_out``, as the trainer
+    evaluates its own validation images, into ``into`` (top1, loss)."""
+    data = load_data(job.held_out)
+    device = resolve_device(job.device)
+    dtype = precision_for(device, job.fidelity)
+
+    def evaluate_last(model: Any, info: dict[str, Any]) -> None:
+        if info["epoch"] == job.fidelity.epochs - 1:
+            measured = evaluate(model, data, job.fidelity, device, dtype)
+            into.update(top1=measured.top1, loss=measured.loss)
+
+    return evaluate_last
 
 
 def read_journal(path: Path) -> dict[str, dict[str, Any]]:
@@ -305,8 +349,9 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def write_scatter(rows: list[dict[str, Any]], path: Path, title: str,
-                  baseline_sd: tuple[float, ...] | None = None) -> None:
-    """Reference against proxy accuracy, one point per genome; hover: id, block strings, accuracies, MACs.
+                  baseline_sd: tuple[float, ...] | None = None, reference_column: str = "reference_top1") -> None:
+    """Reference (its ``reference_column``) against proxy accuracy, one point per genome; hover: id, block
+    strings, accuracies, MACs.
 
     ``baseline_sd`` (proxy, reference) draws the baseline's seed-to-seed SD as error bars on its star: the
     spread of a single run (two single-seed points differ by sqrt(2) times it from noise alone).
@@ -321,7 +366,7 @@ def write_scatter(rows: list[dict[str, Any]], path: Path, title: str,
                                                               line=dict(width=1, color="black")))):
         chosen = [row for row in rows if row["is_baseline"] == is_baseline]
         figure.add_trace(go.Scatter(
-            x=[row["proxy_top1"] for row in chosen], y=[row["reference_top1"] for row in chosen],
+            x=[row["proxy_top1"] for row in chosen], y=[row[reference_column] for row in chosen],
             mode="markers", name=name + (" (bars: 1 seed SD)" if is_baseline and baseline_sd else ""),
             marker=marker, error_x=bars(proxy_sd) if is_baseline else None,
             error_y=bars(reference_sd) if is_baseline else None,
@@ -329,7 +374,8 @@ def write_scatter(rows: list[dict[str, Any]], path: Path, title: str,
                         for row in chosen],
             hovertemplate=("genome %{customdata[0]}<br>%{customdata[1]}<br>proxy %{x:.2f} %<br>"
                            "reference %{y:.2f} %<br>MACs %{customdata[2]}<extra>%{fullData.name}</extra>")))
-    figure.update_layout(title=title, xaxis_title="proxy top-1 (%)", yaxis_title="reference top-1 (%)",
+    held_out = " on held-out images" if reference_column == "reference_held_out_top1" else ""
+    figure.update_layout(title=title, xaxis_title="proxy top-1 (%)", yaxis_title=f"reference top-1{held_out} (%)",
                          template="plotly_white", hovermode="closest")
     figure.write_html(path, include_plotlyjs=True)
 
@@ -366,6 +412,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="save every training under DIR at its epoch ends, so that a run killed mid-training "
                              "resumes it from its last epoch; removed once in the journal (default: as the preset "
                              "says: reference and proxy do not checkpoint, a killed training starts over)")
+    parser.add_argument("--held-out", metavar="SPEC", default=None,
+                        help="also evaluate every reference training's final weights on SPEC's validation images "
+                             "and judge the proxy by those figures, e.g. synthetic:seed=1,train=1,val=1000 (10,000 "
+                             "images no training saw): a saturated reference's ranking is mostly the noise of "
+                             "--data's 1,000 (default: none)")
     parser.add_argument("--out", default="results/fidelity", help="folder for the CSV, plot and journal")
     parser.add_argument("--from-journal", action="store_true",
                         help="train nothing: report on the genomes --out's runs.jsonl holds at both fidelities")
@@ -397,8 +448,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         data = load_data(args.data)  # decoded (and cached) once here, before the workers read the cache
+        held_out = load_data(args.held_out) if args.held_out else None
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    if held_out and held_out.num_classes != data.num_classes:
+        print(f"error: --held-out {args.held_out!r} has {held_out.num_classes} classes and --data {args.data!r} "
+              f"{data.num_classes}: the held-out images must be of --data's classes", file=sys.stderr)
         return 2
     proxy, reference = args.proxy_fidelity, args.reference_fidelity
     images = len(data.train_labels)
@@ -413,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     # The baseline's extra seeds go last (they sort after everything else), so that a run cut short by a time
     # limit has spent it on the genomes first.
     how = ((proxy, "cpu", False), (reference, args.reference_device, args.reference_graphs))
-    jobs = [Job(genome, fidelity, args.data, seed, device, graphs, args.checkpoints)
+    held_out_for = lambda fidelity: args.held_out if fidelity == reference else None  # noqa: E731
+    jobs = [Job(genome, fidelity, args.data, seed, device, graphs, args.checkpoints, held_out_for(fidelity))
             for seed in seeds for fidelity, device, graphs in how
             for genome in (genomes if seed < args.train_seed + args.genome_seeds else genomes[:1])]
     jobs = list({job.key: job for job in jobs}.values())  # one training when both presets are the same
@@ -432,7 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         print(f"{args.only}: {len(jobs)} trainings in {journal} ({time.monotonic() - started:.0f}s)")
         return 0
-    key = lambda genome, fidelity, seed=args.train_seed: Job(genome, fidelity, args.data, seed, "").key  # noqa: E731
+    key = lambda genome, fidelity, seed=args.train_seed: Job(  # noqa: E731
+        genome, fidelity, args.data, seed, "", held_out=held_out_for(fidelity)).key
     complete = [genome for genome in genomes if key(genome, proxy) in records and key(genome, reference) in records]
     if len(complete) < 3:
         print(f"error: {journal} holds {len(complete)} of the {len(genomes)} genomes at both fidelities; "
@@ -447,24 +505,51 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"genome_id": genome.id, "is_baseline": genome == genomes[0], "blocks": block_strings(genome),
                      "macs": cost_of(genome).total_macs, "proxy_top1": p["top1"], "reference_top1": r["top1"],
                      "proxy_eval_loss": p.get("eval_loss"), "reference_eval_loss": r.get("eval_loss"),
+                     "reference_held_out_top1": r.get("held_out_top1"),
+                     "reference_held_out_eval_loss": r.get("held_out_eval_loss"),
                      "proxy_seconds": round(p["seconds"], 1), "reference_seconds": round(r["seconds"], 1),
                      "proxy_status": p["status"], "reference_status": r["status"]})
 
     def finished(genome: Genome, fidelity: Fidelity) -> dict[int, float]:
-        """Top-1 by seed of the runs that finished: one diverged seed would swamp the SD pooled over the rest."""
+        """Top-1 by seed of the runs that finished (on the held-out images where they are the reference's):
+        one diverged seed would swamp the SD pooled over the rest."""
         found = {seed: records.get(key(genome, fidelity, seed)) for seed in seeds}
-        return {seed: record["top1"] for seed, record in found.items() if record and record["status"] == "ok"}
+        figure = "held_out_top1" if held_out_for(fidelity) else "top1"
+        return {seed: record[figure] for seed, record in found.items() if record and record["status"] == "ok"}
 
     baseline_runs = [list(finished(genomes[0], fidelity).values()) for fidelity in (proxy, reference)]
     seed_sds = baseline_seed_sds(baseline_runs)
     seed_runs = [[finished(genome, fidelity) for genome in complete] for fidelity in (proxy, reference)]
+    evaluated = len(data.val_labels)
+    judged = Judged.held_out(len(held_out.val_labels), evaluated) if held_out else Judged.default(evaluated)
     write_csv(rows, out / "fidelity.csv")
     write_scatter(rows, out / "fidelity.html", f"{proxy.name} vs {reference.name} on {data.name}, "
-                  f"{len(rows)} genomes", seed_sds)
+                  f"{len(rows)} genomes", seed_sds, judged.top1)
     print(f"files: {out / 'fidelity.csv'}, {out / 'fidelity.html'}")
     print(f"wall time: {time.monotonic() - started:.0f}s")
-    print_ranking(rows, baseline_runs, seed_runs, proxy, reference, args.bootstrap, len(data.val_labels))
+    print_ranking(rows, baseline_runs, seed_runs, proxy, reference, args.bootstrap, judged)
     return 0
+
+
+@dataclass(frozen=True)
+class Judged:
+    """Which of a row's reference figures the report judges the proxy by, on how many images (``images``; the
+    proxy's own figures are on ``proxy_images``)."""
+
+    top1: str
+    eval_loss: str
+    images: int
+    proxy_images: int
+    label: str
+
+    @classmethod
+    def default(cls, images: int) -> Judged:
+        return cls("reference_top1", "reference_eval_loss", images, images, "")
+
+    @classmethod
+    def held_out(cls, images: int, proxy_images: int) -> Judged:
+        return cls("reference_held_out_top1", "reference_held_out_eval_loss", images, proxy_images,
+                   f" on {images:,} held-out images")
 
 
 def baseline_seed_sds(baseline_runs: list[list[float]]) -> tuple[float, ...] | None:
@@ -477,47 +562,50 @@ def baseline_seed_sds(baseline_runs: list[list[float]]) -> tuple[float, ...] | N
 
 def print_ranking(rows: list[dict[str, Any]], baseline_runs: list[list[float]],
                   seed_runs: list[list[dict[int, float]]], proxy: Fidelity, reference: Fidelity, samples: int,
-                  evaluation_images: int) -> None:
+                  judged: Judged) -> None:
     """Per genome both accuracies, the baseline's seeds, then how well the proxy ranks: the report's last
-    lines are the statistics a reader quotes. ``seed_runs``: per fidelity, each row's top-1 by training seed."""
-    print(f"{'genome':<14}{'MACs':>10}{proxy.name:>12}{reference.name:>12}")
+    lines are the statistics a reader quotes. ``seed_runs``: per fidelity, each row's top-1 by training seed;
+    the reference's figures are ``judged``'s (its own validation images, or the held-out ones)."""
+    judge = reference.name + judged.label
+    labels = (proxy.name, judge)
+    print(f"{'genome':<14}{'MACs':>10}{proxy.name:>12}{reference.name:>12}{judged.label}")
     for row in rows:
         print(f"{row['genome_id']:<14}{row['macs'] / 1e6:>9.1f}M{row['proxy_top1']:>12.2f}"
-              f"{row['reference_top1']:>12.2f}{' (baseline)' if row['is_baseline'] else ''}")
-    for fidelity, found in zip((proxy, reference), baseline_runs):
+              f"{row[judged.top1]:>12.2f}{' (baseline)' if row['is_baseline'] else ''}")
+    for name, found in zip(labels, baseline_runs):
         if found:
-            print(f"baseline at {fidelity.name}, {len(found)} training seeds: {mean_sd(found)}")
+            print(f"baseline at {name}, {len(found)} training seeds: {mean_sd(found)}")
     level = f"{CONFIDENCE:.0%} bootstrap CI over genomes"
-    for fidelity, by_seed in zip((proxy, reference), seed_runs):
-        line = seed_agreement_line(fidelity.name, by_seed, samples)
+    for name, by_seed in zip(labels, seed_runs):
+        line = seed_agreement_line(name, by_seed, samples)
         if line:
             print(line)
     short = [row["proxy_top1"] for row in rows]
-    long = [row["reference_top1"] for row in rows]
+    long = [row[judged.top1] for row in rows]
     macs = [row["macs"] for row in rows]
     gain = bootstrap_difference(spearman, short, macs, long, samples)
-    print(f"MACs alone vs {reference.name} ({level}): spearman {bootstrap(spearman, macs, long, samples)}; "
+    print(f"MACs alone vs {judge} ({level}): spearman {bootstrap(spearman, macs, long, samples)}; "
           f"{proxy.name}'s minus MACs alone's, paired over the same resamples: {gain.signed()}")
     k = min(TOP_K, len(rows))
     print(f"top-{k} overlap: {top_overlap(short, long, k)}/{k} (a random ranking's expectation: "
           f"{chance_overlap(k, len(rows)):.2f})")
-    losses = [row["reference_eval_loss"] for row in rows]
+    losses = [row[judged.eval_loss] for row in rows]
     lacking = sum(loss is None for loss in losses)
     if not lacking:
         negated = [-loss for loss in losses]
-        print(f"{proxy.name} vs {reference.name}'s evaluation loss, lower ranked higher ({level}): spearman "
+        print(f"{proxy.name} vs {judge}'s evaluation loss, lower ranked higher ({level}): spearman "
               f"{bootstrap(spearman, short, negated, samples)} kendall {bootstrap(kendall, short, negated, samples)}")
     elif lacking < len(rows):
-        print(f"note: {lacking} of {len(rows)} {reference.name} runs have no evaluation loss (journaled before "
+        print(f"note: {lacking} of {len(rows)} {judge} runs have no evaluation loss (journaled before "
               f"2026-12-06, or never evaluated): no ranking by it")
-    print(f"{proxy.name} vs {reference.name} ({level}): spearman {bootstrap(spearman, short, long, samples)} "
+    print(f"{proxy.name} vs {judge} ({level}): spearman {bootstrap(spearman, short, long, samples)} "
           f"kendall {bootstrap(kendall, short, long, samples)}")
     names = ["baseline" if row["is_baseline"] else row["genome_id"] for row in rows]
     noises = [pooled_seed_noise({name: list(by_seed.values()) for name, by_seed in zip(names, runs)})
               for runs in seed_runs]
     if all(noises) and all(baseline_runs) and proxy != reference:
-        print(noise_ceiling_line([(proxy.name, short), (reference.name, long)], baseline_runs, noises,
-                                 evaluation_images))
+        print(noise_ceiling_line([(proxy.name, short), (judge, long)], baseline_runs, noises,
+                                 (judged.proxy_images, judged.images)))
 
 
 def seed_agreement_line(name: str, by_seed: list[dict[int, float]], samples: int) -> str | None:
@@ -535,7 +623,7 @@ def seed_agreement_line(name: str, by_seed: list[dict[int, float]], samples: int
 
 
 def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], baseline_runs: list[list[float]],
-                       noises: Sequence[SeedNoise], evaluation_images: int) -> str:
+                       noises: Sequence[SeedNoise], evaluation_images: Sequence[int]) -> str:
     """What seed noise lets the correlation reach, for (proxy, reference), in one line; ``noises`` are each
     fidelity's seed SD, pooled over the genomes with repeated seeds (the baseline's alone where no other
     genome has them). Each seed SD is set beside the evaluation set's binomial SD at the baseline's accuracy
@@ -544,13 +632,13 @@ def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], baseline_runs:
     and the line says how rough. The range always holds the ceiling, as a reliability falls as its seed SD
     rises."""
     parts, reliabilities, optimistic, pessimistic = [], [], [], []
-    for (name, values), runs, noise in zip(accuracies, baseline_runs, noises):
+    for (name, values), runs, noise, images in zip(accuracies, baseline_runs, noises, evaluation_images):
         reliabilities.append(reliability(values, noise.sd))
-        sampling = evaluation_sd(statistics.fmean(runs), evaluation_images)
+        sampling = evaluation_sd(statistics.fmean(runs), images)
         low_sd, high_sd = seed_sd_interval(noise.sd, noise.degrees + 1)
         optimistic.append(reliability(values, low_sd))
         pessimistic.append(reliability(values, high_sd))
-        parts.append(f"{name} seed SD {noise.sd:.2f} ({noise.describe()}; {evaluation_images} evaluation "
+        parts.append(f"{name} seed SD {noise.sd:.2f} ({noise.describe()}; {images:,} evaluation "
                      f"images alone: {sampling:.2f}) vs "
                      f"{statistics.stdev(values):.2f} across {len(values)} genomes: "
                      f"reliability {reliabilities[-1]:.2f}")

@@ -153,7 +153,8 @@ def test_the_noise_ceiling_s_range_holds_its_estimate_however_unequal_the_seed_s
     accuracies = [("proxy", [50.0, 58.0, 61.0, 45.0, 55.0]), ("reference", [97.0, 98.5, 98.9, 96.8, 98.2])]
     for seed_sds in [(3.0, 0.5), (1.0, 0.03), (0.2, 0.9)]:
         noises = [SeedNoise(sd, 2, ("baseline",)) for sd in seed_sds]
-        line = noise_ceiling_line(accuracies, [[56.0, 59.0, 53.0], [98.0, 98.5, 98.2]], noises, 1000)
+        line = noise_ceiling_line(accuracies, [[56.0, 59.0, 53.0], [98.0, 98.5, 98.2]], noises,
+                                  (1000, 1000))
         estimate, low, high = map(float, re.search(r"genome\): ([\d.]+) \(from ([\d.]+) to ([\d.]+) over", line).groups())
         assert low <= estimate <= high and low < high
 
@@ -205,6 +206,7 @@ def test_mean_sd_states_n() -> None:
 
 ROW = {"genome_id": "abc", "is_baseline": True, "blocks": "standard_r1_k3_s1_e4_c16", "macs": 10,
        "proxy_top1": 50.0, "reference_top1": 70.0, "proxy_eval_loss": 1.5, "reference_eval_loss": 0.9,
+       "reference_held_out_top1": None, "reference_held_out_eval_loss": None,
        "proxy_seconds": 1.0, "reference_seconds": 2.0,
        "proxy_status": "ok", "reference_status": "ok"}
 
@@ -214,6 +216,7 @@ def test_csv_has_the_documented_columns(tmp_path: Path) -> None:
     with (tmp_path / "f.csv").open() as file:
         assert next(csv.reader(file)) == CSV_COLUMNS == ["genome_id", "is_baseline", "blocks", "macs", "proxy_top1",
                                                          "reference_top1", "proxy_eval_loss", "reference_eval_loss",
+                                                         "reference_held_out_top1", "reference_held_out_eval_loss",
                                                          "proxy_seconds", "reference_seconds", "proxy_status",
                                                          "reference_status"]
 
@@ -317,6 +320,62 @@ def test_one_baseline_seed_reports_no_noise_ceiling_and_draws_no_error_bars(tiny
     assert code == 0, err
     assert "noise ceiling" not in out and "spearman" in out.strip().splitlines()[-1]
     assert "bars: 1 seed SD" not in (tmp_path / "out" / "fidelity.html").read_text()
+
+
+HELD_OUT = "synthetic:classes=3,seed=1,train=1,val=20"
+
+
+def test_held_out_images_judge_the_reference_in_the_report_and_the_csv(tiny_presets, capsys, tmp_path) -> None:
+    code, out, err = run_cli(capsys, *TINY, "--held-out", HELD_OUT, "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[-2].startswith("smoke vs smoke32 on 60 held-out images (90% bootstrap CI over genomes): spearman")
+    assert "smoke32 on 60 held-out images seed SD" in lines[-1] and "60 evaluation images alone" in lines[-1]
+    assert "24 evaluation images alone" in lines[-1]  # the proxy's own
+    assert any(line.startswith("baseline at smoke32 on 60 held-out images, 2 training seeds: ") for line in lines)
+    with (tmp_path / "out" / "fidelity.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert all(float(row["reference_held_out_top1"]) >= 0 and float(row["reference_held_out_eval_loss"]) > 0
+               for row in rows)
+
+
+def test_held_out_figures_are_the_trainer_s_own_on_the_same_images(tiny_presets, capsys, tmp_path) -> None:
+    data = "synthetic:classes=3,train=16,val=8"
+    assert run_cli(capsys, *TINY, "--held-out", data, "--out", str(tmp_path / "out"))[0] == 0
+    records = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
+    reference = [record for record in records if record["fidelity"] == "smoke32"]
+    assert len(reference) == 5 and all(record["held_out"] == data for record in reference)
+    assert [record["held_out_top1"] for record in reference] == [record["top1"] for record in reference]
+    assert [record["held_out_eval_loss"] for record in reference] == pytest.approx(
+        [record["eval_loss"] for record in reference], rel=1e-6)
+    assert all("held_out" not in record for record in records if record["fidelity"] == "smoke")
+
+
+def test_a_reference_journaled_without_held_out_figures_is_trained_again_and_the_proxy_is_not(tiny_presets, capsys,
+                                                                                               tmp_path) -> None:
+    args = [*TINY, "--out", str(tmp_path / "out")]
+    assert run_cli(capsys, *args)[0] == 0
+    assert run_cli(capsys, *args, "--held-out", HELD_OUT)[0] == 0
+    records = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
+    assert sorted((record["fidelity"], "held_out" in record) for record in records) == sorted(
+        [("smoke", False)] * 5 + [("smoke32", False)] * 5 + [("smoke32", True)] * 5)
+
+
+def test_a_finished_checkpoint_never_evaluated_on_the_held_out_images_is_trained_again(tiny_presets, tmp_path) -> None:
+    data = "synthetic:classes=3,train=16,val=8"
+    plain = Job(baseline().replace(num_classes=3), PRESETS["smoke32"], data, 0, "cpu",
+                checkpoint_dir=str(tmp_path / "checkpoints"))
+    run_job(plain)  # its checkpoint is left, as by a kill before the journal line
+    record = run_job(Job(*[getattr(plain, name) for name in ("genome", "fidelity", "data", "seed", "device", "graphs",
+                                                             "checkpoint_dir")], held_out=HELD_OUT))
+    assert record["status"] == "ok" and record["held_out_top1"] is not None and record["held_out_eval_loss"] > 0
+
+
+def test_held_out_images_of_other_classes_are_a_one_line_error(tiny_presets, capsys, tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, *TINY, "--held-out", "synthetic:classes=4,train=1,val=2",
+                           "--out", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("error: --held-out 'synthetic:classes=4,train=1,val=2' has 4 classes and --data")
 
 
 def test_cli_rerun_trains_nothing_already_in_the_journal(tiny_presets, capsys, tmp_path: Path) -> None:

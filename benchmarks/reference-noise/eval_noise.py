@@ -87,38 +87,43 @@ def train_and_evaluate(genome: Genome, seed: int, default: ImageData, extra: Ima
     """One reference training, and its last epoch's weights on both evaluation sets."""
     device = torch.device("cpu")
     dtype = trainer.precision_for(device, fidelity)
-    final: dict[str, list[bool]] = {}
+    final: dict[str, tuple[list[bool], list[float]]] = {}
 
     def keep_last(model: torch.nn.Module, info: dict) -> None:
         if info["epoch"] == fidelity.epochs - 1:
-            final["default"] = correct_per_image(model, default, fidelity, device, dtype)
-            final["extra"] = correct_per_image(model, extra, fidelity, device, dtype)
+            final["default"] = per_image(model, default, fidelity, device, dtype)
+            final["extra"] = per_image(model, extra, fidelity, device, dtype)
 
     result = trainer.train(genome, default, fidelity.replace(checkpoint=True), seed=seed, device="cpu", threads=1,
                            checkpoint_dir=checkpoints, snapshot=keep_last)
     if "extra" not in final:
         raise SystemExit(f"{genome.id} seed {seed}: its checkpoint in {checkpoints} holds a finished training, "
                          f"whose weights were never evaluated here; remove that folder and run again")
-    slices = [100 * sum(final["extra"][start:start + SLICE]) / SLICE
-              for start in range(0, len(final["extra"]), SLICE)]
+    (default_correct, default_loss), (extra_correct, extra_loss) = final["default"], final["extra"]
+    slices = [100 * sum(extra_correct[start:start + SLICE]) / SLICE for start in range(0, len(extra_correct), SLICE)]
     return {"genome_id": genome.id, "seed": seed, "status": result.status, "top1": result.accuracy,
-            "seconds": result.seconds, "precision": result.precision,
-            "default_top1": 100 * sum(final["default"]) / len(final["default"]),
-            "extra_top1": 100 * sum(final["extra"]) / len(final["extra"]), "extra_slices": slices}
+            "loss": result.eval_loss, "seconds": result.seconds, "precision": result.precision,
+            "default_top1": 100 * sum(default_correct) / len(default_correct),
+            "default_loss": statistics.fmean(default_loss),
+            "extra_top1": 100 * sum(extra_correct) / len(extra_correct), "extra_slices": slices,
+            "extra_loss": statistics.fmean(extra_loss)}
 
 
 @torch.no_grad()
-def correct_per_image(model: torch.nn.Module, data: ImageData, fidelity, device: torch.device,
-                      dtype: torch.dtype | None) -> list[bool]:
-    """Whether the model's top class is right, image by image, evaluated as the trainer evaluates."""
+def per_image(model: torch.nn.Module, data: ImageData, fidelity, device: torch.device,
+              dtype: torch.dtype | None) -> tuple[list[bool], list[float]]:
+    """Whether the model's top class is right, and its cross-entropy, image by image, evaluated as the trainer
+    evaluates: the loss still ranks models whose top-1 has saturated."""
     model.eval()
     correct: list[bool] = []
+    losses: list[float] = []
     for images, labels in eval_batches(data, fidelity.eval_batch_size, fidelity.crop, device=device,
                                        channels_last=fidelity.channels_last):
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             logits = model(images)
         correct += (logits.argmax(dim=1) == labels).tolist()
-    return correct
+        losses += torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none").tolist()
+    return correct, losses
 
 
 def summarise(journals: list[Path]) -> None:
