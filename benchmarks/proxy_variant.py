@@ -8,7 +8,7 @@ of genomes, so the interval of the difference is paired. With two seeds it also 
 its own ranking, each one's seed SD pooled within genomes, and how far the variant moves every genome's figure.
 
     python benchmarks/proxy_variant.py OUT --crop 32 --epochs 1 [--head-lr-factor 0.1] [--seeds 1] [--jobs 2]
-        [--reference-runs DIR]   # the reference on 10,000 more images (benchmarks/reference-noise/eval_noise.py)
+        [--reference-runs JOURNAL]   # the reference on held-out images (evaluators.fidelity --held-out)
 
 Without ``--crop``/``--epochs``/``--warmup-epochs``/``--head-lr-factor`` the variant is the proxy itself, and
 ``--seeds 2`` asks whether averaging training seeds ranks better than one; its seed-0 runs are the committed ones.
@@ -43,9 +43,10 @@ def main() -> None:
                         help="training seeds 0..N-1 per genome; the variant's accuracy is their mean")
     parser.add_argument("--jobs", type=positive_int, default=2)
     parser.add_argument("--bootstrap", type=positive_int, default=2000)
-    parser.add_argument("--reference-runs", type=Path, metavar="DIR",
-                        help="journals of benchmarks/reference-noise/eval_noise.py --genomes: judge against their "
-                             "seed-0 figures on 10,000 more images instead of the committed reference's on 1,000")
+    parser.add_argument("--reference-runs", type=Path, metavar="JOURNAL",
+                        help="runs.jsonl of `python -m evaluators.fidelity --held-out SPEC`: judge against its "
+                             "reference's seed-0 figures on SPEC's images instead of the committed reference's on "
+                             "the default 1,000")
     args = parser.parse_args()
     overrides = {"crop": args.crop, "epochs": args.epochs, "warmup_epochs": args.warmup_epochs,
                  "head_lr_factor": args.head_lr_factor}
@@ -79,9 +80,9 @@ def main() -> None:
     at = {(r["genome_id"], r["fidelity"]): r["top1"] for r in committed if r["seed"] == 0 and r["status"] == "ok"}
     judged_by = "the reference (seed 0)"
     if args.reference_runs:
-        at = {key: top1 for key, top1 in at.items() if key[1] != "reference"}
-        at |= _larger_set_reference(args.reference_runs)
-        judged_by = "the reference (seed 0) on 10,000 more images"
+        held_out, images = _held_out_reference(args.reference_runs)
+        at = {key: top1 for key, top1 in at.items() if key[1] != "reference"} | held_out
+        judged_by = f"the reference (seed 0) on {images}"
     ids = [genome.id for genome in genomes
            if all(genome.id in found for found in by_seed) and (genome.id, "reference") in at]
     reference = np.array([at[(i, "reference")] for i in ids])
@@ -155,12 +156,16 @@ def _print_noise_and_level(name: str, per_seed: np.ndarray, committed_proxy: dic
           f"{name} - proxy {shift.signed()} points")
 
 
-def _larger_set_reference(folder: Path) -> dict[tuple[str, str], float]:
-    """The reference's seed-0 top-1 on the 10,000 extra images, by genome."""
-    runs = [json.loads(line) for journal in sorted(folder.glob("runs*.jsonl"))
-            for line in journal.read_text().splitlines()]
-    return {(run["genome_id"], "reference"): run["extra_top1"] for run in runs
-            if run["seed"] == 0 and run["status"] == "ok"}
+def _held_out_reference(journal: Path) -> tuple[dict[tuple[str, str], float], str]:
+    """The reference's seed-0 top-1 on its held-out images, by genome, and which images they were."""
+    runs = [run for run in read_journal(journal).values() if run["fidelity"] == "reference" and run["seed"] == 0
+            and run["status"] == "ok" and run.get("held_out_top1") is not None]
+    if not runs:
+        raise SystemExit(f"error: --reference-runs {journal}: no seed-0 reference run with held-out figures")
+    specs = sorted({run["held_out"] for run in runs})
+    if len(specs) > 1:
+        raise SystemExit(f"error: --reference-runs {journal}: runs evaluated on different held-out images ({specs})")
+    return {(run["genome_id"], "reference"): run["held_out_top1"] for run in runs}, f"{specs[0]}'s validation images"
 
 
 def _reuse_committed_runs(jobs: list[Job], committed: list[dict], journal: Path) -> None:

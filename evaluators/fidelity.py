@@ -17,7 +17,8 @@ accuracies and, last:
 - the baseline's mean +- SD over ``--baseline-seeds`` training seeds at both fidelities;
 - with ``--genome-seeds 2`` or more (or a journal that holds a second seed of three genomes or more, among
   the seeds the flags ask for), how well each fidelity repeats its own ranking from one training seed to the
-  next: the Spearman of its accuracies at the two lowest seeds;
+  next: the Spearman of its accuracies at the two lowest seeds; and the correlations of each genome's mean over
+  its seeds, what a search judging by several seeds' mean would see;
 - the noise ceiling: with one training seed per genome, each fidelity's accuracies carry its seed-to-seed
   noise, so even a proxy that ranked the true accuracies perfectly would be expected to show a correlation of
   only sqrt(reliability_proxy x reliability_reference) (Spearman's correction for attenuation), where a
@@ -598,6 +599,9 @@ def print_ranking(rows: list[dict[str, Any]], baseline_runs: list[list[float]],
     elif lacking < len(rows):
         print(f"note: {lacking} of {len(rows)} {judge} runs have no evaluation loss (journaled before "
               f"2026-12-06, or never evaluated): no ranking by it")
+    line = seed_mean_line(labels, seed_runs, samples)
+    if line:
+        print(line)
     print(f"{proxy.name} vs {judge} ({level}): spearman {bootstrap(spearman, short, long, samples)} "
           f"kendall {bootstrap(kendall, short, long, samples)}")
     names = ["baseline" if row["is_baseline"] else row["genome_id"] for row in rows]
@@ -620,6 +624,22 @@ def seed_agreement_line(name: str, by_seed: list[dict[int, float]], samples: int
     agreement = bootstrap(spearman, first, second, samples)
     return (f"{name} seed {seeds[0]} vs seed {seeds[1]} over {len(pairs)} genomes, how well it repeats its own "
             f"ranking ({CONFIDENCE:.0%} bootstrap CI over genomes): spearman {agreement}")
+
+
+def seed_mean_line(labels: Sequence[str], seed_runs: list[list[dict[int, float]]], samples: int) -> str | None:
+    """The correlation of each fidelity's mean over the training seeds each genome finished (None unless three
+    genomes or more have two seeds at one of them): what a search that judges its front by several seeds' mean,
+    as ``search.confirm`` does, would see. Genomes with no finished run at a fidelity are left out."""
+    kept = [k for k in range(len(seed_runs[0])) if all(by_seed[k] for by_seed in seed_runs)]
+    if max(sum(len(by_seed[k]) > 1 for k in kept) for by_seed in seed_runs) < 3:
+        return None
+    means = [[statistics.fmean(by_seed[k].values()) for k in kept] for by_seed in seed_runs]
+    counts = [[len(by_seed[k]) for k in kept] for by_seed in seed_runs]
+    seeds = [f"{name} {min(found)}{'' if min(found) == max(found) else f'-{max(found)}'} seed(s)"
+             for name, found in zip(labels, counts)]
+    return (f"{labels[0]} vs {labels[1]}, each genome's mean over its training seeds ({', '.join(seeds)}; "
+            f"{len(kept)} genomes, {CONFIDENCE:.0%} bootstrap CI over genomes): spearman "
+            f"{bootstrap(spearman, *means, samples)} kendall {bootstrap(kendall, *means, samples)}")
 
 
 def noise_ceiling_line(accuracies: list[tuple[str, list[float]]], baseline_runs: list[list[float]],

@@ -244,6 +244,7 @@ def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsy
                         r"genomes' spread taken as exact: a range, not a confidence interval of the ceiling\)",
                         lines[-1])
     assert any(re.fullmatch(r"top-4 overlap: \d/4 \(a random ranking's expectation: 4\.00\)", line) for line in lines)
+    assert "mean over its training seeds" not in out  # the baseline alone has two: no genome's mean to rank
     assert any(re.fullmatch(rf"MACs alone vs smoke32 \(90% bootstrap CI over genomes\): spearman {interval}; smoke's "
                             rf"minus MACs alone's, paired over the same resamples: [+-]?(nan|\d\.\d{{3}}) "
                             rf"\[[+-]?(nan|\d\.\d{{3}}), [+-]?(nan|\d\.\d{{3}})\]", line) for line in lines)
@@ -267,6 +268,9 @@ def test_genome_seeds_train_every_genome_again_and_pool_their_seed_noise(tiny_pr
     for name in ("smoke", "smoke32"):
         assert re.search(rf"^{name} seed 0 vs seed 1 over 4 genomes, how well it repeats its own ranking", out, re.M)
     assert out.strip().splitlines()[-1].count("pooled over 4 genomes' seeds, 4 degrees of freedom") == 2
+    assert out.strip().splitlines()[-3].startswith("smoke vs smoke32, each genome's mean over its training seeds "
+                                                   "(smoke 2 seed(s), smoke32 2 seed(s); 4 genomes, 90% bootstrap "
+                                                   "CI over genomes): spearman ")
 
 
 def test_a_failed_seed_is_left_out_of_the_pooled_seed_noise(tiny_presets, capsys, tmp_path: Path) -> None:

@@ -13,11 +13,10 @@ seeds' spread over seeds x slices into evaluation noise (how differently the see
 images) and training noise (how far the trainings differ over all 10,000), and says what seed SD a 1,000-image and a
 10,000-image evaluation set would then show.
 
-With ``--genomes 20`` it trains the committed fidelity study's 20 genomes (the baseline first) the same way, so that
-the proxy can be judged against a reference measured on 10,000 more images.
+The same evaluation for every genome of a fidelity study is ``python -m evaluators.fidelity --held-out
+synthetic:seed=1,train=1,val=1000``.
 
     python benchmarks/reference-noise/eval_noise.py OUT --seeds 0,1 --part 0 --parts 2   # one process per part
-    python benchmarks/reference-noise/eval_noise.py OUT --seeds 0 --genomes 20 --part 0 --parts 2
     python benchmarks/reference-noise/eval_noise.py OUT --summary
 """
 
@@ -37,7 +36,6 @@ from scipy.stats import chi2
 import evaluators.trainer as trainer
 from evaluators.data import ImageData, eval_batches, load_data
 from evaluators.presets import get_fidelity
-from evaluators.fidelity import genomes_for
 from space import Genome
 from space.baseline import baseline
 
@@ -51,8 +49,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--seeds", default="0,1", help="training seeds, comma-separated")
-    parser.add_argument("--genomes", type=int, default=1,
-                        help="the committed fidelity study's first N genomes, the baseline first (default 1: it alone)")
     parser.add_argument("--part", type=int, default=0)
     parser.add_argument("--parts", type=int, default=1)
     parser.add_argument("--summary", action="store_true", help="print the figures from the journals, train nothing")
@@ -67,8 +63,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     done = {(run["genome_id"], run["seed"]) for run in read_runs(sorted(args.out.glob("runs*.jsonl")))}
     seeds = [int(seed) for seed in args.seeds.split(",")]
-    jobs = [(genome, seed) for genome in genomes_for(20, num_classes=10, seed=0)[:args.genomes] for seed in seeds]
-    for genome, seed in jobs[args.part::args.parts]:
+    genome = baseline("standard").replace(num_classes=10)
+    for seed in seeds[args.part::args.parts]:
         if (genome.id, seed) not in done:
             checkpoints = args.out / "checkpoints" / f"{genome.id}-seed{seed}"
             record = train_and_evaluate(genome, seed, default, extra, fidelity, checkpoints)
@@ -127,12 +123,7 @@ def per_image(model: torch.nn.Module, data: ImageData, fidelity, device: torch.d
 
 
 def summarise(journals: list[Path]) -> None:
-    every = read_runs(journals)
-    others = [run for run in every if run["genome_id"] != BASELINE_ID]
-    for run in others:
-        print(f"{run['genome_id']} seed {run['seed']}: default 1,000 images {run['default_top1']:.2f} %, 10,000 more "
-              f"{run['extra_top1']:.2f} % ({run['seconds']:.0f} s, {run['precision']})")
-    runs = sorted((run for run in every if run["genome_id"] == BASELINE_ID), key=lambda run: run["seed"])
+    runs = sorted((run for run in read_runs(journals) if run["genome_id"] == BASELINE_ID), key=lambda run: run["seed"])
     for run in runs:
         print(f"baseline seed {run['seed']}: trainer {run['top1']:.2f} %, default 1,000 images "
               f"{run['default_top1']:.2f} %, 10,000 more {run['extra_top1']:.2f} % "
