@@ -493,12 +493,19 @@ def main(argv: list[str] | None = None) -> int:
     key = lambda genome, fidelity, seed=args.train_seed: Job(  # noqa: E731
         genome, fidelity, args.data, seed, "", held_out=held_out_for(fidelity)).key
     complete = [genome for genome in genomes if key(genome, proxy) in records and key(genome, reference) in records]
+    unevaluated = [genome for genome in complete if args.held_out
+                   and records[key(genome, reference)].get("held_out_top1") is None]
+    if unevaluated:  # a reference training that failed before its last epoch left no weights to evaluate
+        print(f"note: {len(unevaluated)} genome(s) left out, their reference training failed before it could be "
+              f"evaluated on the held-out images: {', '.join(genome.id for genome in unevaluated)}")
+        complete = [genome for genome in complete if genome not in unevaluated]
     if len(complete) < 3:
         print(f"error: {journal} holds {len(complete)} of the {len(genomes)} genomes at both fidelities; "
               f"at least 3 are needed", file=sys.stderr)
         return 2
-    if len(complete) < len(genomes):
-        print(f"note: {len(genomes) - len(complete)} of {len(genomes)} genomes left out, not trained at both "
+    if len(complete) + len(unevaluated) < len(genomes):
+        print(f"note: {len(genomes) - len(complete) - len(unevaluated)} of {len(genomes)} genomes left out, not "
+              f"trained at both "
               f"fidelities in {journal}")
     rows = []
     for genome in complete:

@@ -375,6 +375,24 @@ def test_a_finished_checkpoint_never_evaluated_on_the_held_out_images_is_trained
     assert record["status"] == "ok" and record["held_out_top1"] is not None and record["held_out_eval_loss"] > 0
 
 
+def test_a_genome_whose_reference_failed_before_its_held_out_evaluation_is_left_out(tiny_presets, capsys,
+                                                                                   tmp_path) -> None:
+    args = [*TINY, "--held-out", HELD_OUT, "--out", str(tmp_path / "out")]
+    assert run_cli(capsys, *args)[0] == 0
+    journal = tmp_path / "out" / "runs.jsonl"
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    baseline_id = baseline().replace(num_classes=3).id
+    failed = next(r for r in records if r["fidelity"] == "smoke32" and r["genome_id"] != baseline_id)
+    failed.update(status="failed", top1=0.0, held_out_top1=None, held_out_eval_loss=None)
+    journal.write_text("".join(json.dumps(record) + "\n" for record in records))
+    code, out, err = run_cli(capsys, *args, "--from-journal")
+    assert code == 0, err
+    assert (f"note: 1 genome(s) left out, their reference training failed before it could be evaluated on the "
+            f"held-out images: {failed['genome_id']}") in out
+    with (tmp_path / "out" / "fidelity.csv").open() as file:
+        assert failed["genome_id"] not in {row["genome_id"] for row in csv.DictReader(file)}
+
+
 def test_held_out_images_of_other_classes_are_a_one_line_error(tiny_presets, capsys, tmp_path: Path) -> None:
     code, _, err = run_cli(capsys, *TINY, "--held-out", "synthetic:classes=4,train=1,val=2",
                            "--out", str(tmp_path / "out"))
