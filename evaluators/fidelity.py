@@ -464,7 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"{len(genomes)} genomes on {data.name}: {proxy.name} ({proxy.crop} px, {proxy.total_steps(images)} "
           f"steps of {proxy.batch_size}) on cpu x {args.jobs} vs {reference.name} ({reference.crop} px, "
-          f"{reference.total_steps(images)} steps of {reference.batch_size}) on {args.reference_device}", flush=True)
+          f"{reference.total_steps(images)} steps of {reference.batch_size}) on {args.reference_device}"
+          + (f", judged on {len(held_out.val_labels):,} held-out images ({args.held_out})" if held_out else ""),
+          flush=True)
 
     seeds = [args.train_seed + k for k in range(max(args.baseline_seeds, args.genome_seeds))]
     # The baseline's extra seeds go last (they sort after everything else), so that a run cut short by a time

@@ -333,6 +333,7 @@ def test_held_out_images_judge_the_reference_in_the_report_and_the_csv(tiny_pres
     code, out, err = run_cli(capsys, *TINY, "--held-out", HELD_OUT, "--out", str(tmp_path / "out"))
     assert code == 0, err
     lines = out.strip().splitlines()
+    assert lines[0].endswith(f"on cpu, judged on 60 held-out images ({HELD_OUT})")
     assert lines[-2].startswith("smoke vs smoke32 on 60 held-out images (90% bootstrap CI over genomes): spearman")
     assert "smoke32 on 60 held-out images seed SD" in lines[-1] and "60 evaluation images alone" in lines[-1]
     assert "24 evaluation images alone" in lines[-1]  # the proxy's own
