@@ -23,6 +23,7 @@ synthetic:seed=1,train=1,val=1000``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import shutil
@@ -34,7 +35,7 @@ import torch
 from scipy.stats import chi2
 
 import evaluators.trainer as trainer
-from evaluators.data import ImageData, eval_batches, load_data
+from evaluators.data import ImageData, load_data
 from evaluators.presets import get_fidelity
 from space import Genome
 from space.baseline import baseline
@@ -80,46 +81,36 @@ def read_runs(journals: list[Path]) -> list[dict]:
 
 def train_and_evaluate(genome: Genome, seed: int, default: ImageData, extra: ImageData, fidelity,
                        checkpoints: Path) -> dict:
-    """One reference training, and its last epoch's weights on both evaluation sets."""
+    """One reference training, and its last epoch's weights on the default evaluation set and on each 1,000-image
+    slice of the extra one, evaluated as the trainer evaluates."""
     device = torch.device("cpu")
     dtype = trainer.precision_for(device, fidelity)
-    final: dict[str, tuple[list[bool], list[float]]] = {}
+    final: dict[str, list[trainer.Evaluation]] = {}
 
     def keep_last(model: torch.nn.Module, info: dict) -> None:
         if info["epoch"] == fidelity.epochs - 1:
-            final["default"] = per_image(model, default, fidelity, device, dtype)
-            final["extra"] = per_image(model, extra, fidelity, device, dtype)
+            final["default"] = [trainer.evaluate(model, default, fidelity, device, dtype)]
+            final["extra"] = [trainer.evaluate(model, part, fidelity, device, dtype) for part in slices_of(extra)]
 
     result = trainer.train(genome, default, fidelity.replace(checkpoint=True), seed=seed, device="cpu", threads=1,
                            checkpoint_dir=checkpoints, snapshot=keep_last)
     if "extra" not in final:
         raise SystemExit(f"{genome.id} seed {seed}: its checkpoint in {checkpoints} holds a finished training, "
                          f"whose weights were never evaluated here; remove that folder and run again")
-    (default_correct, default_loss), (extra_correct, extra_loss) = final["default"], final["extra"]
-    slices = [100 * sum(extra_correct[start:start + SLICE]) / SLICE for start in range(0, len(extra_correct), SLICE)]
+    [on_default], on_slices = final["default"], final["extra"]
     return {"genome_id": genome.id, "seed": seed, "status": result.status, "top1": result.accuracy,
             "loss": result.eval_loss, "seconds": result.seconds, "precision": result.precision,
-            "default_top1": 100 * sum(default_correct) / len(default_correct),
-            "default_loss": statistics.fmean(default_loss),
-            "extra_top1": 100 * sum(extra_correct) / len(extra_correct), "extra_slices": slices,
-            "extra_loss": statistics.fmean(extra_loss)}
+            "default_top1": on_default.top1, "default_loss": on_default.loss,
+            "extra_top1": statistics.fmean(part.top1 for part in on_slices),  # equal slices: the whole set's top-1
+            "extra_slices": [part.top1 for part in on_slices],
+            "extra_loss": statistics.fmean(part.loss for part in on_slices)}
 
 
-@torch.no_grad()
-def per_image(model: torch.nn.Module, data: ImageData, fidelity, device: torch.device,
-              dtype: torch.dtype | None) -> tuple[list[bool], list[float]]:
-    """Whether the model's top class is right, and its cross-entropy, image by image, evaluated as the trainer
-    evaluates: the loss still ranks models whose top-1 has saturated."""
-    model.eval()
-    correct: list[bool] = []
-    losses: list[float] = []
-    for images, labels in eval_batches(data, fidelity.eval_batch_size, fidelity.crop, device=device,
-                                       channels_last=fidelity.channels_last):
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            logits = model(images)
-        correct += (logits.argmax(dim=1) == labels).tolist()
-        losses += torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none").tolist()
-    return correct, losses
+def slices_of(data: ImageData) -> list[ImageData]:
+    """The validation images in consecutive slices of SLICE (each balanced, as labels cycle through the classes)."""
+    return [dataclasses.replace(data, val_images=data.val_images[start:start + SLICE],
+                                val_labels=data.val_labels[start:start + SLICE])
+            for start in range(0, len(data.val_labels), SLICE)]
 
 
 def summarise(journals: list[Path]) -> None:
