@@ -39,9 +39,10 @@ SYNTHETIC_VERSION = 4
 """Bumped whenever the synthetic generator changes; part of the cache key."""
 
 SPEC_FORMS = "synthetic[:k=v,...], imagefolder:PATH or cifar100[:PATH]"
-SYNTHETIC_DEFAULTS = {"classes": 10, "train": 500, "val": 100, "seed": 0, "faint": 20, "faint_max": 60}
+SYNTHETIC_DEFAULTS = {"classes": 10, "train": 500, "val": 100, "seed": 0, "faint": 20, "faint_max": 60, "tilt": 30}
 """``faint``: the percentage of images whose object is faint; ``faint_max``: a faint object's highest contrast,
-in percent of a clear one's (see FAINT_SHARE). Options, so that a harder or easier task is one --data away."""
+in percent of a clear one's (see FAINT_SHARE); ``tilt``: the most an object is rotated either way, in degrees
+(see OBJECT_TILT). Options, so that a harder or easier task is one --data away."""
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 """The extensions torchvision's ImageFolder accepts; other files in class folders are ignored like there."""
 
@@ -117,6 +118,9 @@ def _synthetic_settings(spec: DataSpec) -> dict[str, int]:
     if not round(100 * FAINT_CONTRAST_FLOOR) < settings["faint_max"] <= 100:
         raise DataError(f"bad --data {str(spec)!r}: synthetic faint_max is a percentage of full contrast, "
                         f"{round(100 * FAINT_CONTRAST_FLOOR) + 1}..100")
+    if settings["tilt"] > 180:
+        raise DataError(f"bad --data {str(spec)!r}: synthetic tilt is the most an object turns either way, "
+                        f"0..180 degrees")
     return settings
 
 
@@ -205,7 +209,8 @@ def _synthetic_source(spec: DataSpec, size: int) -> Source:
     def build() -> ImageData:
         train_x, train_y, val_x, val_y, classes = make_synthetic(
             settings["classes"], settings["train"], settings["val"], size, settings["seed"],
-            faint_share=settings["faint"] / 100, faint_max=settings["faint_max"] / 100)
+            faint_share=settings["faint"] / 100, faint_max=settings["faint_max"] / 100,
+            tilt=math.radians(settings["tilt"]))
         return ImageData(str(spec), classes, train_x, train_y, val_x, val_y)
 
     return {"kind": "synthetic", "version": SYNTHETIC_VERSION, **settings}, build
@@ -484,12 +489,13 @@ def synthetic_class(index: int) -> tuple[str, str]:
 
 def make_synthetic(classes: int = 10, train_per_class: int = 500, val_per_class: int = 100, size: int = 64,
                    seed: int = 0, faint_share: float = FAINT_SHARE,
-                   faint_max: float = FAINT_MAX) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+                   faint_max: float = FAINT_MAX, tilt: float = OBJECT_TILT
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
     """The built-in data set: (train_images, train_labels, val_images, val_labels, class_names).
 
     Each image shows one textured object on a cluttered background; its class is the object's outline
     (and past 10 classes also its fill texture), see :func:`synthetic_class`. Everything else is nuisance
-    drawn per image: position, size, tilt (at most OBJECT_TILT either way) and stretch of the object, the
+    drawn per image: position, size, tilt (at most ``tilt`` radians either way) and stretch of the object, the
     texture's kind (up to 10 classes), orientation, frequency and phase, both fill colours, the object's
     contrast to its background (faint for a FAINT_SHARE of the images), a coloured grating-plus-noise
     background, up to three small solid distractor shapes and pixel noise. Colours are independent of the
@@ -502,7 +508,7 @@ def make_synthetic(classes: int = 10, train_per_class: int = 500, val_per_class:
         raise DataError(f"synthetic classes must be in 2..{MAX_SYNTHETIC_CLASSES}, got {classes}")
     generator = torch.Generator().manual_seed(seed)
     labels = torch.arange(classes).repeat(train_per_class + val_per_class)
-    images = _render_synthetic(labels, size, generator, faint_share, faint_max)
+    images = _render_synthetic(labels, size, generator, faint_share, faint_max, tilt)
     count = classes * train_per_class
     names = [shape if texture == "any" else f"{shape}-{texture}"
              for shape, texture in map(synthetic_class, range(classes))]
@@ -512,9 +518,9 @@ def make_synthetic(classes: int = 10, train_per_class: int = 500, val_per_class:
 
 
 def _render_synthetic(labels: torch.Tensor, size: int, generator: torch.Generator, faint_share: float,
-                      faint_max: float) -> torch.Tensor:
+                      faint_max: float, tilt: float) -> torch.Tensor:
     """Draw all per-image parameters up front, then paint in fixed-size chunks (bounded memory, same result)."""
-    params = _synthetic_parameters(labels, generator, faint_share, faint_max)
+    params = _synthetic_parameters(labels, generator, faint_share, faint_max, tilt)
     out = torch.empty((labels.shape[0], 3, size, size), dtype=torch.uint8)
     for start in range(0, labels.shape[0], SYNTHETIC_CHUNK):
         chunk = {key: value[start:start + SYNTHETIC_CHUNK] for key, value in params.items()}
@@ -523,7 +529,7 @@ def _render_synthetic(labels: torch.Tensor, size: int, generator: torch.Generato
 
 
 def _synthetic_parameters(labels: torch.Tensor, generator: torch.Generator, faint_share: float,
-                          faint_max: float) -> dict[str, torch.Tensor]:
+                          faint_max: float, tilt: float) -> dict[str, torch.Tensor]:
     """Every per-image random choice, in image-size units (so the data look alike at any stored size)."""
     n, d = labels.shape[0], SYNTHETIC_DISTRACTORS
 
@@ -545,7 +551,7 @@ def _synthetic_parameters(labels: torch.Tensor, generator: torch.Generator, fain
         # Centre jitter keeps most of the object inside the image, so random crops rarely lose it.
         "cx": 0.5 + 0.8 * (0.5 - radius) * uniform(-1.0, 1.0),
         "cy": 0.5 + 0.8 * (0.5 - radius) * uniform(-1.0, 1.0),
-        "angle": uniform(-OBJECT_TILT, OBJECT_TILT),
+        "angle": uniform(-tilt, tilt),
         "stretch": torch.exp(uniform(-0.15, 0.15)),
         "tex_angle": uniform(0.0, 2 * math.pi),
         "tex_freq": uniform(1.3, 1.9),

@@ -173,14 +173,31 @@ def test_a_trained_linear_classifier_on_pixels_stays_near_chance() -> None:
 
 def test_synthetic_objects_are_tilted_at_most_30_degrees_either_way() -> None:
     angles = D._synthetic_parameters(torch.arange(10).repeat(200), torch.Generator().manual_seed(0),
-                                     D.FAINT_SHARE, D.FAINT_MAX)["angle"]
+                                     D.FAINT_SHARE, D.FAINT_MAX, D.OBJECT_TILT)["angle"]
     assert angles.abs().max() <= math.pi / 6 and angles.min() < -0.9 * math.pi / 6 and angles.max() > 0.9 * math.pi / 6
+
+
+def test_synthetic_tilt_option_turns_objects_further_and_changes_nothing_else() -> None:
+    labels = torch.arange(10).repeat(200)
+    default = D._synthetic_parameters(labels, torch.Generator().manual_seed(0), D.FAINT_SHARE, D.FAINT_MAX,
+                                      D.OBJECT_TILT)
+    turned = D._synthetic_parameters(labels, torch.Generator().manual_seed(0), D.FAINT_SHARE, D.FAINT_MAX,
+                                     math.radians(90))
+    assert torch.allclose(turned["angle"], 3 * default["angle"], atol=1e-5)
+    assert all(torch.equal(turned[key], default[key]) for key in default if key != "angle")
+
+
+def test_synthetic_tilt_is_parsed_in_degrees_up_to_180() -> None:
+    assert D._synthetic_settings(parse_data_spec("synthetic:tilt=90"))["tilt"] == 90
+    assert D._synthetic_settings(parse_data_spec("synthetic"))["tilt"] == 30
+    with pytest.raises(DataError, match="tilt is the most an object turns either way, 0..180 degrees"):
+        parse_data_spec("synthetic:tilt=181")
 
 
 def test_synthetic_faint_share_of_objects_stands_out_less_from_the_background() -> None:
     """About FAINT_SHARE of the objects have a contrast factor below the clear ones' floor, down to near zero."""
     params = D._synthetic_parameters(torch.arange(10).repeat(400), torch.Generator().manual_seed(0),
-                                     D.FAINT_SHARE, D.FAINT_MAX)
+                                     D.FAINT_SHARE, D.FAINT_MAX, D.OBJECT_TILT)
     contrast, floor = params["contrast"], D.FAINT_MAX
     assert abs((contrast < floor).float().mean().item() - D.FAINT_SHARE) < 0.03
     assert contrast.min() < 0.05 and contrast.max() <= 1.0
@@ -190,7 +207,7 @@ def test_synthetic_faint_share_of_objects_stands_out_less_from_the_background() 
 
 def test_synthetic_faint_options_set_the_share_and_the_highest_faint_contrast() -> None:
     labels, seed = torch.arange(10).repeat(400), torch.Generator().manual_seed(0)
-    contrast = D._synthetic_parameters(labels, seed, 0.5, 0.3)["contrast"]
+    contrast = D._synthetic_parameters(labels, seed, 0.5, 0.3, D.OBJECT_TILT)["contrast"]
     assert abs((contrast < 1).float().mean().item() - 0.5) < 0.03
     assert contrast[contrast < 1].max() <= 0.3
 
