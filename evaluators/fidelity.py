@@ -329,6 +329,11 @@ def _kind(device: str) -> str:
     return "cpu" if device == "cpu" else "gpu"
 
 
+MAX_GENOMES = 1000
+"""Every genome is trained at both fidelities, so a study of more is months of CPU time; a million took 100 s to
+draw before the first line of output."""
+
+
 def genomes_for(count: int, num_classes: int, seed: int) -> list[Genome]:
     """The baseline first, then ``count - 1`` genomes drawn uniformly from the search's default space: the
     proxy is judged on the population a search ranks, not on a wider one."""
@@ -436,6 +441,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         check_folder("--out", args.out)
     except ValueError as error:
         problems.append(str(error))
+    if args.genomes > MAX_GENOMES:
+        problems.append(f"--genomes must be <= {MAX_GENOMES}, got {args.genomes} (each genome is trained at the "
+                        f"reference: {MAX_GENOMES} of them are weeks of GPU time already)")
     if args.reference_graphs and not args.reference_device.startswith("cuda"):
         problems.append(f"--reference-graphs: CUDA graphs need the reference on a CUDA device, not "
                         f"{args.reference_device}")

@@ -472,6 +472,7 @@ def test_from_journal_reports_on_the_genomes_trained_at_both_fidelities(tiny_pre
 
 @pytest.mark.parametrize("args, message", [
     (["--genomes", "2"], "error: --genomes must be >= 3, got 2"),
+    (["--genomes", "1001"], "error: --genomes must be <= 1000, got 1001"),
     (["--reference", "huge"], "error: fidelity: must be one of"),
     (["--data", "synthetic:colour=1"], "error: bad --data"),
     (["--baseline-seeds", "0"], "error: --baseline-seeds must be >= 1, got 0"),
