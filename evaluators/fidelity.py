@@ -442,8 +442,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     except ValueError as error:
         problems.append(str(error))
     if args.genomes > MAX_GENOMES:
-        problems.append(f"--genomes must be <= {MAX_GENOMES}, got {args.genomes} (each genome is trained at the "
-                        f"reference: {MAX_GENOMES} of them are weeks of GPU time already)")
+        problems.append(f"--genomes must be <= {MAX_GENOMES}, got {args.genomes} (each one is trained at both "
+                        f"fidelities)")
     if args.reference_graphs and not args.reference_device.startswith("cuda"):
         problems.append(f"--reference-graphs: CUDA graphs need the reference on a CUDA device, not "
                         f"{args.reference_device}")
