@@ -239,7 +239,16 @@ def run_job(job: Job) -> dict[str, Any]:
 
 def _train_job(job: Job, snapshot: SnapshotFn | None) -> TrainResult:
     return train(job.genome, load_data(job.data), job.training_fidelity, seed=job.seed, device=job.device,
-                 threads=1, graphs=job.graphs, checkpoint_dir=job.checkpoint_dir, snapshot=snapshot)
+                 threads=1, graphs=job.graphs, checkpoint_dir=job.checkpoint_dir, snapshot=snapshot,
+                 progress=functools.partial(_print_epoch, job))
+
+
+def _print_epoch(job: Job, record: dict[str, Any]) -> None:
+    """One line per epoch but the last (the journal's line reports that one): a reference training on a CPU
+    runs for hours, and without these a study's log says nothing between one finished training and the next."""
+    if record["epoch"] + 1 < record["epochs"]:
+        print(f"  {job.genome.id} {job.fidelity.name} seed {job.seed}: epoch {record['epoch'] + 1}/"
+              f"{record['epochs']}, {record['top1']:.2f}% ({record['seconds']:.0f}s)", flush=True)
 
 
 def _held_out_snapshot(job: Job, into: dict[str, float]) -> SnapshotFn:
@@ -492,7 +501,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def report(job: Job, record: dict[str, Any]) -> None:
         trained[0] += 1
-        print(f"[{trained[0]}] {job.genome.id} {job.fidelity.name} seed {job.seed}: {record['top1']:.2f}% "
+        held_out = (f", {record['held_out_top1']:.2f}% on the held-out images"
+                    if record.get("held_out_top1") is not None else "")
+        print(f"[{trained[0]}] {job.genome.id} {job.fidelity.name} seed {job.seed}: {record['top1']:.2f}%{held_out} "
               f"in {record['seconds']:.0f}s on {record['device']} ({time.monotonic() - started:.0f}s)", flush=True)
 
     journal = out / "runs.jsonl"

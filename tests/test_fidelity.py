@@ -344,6 +344,22 @@ def test_held_out_images_judge_the_reference_in_the_report_and_the_csv(tiny_pres
                for row in rows)
 
 
+def test_each_finished_reference_training_prints_its_held_out_figure(tiny_presets, capsys, tmp_path) -> None:
+    code, out, err = run_cli(capsys, *TINY, "--held-out", HELD_OUT, "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    finished = [line for line in out.splitlines() if re.match(r"\[\d+\] ", line)]
+    assert finished and all(("smoke32" in line) == bool(re.search(r"%, \d+\.\d\d% on the held-out images in ", line))
+                            for line in finished)
+
+
+def test_a_job_prints_every_epoch_but_the_last_as_it_trains(tiny_presets, capsys, tmp_path) -> None:
+    job = Job(baseline().replace(num_classes=3), PRESETS["smoke32"], "synthetic:classes=3,train=16,val=8", 0, "cpu")
+    run_job(job)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and re.fullmatch(rf"  {job.genome.id} smoke32 seed 0: epoch 1/2, \d+\.\d\d% \(\d+s\)",
+                                            lines[0])
+
+
 def test_held_out_figures_are_the_trainer_s_own_on_the_same_images(tiny_presets, capsys, tmp_path) -> None:
     data = "synthetic:classes=3,train=16,val=8"
     assert run_cli(capsys, *TINY, "--held-out", data, "--out", str(tmp_path / "out"))[0] == 0
