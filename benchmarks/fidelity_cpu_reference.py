@@ -59,7 +59,7 @@ def main() -> None:
         print(f"{job.genome.id} reference seed {job.seed}: {record['top1']:.2f}% in {record['seconds']:.0f}s "
               f"({record['precision']} on {record['device']}; {time.monotonic() - started:.0f}s)", flush=True)
 
-    run_jobs(jobs, journal, {"cpu": args.jobs}, report, in_order=True)
+    run_jobs(jobs, journal, {"cpu": args.jobs}, report, order="given")
 
 
 if __name__ == "__main__":

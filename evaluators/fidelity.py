@@ -206,7 +206,7 @@ class Job:
             print(f"warning: could not remove the checkpoint {path}: {error}", file=sys.stderr)
 
     def work(self) -> float:
-        """Relative cost, to start the longest trainings first."""
+        """Relative cost, to order the trainings by their length."""
         return cost_of(self.genome).total_macs * self.fidelity.epochs * self.fidelity.crop ** 2
 
 
@@ -280,14 +280,20 @@ def read_journal(path: Path) -> dict[str, dict[str, Any]]:
     return done
 
 
+ORDERS = ("longest", "shortest", "given")
+"""How ``run_jobs`` orders its trainings: longest first finishes the whole set soonest (the slowest training
+does not start last), shortest first finishes the most of them by a deadline, given keeps the caller's order."""
+
+
 def run_jobs(jobs: list[Job], journal: Path, workers: dict[str, int],
-             report: Callable[[Job, dict[str, Any]], None], in_order: bool = False) -> dict[str, dict[str, Any]]:
+             report: Callable[[Job, dict[str, Any]], None], order: str = "longest") -> dict[str, dict[str, Any]]:
     """Every job's record, training only those not yet in ``journal``; one process pool per device kind.
 
-    Spawned workers, since a forked child cannot initialise CUDA. Lowest seed first, then longest first,
-    so the slowest training does not start last; ``in_order``: as given, for a caller that wants early figures
-    more than the shortest total.
+    Spawned workers, since a forked child cannot initialise CUDA. Lowest seed first, then by ``order`` (one
+    of ``ORDERS``) within a seed, except for ``given``.
     """
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     done = read_journal(journal)
     todo = []
     for job in jobs:
@@ -295,8 +301,9 @@ def run_jobs(jobs: list[Job], journal: Path, workers: dict[str, int],
             job.discard_checkpoint()  # left by a run killed between its journal line and the removal
         else:
             todo.append(job)
-    if not in_order:
-        todo.sort(key=lambda job: (job.seed, -job.work()))
+    if order != "given":
+        direction = -1 if order == "longest" else 1
+        todo.sort(key=lambda job: (job.seed, direction * job.work()))
     context = multiprocessing.get_context("spawn")
     pools = {kind: ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=exit_with_parent,
                                        initargs=(os.getpid(),)) for kind, count in workers.items()}
@@ -432,6 +439,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "and judge the proxy by those figures, e.g. synthetic:seed=1,train=1,val=1000 (10,000 "
                              "images no training saw): a saturated reference's ranking is mostly the noise of "
                              "--data's 1,000 (default: none)")
+    parser.add_argument("--order", choices=ORDERS[:2], default="longest",
+                        help="which trainings of a seed start first: longest (default; the whole set finishes "
+                             "soonest) or shortest (the most genomes finish by a deadline, e.g. a CPU run that "
+                             "must stop within hours and resume later), by MACs x epochs x crop^2")
     parser.add_argument("--out", default="results/fidelity", help="folder for the CSV, plot and journal")
     parser.add_argument("--from-journal", action="store_true",
                         help="train nothing: report on the genomes --out's runs.jsonl holds at both fidelities")
@@ -507,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
               f"in {record['seconds']:.0f}s on {record['device']} ({time.monotonic() - started:.0f}s)", flush=True)
 
     journal = out / "runs.jsonl"
-    records = read_journal(journal) if args.from_journal else run_jobs(jobs, journal, workers, report)
+    records = read_journal(journal) if args.from_journal else run_jobs(jobs, journal, workers, report, args.order)
     if args.only:
         print(f"{args.only}: {len(jobs)} trainings in {journal} ({time.monotonic() - started:.0f}s)")
         return 0

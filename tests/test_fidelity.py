@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.fidelity import (CSV_COLUMNS, Job, SeedNoise, evaluation_sd, main, mean_sd, noise_ceiling,
+from evaluators.fidelity import (CSV_COLUMNS, Job, SeedNoise, evaluation_sd, genomes_for, main, mean_sd, noise_ceiling,
                                  noise_ceiling_line, pooled_seed_noise, reliability, run_job, run_jobs,
                                  seed_agreement_line, seed_sd_interval, write_csv, write_scatter)
 from evaluators.presets import PRESETS
@@ -462,6 +462,30 @@ def test_a_training_that_runs_out_of_memory_is_not_journaled_so_the_next_run_ret
     done = run_jobs([job], journal, {"cpu": 1}, report=lambda job, record: pytest.fail("journaled"))
     assert done == {} and journal.read_text() == ""
     assert "out of memory: batch_size" in capsys.readouterr().err
+
+
+def trained_order(out: str) -> list[str]:
+    """The genome ids of the seed-0 trainings, in the order the CLI reported them finished."""
+    return re.findall(r"^\[\d+\] (\w+) \w+ seed 0:", out, flags=re.MULTILINE)
+
+
+def genome_work(genome_id: str) -> float:
+    by_id = {genome.id: genome for genome in genomes_for(4, 3, 0)}
+    return Job(by_id[genome_id], PRESETS["smoke"], "synthetic", 0, "cpu").work()
+
+
+@pytest.mark.parametrize("order, direction", [("longest", -1), ("shortest", 1)])
+def test_cli_order_starts_the_longest_or_the_shortest_trainings_first(tiny_presets, capsys, tmp_path, order,
+                                                                       direction) -> None:
+    code, out, err = run_cli(capsys, *TINY, "--out", str(tmp_path / "out"), "--only", "proxy", "--order", order)
+    assert code == 0, err
+    works = [genome_work(genome_id) for genome_id in trained_order(out)]  # one worker: finished as started
+    assert len(works) == 4 and works == sorted(works, key=lambda work: direction * work)
+
+
+def test_run_jobs_rejects_an_unknown_order(tmp_path) -> None:
+    with pytest.raises(ValueError, match="order must be one of longest, shortest, given, got 'random'"):
+        run_jobs([], tmp_path / "runs.jsonl", {"cpu": 1}, report=lambda job, record: None, order="random")
 
 
 def test_cli_checkpoints_trainings_where_asked_and_removes_them_once_journaled(tiny_presets, capsys, tmp_path) -> None:
