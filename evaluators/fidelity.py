@@ -156,8 +156,9 @@ def noise_ceiling(proxy_reliability: float, reference_reliability: float) -> flo
 
 
 def mean_sd(values: Sequence[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else math.nan
-    return f"{statistics.fmean(values):.2f} +- {sd:.2f} % (n = {len(values)})"
+    if len(values) < 2:
+        return f"{statistics.fmean(values):.2f} % (n = 1: no spread measured)"
+    return f"{statistics.fmean(values):.2f} +- {statistics.stdev(values):.2f} % (n = {len(values)})"
 
 
 # --------------------------------------------------------------------------------------------- trainings
@@ -614,7 +615,7 @@ def print_ranking(rows: list[dict[str, Any]], baseline_runs: list[list[float]],
               f"{row[judged.top1]:>12.2f}{' (baseline)' if row['is_baseline'] else ''}")
     for name, found in zip(labels, baseline_runs):
         if found:
-            print(f"baseline at {name}, {len(found)} training seeds: {mean_sd(found)}")
+            print(f"baseline at {name}, {len(found)} training seed{'s' * (len(found) > 1)}: {mean_sd(found)}")
     level = f"{CONFIDENCE:.0%} bootstrap CI over genomes"
     for name, by_seed in zip(labels, seed_runs):
         line = seed_agreement_line(name, by_seed, samples)

@@ -204,6 +204,10 @@ def test_mean_sd_states_n() -> None:
     assert mean_sd([50.0, 52.0, 54.0]) == "52.00 +- 2.00 % (n = 3)"
 
 
+def test_mean_sd_of_one_run_says_no_spread_was_measured() -> None:
+    assert mean_sd([97.93]) == "97.93 % (n = 1: no spread measured)"
+
+
 ROW = {"genome_id": "abc", "is_baseline": True, "blocks": "standard_r1_k3_s1_e4_c16", "macs": 10,
        "proxy_top1": 50.0, "reference_top1": 70.0, "proxy_eval_loss": 1.5, "reference_eval_loss": 0.9,
        "reference_held_out_top1": None, "reference_held_out_eval_loss": None,
