@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Point 7's report on the held-out reference: evaluators.fidelity's own report on the journal, then every proxy
+# Point 7's report on the held-out reference: evaluators.fidelity's own report on the journal, the noise ceiling
+# through both fidelities' seed noise (heldout_ceiling.py), then every proxy
 # variant's committed runs judged against the same held-out figures. Trains nothing when the variant journals are
 # complete (20 genomes x 2 seeds each); on a journal with fewer genomes it reports on those it holds.
 #
@@ -15,6 +16,9 @@ cp "$journal" "$work/runs.jsonl"
 echo "== evaluators.fidelity --from-journal on $journal"
 python -m evaluators.fidelity --from-journal --genomes 20 --genome-seeds 2 --baseline-seeds 2 --held-out "$held_out" \
     --out "$work"
+echo
+echo "== heldout_ceiling.py: the noise ceiling, with the baseline's five held-out reference seeds (reference-noise/)"
+python "$here/heldout_ceiling.py" "$journal"
 
 variant() {  # a committed variant folder, then proxy_variant.py's options for it
     local folder=$1; shift
@@ -22,6 +26,7 @@ variant() {  # a committed variant folder, then proxy_variant.py's options for i
     echo
     echo "== $folder: proxy_variant.py $*"
     python "$here/proxy_variant.py" "$work/$folder" "$@" --seeds 2 --reference-runs "$journal"
+    python "$here/heldout_ceiling.py" "$journal" --proxy-runs "$here/$folder/runs.jsonl" | tail -n 2
 }
 variant proxy-seeds
 variant proxy-h0.1 --head-lr-factor 0.1

@@ -63,3 +63,13 @@ def test_the_device_script_parses():
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_device.sh"
     out = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_the_held_out_ceiling_sets_the_observed_spearman_beside_the_noise_ceiling():
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_ceiling.py"
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert re.match(r"observed: proxy seed 0 vs reference on the held-out images, spearman -?\d\.\d{3}$", lines[1])
+    assert re.match(r"noise ceiling: proxy seed SD \d+\.\d\d \(pooled over 20 genomes' seeds.*reference on held-out "
+                    r"images seed SD 0\.17 \(27777d5740a2, n = 5; 10,000 evaluation images", lines[2])

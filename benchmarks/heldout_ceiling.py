@@ -1,0 +1,79 @@
+"""Point 7's noise ceiling against the held-out reference: how well a perfect proxy could rank like it, through
+both fidelities' seed noise.
+
+The fidelity report prints this line only where its journal holds the baseline at two reference seeds or more,
+and the held-out study trains one. The baseline's five reference seeds on the same 10,000 held-out images are in
+``reference-noise/runs.jsonl`` (its ``extra_top1``, the same preset, data and held-out spec, trained by
+``reference-noise/eval_noise.py``): their SD stands for every genome's reference seed noise here, as the
+baseline's alone does in the fidelity report. The proxy's seed SD is pooled over every genome's two proxy seeds in
+the journal. Set beside the observed Spearman, the ceiling says whether the proxy's disagreement with the reference
+is noise (observed near the ceiling) or the two fidelities ranking by different things (observed far under it).
+``--proxy-runs`` takes the proxy's runs from another journal instead, e.g. a proxy variant's (``proxy_variant.py``'s
+folders hold one variant at two seeds of every genome).
+
+    python benchmarks/heldout_ceiling.py [JOURNAL] [--proxy-runs VARIANT_JOURNAL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from evaluators.fidelity import SeedNoise, noise_ceiling_line, pooled_seed_noise, read_journal
+from evaluators.ranking import spearman
+
+HERE = Path(__file__).resolve().parent
+HELD_OUT = "synthetic:seed=1,train=1,val=1000"
+HELD_OUT_IMAGES = 10_000
+DEFAULT_IMAGES = 1_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("journal", nargs="?", type=Path, default=HERE / "fidelity-heldout" / "runs.jsonl")
+    parser.add_argument("--baseline-seeds", type=Path, default=HERE / "reference-noise" / "runs.jsonl",
+                        help="the baseline's reference seeds on the held-out images (eval_noise.py's journal)")
+    parser.add_argument("--proxy-runs", type=Path, default=None,
+                        help="the journal whose proxy runs to judge (default: JOURNAL's own)")
+    args = parser.parse_args()
+
+    held_out = {record["genome_id"]: record["held_out_top1"] for record in synthetic_runs(args.journal)
+                if record["fidelity"] == "reference" and record.get("held_out") == HELD_OUT and record["seed"] == 0}
+    proxy_runs: dict[str, dict[int, float]] = defaultdict(dict)
+    proxy_names = set()
+    for record in synthetic_runs(args.proxy_runs or args.journal):
+        if record["fidelity"].startswith("proxy"):
+            proxy_runs[record["genome_id"]][record["seed"]] = record["top1"]
+            proxy_names.add(record["fidelity"])
+    if len(proxy_names) != 1:
+        parser.exit(2, f"error: --proxy-runs must hold one proxy preset's runs, found {sorted(proxy_names)}\n")
+    name = proxy_names.pop()
+    baseline_lines = [json.loads(line) for line in args.baseline_seeds.read_text().splitlines() if line.strip()]
+    baseline_id = baseline_lines[0]["genome_id"]
+    baseline_held_out = [line["extra_top1"] for line in baseline_lines if line["status"] == "ok"]
+
+    genomes = [genome for genome in held_out if 0 in proxy_runs[genome]]
+    proxy = [proxy_runs[genome][0] for genome in genomes]
+    reference = [held_out[genome] for genome in genomes]
+    proxy_noise = pooled_seed_noise({genome: list(runs.values()) for genome, runs in proxy_runs.items()})
+    reference_noise = SeedNoise(statistics.stdev(baseline_held_out), len(baseline_held_out) - 1, (baseline_id,))
+    print(f"{len(genomes)} genomes with a held-out reference ({HELD_OUT}) in {args.journal} and a {name} seed 0; "
+          f"{name}'s seed noise from {len(proxy_runs)} genomes' seeds in {args.proxy_runs or args.journal}, the reference's from the baseline's "
+          f"{len(baseline_held_out)} seeds on the same held-out images ({args.baseline_seeds})")
+    print(f"observed: {name} seed 0 vs reference on the held-out images, spearman {spearman(proxy, reference):.3f}")
+    print(noise_ceiling_line([(name, proxy), ("reference on held-out images", reference)],
+                             [list(proxy_runs[baseline_id].values()), baseline_held_out],
+                             [proxy_noise, reference_noise], [DEFAULT_IMAGES, HELD_OUT_IMAGES]))
+
+
+def synthetic_runs(journal: Path) -> list[dict]:
+    """The journal's finished trainings on the default data (a key is [genome, preset, data, seed, ...])."""
+    return [record for record in read_journal(journal).values()
+            if record["status"] == "ok" and json.loads(record["key"])[2] == "synthetic"]
+
+
+if __name__ == "__main__":
+    main()
