@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def _run(module, *args, cache):
     env = {"EFFCNN_CACHE": str(cache), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
@@ -70,6 +72,10 @@ def test_the_held_out_ceiling_sets_the_observed_spearman_beside_the_noise_ceilin
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
-    assert re.match(r"observed: proxy seed 0 vs reference on the held-out images, spearman -?\d\.\d{3}$", lines[1])
-    assert re.match(r"noise ceiling: proxy seed SD \d+\.\d\d \(pooled over 20 genomes' seeds.*reference on held-out "
-                    r"images seed SD 0\.17 \(27777d5740a2, n = 5; 10,000 evaluation images", lines[2])
+    assert re.match(r"observed: proxy \(seed 0\) vs reference on the held-out images, spearman -?\d\.\d{3}$", lines[1])
+    assert re.match(r"noise ceiling: proxy \(seed 0\) seed SD (\d+\.\d\d) \(pooled over 20 genomes' seeds.*reference on "
+                    r"held-out images seed SD 0\.17 \(27777d5740a2, n = 5; 10,000 evaluation images", lines[2])
+    single = float(re.search(r"seed SD (\d+\.\d\d)", lines[2]).group(1))
+    assert lines[3].startswith("observed: proxy (mean of seeds 0 and 1) vs reference on the held-out images, spearman")
+    mean = float(re.search(r"^noise ceiling: proxy \(mean of seeds 0 and 1\) seed SD (\d+\.\d\d)", lines[4]).group(1))
+    assert mean == pytest.approx(single / 2 ** 0.5, abs=0.01)
