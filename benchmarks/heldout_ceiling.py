@@ -41,6 +41,10 @@ def main() -> None:
     parser.add_argument("--proxy-runs", type=Path, default=None,
                         help="the journal whose proxy runs to judge (default: JOURNAL's own)")
     args = parser.parse_args()
+    for flag, path in (("JOURNAL", args.journal), ("--proxy-runs", args.proxy_runs),
+                       ("--baseline-seeds", args.baseline_seeds)):
+        if path is not None and not path.is_file():
+            parser.exit(2, f"error: {flag}: no such file {path}\n")
 
     held_out = {record["genome_id"]: record["held_out_top1"] for record in synthetic_runs(args.journal)
                 if record["fidelity"] == "reference" and record.get("held_out") == HELD_OUT and record["seed"] == 0}
@@ -58,6 +62,9 @@ def main() -> None:
     baseline_held_out = [line["extra_top1"] for line in baseline_lines if line["status"] == "ok"]
 
     genomes = [genome for genome in held_out if {0, 1} <= proxy_runs[genome].keys()]
+    if len(genomes) < 3:
+        parser.exit(2, f"error: {len(genomes)} genome(s) with a held-out reference in {args.journal} and {name} seeds 0 "
+                       f"and 1; a ceiling needs 3 or more\n")
     reference = [held_out[genome] for genome in genomes]
     proxy_noise = pooled_seed_noise({genome: list(runs.values()) for genome, runs in proxy_runs.items()})
     reference_noise = SeedNoise(statistics.stdev(baseline_held_out), len(baseline_held_out) - 1, (baseline_id,))

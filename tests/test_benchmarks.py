@@ -79,3 +79,13 @@ def test_the_held_out_ceiling_sets_the_observed_spearman_beside_the_noise_ceilin
     assert lines[3].startswith("observed: proxy (mean of seeds 0 and 1) vs reference on the held-out images, spearman")
     mean = float(re.search(r"^noise ceiling: proxy \(mean of seeds 0 and 1\) seed SD (\d+\.\d\d)", lines[4]).group(1))
     assert mean == pytest.approx(single / 2 ** 0.5, abs=0.01)
+
+
+def test_the_held_out_ceiling_refuses_a_journal_without_held_out_references_in_one_line(tmp_path):
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_ceiling.py"
+    proxy_only = tmp_path / "runs.jsonl"
+    proxy_only.write_text(script.with_name("proxy-seeds").joinpath("runs.jsonl").read_text())
+    out = subprocess.run([sys.executable, str(script), str(proxy_only)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    assert out.stderr == (f"error: 0 genome(s) with a held-out reference in {proxy_only} and proxy seeds 0 and 1; a "
+                          f"ceiling needs 3 or more\n")
