@@ -46,11 +46,12 @@ def main() -> None:
         if path is not None and not path.is_file():
             parser.exit(2, f"error: {flag}: no such file {path}\n")
 
-    held_out = {record["genome_id"]: record["held_out_top1"] for record in synthetic_runs(args.journal)
+    runs = synthetic_runs(args.journal)
+    held_out = {record["genome_id"]: record["held_out_top1"] for record in runs
                 if record["fidelity"] == "reference" and record.get("held_out") == HELD_OUT and record["seed"] == 0}
     proxy_runs: dict[str, dict[int, float]] = defaultdict(dict)
     proxy_names = set()
-    for record in synthetic_runs(args.proxy_runs or args.journal):
+    for record in synthetic_runs(args.proxy_runs) if args.proxy_runs else runs:
         if record["fidelity"].startswith("proxy"):
             proxy_runs[record["genome_id"]][record["seed"]] = record["top1"]
             proxy_names.add(record["fidelity"])
@@ -81,6 +82,7 @@ def main() -> None:
         print(noise_ceiling_line([(label, proxy), ("reference on held-out images", reference)],
                                  [list(proxy_runs[baseline_id].values()), baseline_held_out],
                                  [noise, reference_noise], [DEFAULT_IMAGES, HELD_OUT_IMAGES]))
+
 
 def synthetic_runs(journal: Path) -> list[dict]:
     """The journal's finished trainings on the default data (a key is [genome, preset, data, seed, ...])."""

@@ -26,7 +26,8 @@ variant() {  # a committed variant folder, then proxy_variant.py's options for i
     echo
     echo "== $folder: proxy_variant.py $*"
     python "$here/proxy_variant.py" "$work/$folder" "$@" --seeds 2 --reference-runs "$journal"
-    python "$here/heldout_ceiling.py" "$journal" --proxy-runs "$here/$folder/runs.jsonl" | tail -n 4
+    # The stock proxy's ceiling is printed above, from the study's own journal.
+    [[ $folder == proxy-seeds ]] || python "$here/heldout_ceiling.py" "$journal" --proxy-runs "$here/$folder/runs.jsonl" | tail -n 4
 }
 variant proxy-seeds
 variant proxy-h0.1 --head-lr-factor 0.1
