@@ -89,3 +89,69 @@ def test_the_held_out_ceiling_refuses_a_journal_without_held_out_references_in_o
     assert out.returncode == 2
     assert out.stderr == (f"error: 0 genome(s) with a held-out reference in {proxy_only} and proxy seeds 0 and 1; a "
                           f"ceiling needs 3 or more\n")
+
+
+CURVES = Path(__file__).resolve().parent.parent / "benchmarks" / "reference_curves.py"
+
+
+def _curve_journal(path: Path, curves: dict[str, list[float]], held_out: dict[str, float],
+                   proxy: dict[str, float]) -> Path:
+    """A made-up held-out study's journal: each genome's reference at seed 0 with its curve, its proxy at seeds 0-1."""
+    import json
+    lines = []
+    for genome, curve in curves.items():
+        lines.append({"key": f"{genome}-r", "genome_id": genome, "fidelity": "reference", "seed": 0, "status": "ok",
+                      "top1": curve[-1], "held_out": "synthetic:seed=1", "held_out_top1": held_out[genome],
+                      "curve_top1": curve})
+        lines += [{"key": f"{genome}-p{seed}", "genome_id": genome, "fidelity": "proxy", "seed": seed, "status": "ok",
+                   "top1": proxy[genome] + seed} for seed in (0, 1)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_reference_curves_rank_each_epoch_against_the_final_figure_and_the_proxy(tmp_path):
+    # Epoch 1 ranks the genomes as the proxy does and opposite to the final held-out figures; epoch 2 as the final.
+    genomes = ["a" * 12, "b" * 12, "c" * 12, "d" * 12]
+    curves = {g: [10.0 + k, 90.0 - k] for k, g in enumerate(genomes)}
+    held_out = {g: 80.0 - k for k, g in enumerate(genomes)}
+    proxy = {g: 40.0 + k for k, g in enumerate(genomes)}
+    journal = _curve_journal(tmp_path / "runs.jsonl", curves, held_out, proxy)
+    logs = tmp_path / "empty.log"
+    logs.write_text("")
+    out = subprocess.run([sys.executable, str(CURVES), str(journal), "--logs", str(logs), "--bootstrap", "200"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines() if re.match(r"\s+\d ", line)}
+    assert rows["1"][2] == "-1.000" and rows["1"][5] == "1.000"
+    assert rows["2"][2] == "1.000" and rows["2"][5] == "-1.000"
+    assert "proxy vs final (held-out): -1.000" in out.stdout
+
+
+def test_reference_curves_read_the_printed_epoch_lines_of_a_journal_without_curves(tmp_path):
+    genomes = ["a" * 12, "b" * 12, "c" * 12]
+    curves = {g: [20.0 + k, 95.0 + k] for k, g in enumerate(genomes)}
+    journal = _curve_journal(tmp_path / "runs.jsonl", curves, {g: 90.0 + k for k, g in enumerate(genomes)},
+                             {g: 50.0 - k for k, g in enumerate(genomes)})
+    journal.write_text(journal.read_text().replace('"curve_top1"', '"older_field"'))
+    log = tmp_path / "run.log"
+    log.write_text("".join(f"  {g} reference seed 0: epoch 1/2, {curve[0]:.2f}% (60s)\n" for g, curve in curves.items()))
+    out = subprocess.run([sys.executable, str(CURVES), str(journal), "--logs", str(log), "--bootstrap", "200"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("3 genomes with the reference's top-1 after each of its 2 epochs")
+    assert re.search(r"^\s+1\s+21\.00\s+1\.000 .* -1\.000 ", out.stdout, re.MULTILINE)
+
+
+def test_reference_curves_need_three_genomes_and_say_so_in_one_line(tmp_path):
+    journal = _curve_journal(tmp_path / "runs.jsonl", {"a" * 12: [1.0, 2.0]}, {"a" * 12: 2.0}, {"a" * 12: 1.0})
+    out = subprocess.run([sys.executable, str(CURVES), str(journal), "--logs"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 2
+    assert out.stderr == (f"error: 1 genome(s) in {journal} have a whole reference curve, a held-out figure and a "
+                          f"proxy run; at least 3 are needed\n")
+
+
+def test_the_committed_reference_curves_print_every_epoch():
+    out = subprocess.run([sys.executable, str(CURVES)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert [line.split()[0] for line in out.stdout.splitlines() if re.match(r"\s+\d ", line)] == list("12345678")

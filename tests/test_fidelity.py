@@ -447,6 +447,17 @@ def test_a_checkpointed_job_run_again_resumes_instead_of_training(tiny_presets, 
     assert again["top1"] == first["top1"] and again["key"] == first["key"]
 
 
+def test_a_journal_record_keeps_every_epoch_s_top1_through_a_resume(tiny_presets, monkeypatch, tmp_path) -> None:
+    from evaluators import trainer
+    job = Job(baseline().replace(num_classes=3), PRESETS["smoke32"].replace(epochs=3),
+              "synthetic:classes=3,train=16,val=8", 0, "cpu", checkpoint_dir=str(tmp_path / "checkpoints"))
+    first = run_job(job)
+    monkeypatch.setattr(trainer, "evaluate", lambda *args: pytest.fail("trained again"))
+    again = run_job(job)  # from the checkpoint, as after a kill before the journal line
+    assert len(first["curve_top1"]) == 3 and first["curve_top1"][-1] == first["top1"]
+    assert again["curve_top1"] == first["curve_top1"]
+
+
 def test_a_checkpoint_whose_training_is_in_the_journal_is_removed_by_the_next_run(tiny_presets, tmp_path) -> None:
     checkpoints = tmp_path / "checkpoints"
     job = Job(baseline().replace(num_classes=3), PRESETS["smoke32"], "synthetic:classes=3,train=16,val=8", 0, "cpu",

@@ -77,7 +77,9 @@ def _data_identity(spec: str) -> tuple[str, int]:
 
 
 def run_job(job: Job) -> dict[str, Any]:
-    """Train in a worker process with one torch thread, as a search trial does."""
+    """Train in a worker process with one torch thread, as a search trial does. The record keeps the top-1 of
+    every evaluation (``curve_top1``, one per epoch, the last being ``top1``): whether a reference's early epochs
+    rank genomes as its end does says whether a short proxy can (``benchmarks/reference_curves.py``)."""
     held_out: dict[str, float] = {}
     snapshot = _held_out_snapshot(job, held_out) if job.held_out else None
     result = _train_job(job, snapshot)
@@ -89,7 +91,8 @@ def run_job(job: Job) -> dict[str, Any]:
     record = {"key": job.key, "genome_id": job.genome.id, "fidelity": job.fidelity.name, "seed": job.seed,
               "top1": result.accuracy, "eval_loss": result.eval_loss, "seconds": result.seconds,
               "status": result.status, "reason": result.reason, "device": result.device,
-              "precision": result.precision, "out_of_memory": result.out_of_memory}
+              "precision": result.precision, "out_of_memory": result.out_of_memory,
+              "curve_top1": [evaluation["top1"] for evaluation in result.history]}
     if job.held_out:
         record.update(held_out=job.held_out, held_out_top1=held_out.get("top1"),
                       held_out_eval_loss=held_out.get("loss"))
