@@ -7,7 +7,7 @@ end does, it is the resolution. Each reference training's top-1 after every epoc
 validation images, comes from the journal (``curve_top1``, recorded since 2026-12-06 evening) or, for trainings
 journaled before that, from the lines ``evaluators.fidelity`` printed as they trained (``  GENOME reference seed 0:
 epoch K/8, TOP1% (Ns)``) in the logs given. For every epoch the script prints the Spearman of the genomes' top-1
-there with the reference's final figure on the held-out images and with the proxy's mean over its first ``--proxy-seeds`` seeds, each with
+there with the reference's final figure on the held-out images and with the proxy's mean over its seeds (``--proxy-seeds``), each with
 a 90 % bootstrap interval over genomes.
 
 What it cannot say: an epoch's figure and the final one come from the same training, so they share its seed's
@@ -39,8 +39,9 @@ def main() -> None:
     parser.add_argument("--logs", nargs="*", type=Path, default=[HERE / "fidelity-heldout" / "curves.log"],
                         help="output of evaluators.fidelity with its per-epoch lines, for trainings journaled "
                              "without curve_top1")
-    parser.add_argument("--proxy-seeds", type=int, default=2,
-                        help="the proxy's figure is its mean over seeds 0..N-1 (default 2: every genome has them)")
+    parser.add_argument("--proxy-seeds", type=seed_list, default=(0, 1),
+                        help="the proxy's figure is its mean over these seeds (default 0,1: every genome has them; "
+                             "1 alone shares no initial weights with the reference's seed 0)")
     parser.add_argument("--bootstrap", type=int, default=2000)
     args = parser.parse_args()
     for path in [args.journal, *args.logs]:
@@ -51,7 +52,7 @@ def main() -> None:
               and r["status"] == "ok" and r.get("held_out_top1") is not None}
     proxy = {}
     for r in records:
-        if r["fidelity"] == "proxy" and r["status"] == "ok" and r["seed"] < args.proxy_seeds:
+        if r["fidelity"] == "proxy" and r["status"] == "ok" and r["seed"] in args.proxy_seeds:
             proxy.setdefault(r["genome_id"], []).append(r["top1"])
     curves = {genome: [*curve, finals[genome]["top1"]] for genome, curve in printed_curves(args.logs).items()
               if genome in finals}
@@ -64,9 +65,11 @@ def main() -> None:
     held_out = [finals[g]["held_out_top1"] for g in genomes]
     proxy_mean = [statistics.fmean(proxy[g]) for g in genomes]
     seeds = sorted({len(proxy[g]) for g in genomes})  # fewer than asked where a genome lacks a seed
+    named = ",".join(map(str, args.proxy_seeds))
     print(f"{len(genomes)} genomes with the reference's top-1 after each of its {epochs} epochs (default 1,000 "
           f"images), its final top-1 on {finals[genomes[0]]['held_out']}'s held-out images, and the proxy's mean "
-          f"over {'-'.join(map(str, seeds))} seeds; Spearman, {CONFIDENCE:.0%} bootstrap CI over genomes:")
+          f"over seeds {named} ({'-'.join(map(str, seeds))} per genome); Spearman, {CONFIDENCE:.0%} bootstrap CI "
+          f"over genomes:")
     print(f"{'epoch':>5} {'mean top-1':>10}  {'vs final (held-out)':<26} vs proxy")
     for epoch in range(epochs):
         at = [curves[g][epoch] for g in genomes]
@@ -74,6 +77,16 @@ def main() -> None:
               f"{str(bootstrap(spearman, at, held_out, samples=args.bootstrap)):<26} "
               f"{bootstrap(spearman, at, proxy_mean, samples=args.bootstrap)}")
     print(f"proxy vs final (held-out): {bootstrap(spearman, proxy_mean, held_out, samples=args.bootstrap)}")
+
+
+def seed_list(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(sorted({int(part) for part in text.split(",")}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds like 0,1, got {text!r}") from None
+    if any(seed < 0 for seed in seeds):
+        raise argparse.ArgumentTypeError(f"seeds are >= 0, got {text!r}")
+    return seeds
 
 
 def printed_curves(logs: list[Path]) -> dict[str, list[float]]:
