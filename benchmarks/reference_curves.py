@@ -7,8 +7,9 @@ end does, it is the resolution. Each reference training's top-1 after every epoc
 validation images, comes from the journal (``curve_top1``, recorded since 2026-12-06 evening) or, for trainings
 journaled before that, from the lines ``evaluators.fidelity`` printed as they trained (``  GENOME reference seed 0:
 epoch K/8, TOP1% (Ns)``) in the logs given. For every epoch the script prints the Spearman of the genomes' top-1
-there with the reference's final figure on the held-out images and with the proxy's mean over its seeds (``--proxy-seeds``), each with
-a 90 % bootstrap interval over genomes.
+there with the reference's final figure on the held-out images, that minus the proxy's Spearman with the same final
+figures (paired over the same resamples of genomes), and its Spearman with the proxy's mean over its seeds
+(``--proxy-seeds``), each with a 90 % bootstrap interval over genomes.
 
 What it cannot say: an epoch's figure and the final one come from the same training, so they share its seed's
 luck, and their agreement overstates what an independent short run would show; an epoch's figure is the weights
@@ -26,7 +27,7 @@ import statistics
 from pathlib import Path
 
 from evaluators.fidelity import read_journal
-from evaluators.ranking import CONFIDENCE, bootstrap, spearman
+from evaluators.ranking import CONFIDENCE, bootstrap, bootstrap_difference, spearman
 
 HERE = Path(__file__).resolve().parent
 EPOCH_LINE = re.compile(r"\s+(?P<genome>[0-9a-f]{12}) reference seed 0: epoch (?P<epoch>\d+)/(?P<epochs>\d+), "
@@ -70,11 +71,12 @@ def main() -> None:
           f"images), its final top-1 on {finals[genomes[0]]['held_out']}'s held-out images, and the proxy's mean "
           f"over seeds {named} ({'-'.join(map(str, seeds))} per genome); Spearman, {CONFIDENCE:.0%} bootstrap CI "
           f"over genomes:")
-    print(f"{'epoch':>5} {'mean top-1':>10}  {'vs final (held-out)':<26} vs proxy")
+    print(f"{'epoch':>5} {'mean top-1':>10}  {'vs final (held-out)':<26} {'minus the proxy vs final':<28} vs proxy")
     for epoch in range(epochs):
         at = [curves[g][epoch] for g in genomes]
         print(f"{epoch + 1:>5} {statistics.fmean(at):>10.2f}  "
               f"{str(bootstrap(spearman, at, held_out, samples=args.bootstrap)):<26} "
+              f"{bootstrap_difference(spearman, at, proxy_mean, held_out, samples=args.bootstrap).signed():<28} "
               f"{bootstrap(spearman, at, proxy_mean, samples=args.bootstrap)}")
     print(f"proxy vs final (held-out): {bootstrap(spearman, proxy_mean, held_out, samples=args.bootstrap)}")
 

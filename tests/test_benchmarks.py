@@ -122,8 +122,8 @@ def test_reference_curves_rank_each_epoch_against_the_final_figure_and_the_proxy
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     rows = {line.split()[0]: line.split() for line in out.stdout.splitlines() if re.match(r"\s+\d ", line)}
-    assert rows["1"][2] == "-1.000" and rows["1"][5] == "1.000"
-    assert rows["2"][2] == "1.000" and rows["2"][5] == "-1.000"
+    assert (rows["1"][2], rows["1"][5], rows["1"][8]) == ("-1.000", "+0.000", "1.000")
+    assert (rows["2"][2], rows["2"][5], rows["2"][8]) == ("1.000", "+2.000", "-1.000")
     assert "proxy vs final (held-out): -1.000" in out.stdout
 
 
