@@ -24,7 +24,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from evaluators.fidelity import SeedNoise, noise_ceiling_line, pooled_seed_noise, read_journal
+from evaluators.fidelity import SeedNoise, held_out_references, noise_ceiling_line, pooled_seed_noise, read_journal
 from evaluators.ranking import spearman
 
 HERE = Path(__file__).resolve().parent
@@ -47,8 +47,14 @@ def main() -> None:
             parser.exit(2, f"error: {flag}: no such file {path}\n")
 
     runs = synthetic_runs(args.journal)
-    held_out = {record["genome_id"]: record["held_out_top1"] for record in runs
-                if record["fidelity"] == "reference" and record.get("held_out") == HELD_OUT and record["seed"] == 0}
+    try:
+        references = held_out_references(runs)
+    except ValueError as error:
+        parser.exit(2, f"error: {args.journal}: {error}\n")
+    if any(record["held_out"] != HELD_OUT for record in references.values()):
+        parser.exit(2, f"error: {args.journal}: the baseline's seeds are on {HELD_OUT}'s images, its reference runs "
+                       f"are not\n")
+    held_out = {genome: record["held_out_top1"] for genome, record in references.items()}
     proxy_runs: dict[str, dict[int, float]] = defaultdict(dict)
     proxy_names = set()
     for record in synthetic_runs(args.proxy_runs) if args.proxy_runs else runs:

@@ -24,7 +24,7 @@ import numpy as np
 
 from evaluators.arguments import positive_float, positive_int
 from evaluators.data import load_data
-from evaluators.fidelity import Job, genomes_for, pooled_seed_noise, read_journal, run_jobs
+from evaluators.fidelity import Job, genomes_for, held_out_references, pooled_seed_noise, read_journal, run_jobs
 from evaluators.presets import get_fidelity
 from evaluators.ranking import CONFIDENCE, Estimate, bootstrap, bootstrap_difference, bootstrap_indices, spearman
 
@@ -60,6 +60,7 @@ def main() -> None:
     elif args.seeds == 1:
         parser.exit(2, "error: --seeds 1 without --crop, --epochs, --warmup-epochs or --head-lr-factor is the "
                        "committed proxy itself: nothing to compare\n")
+    held_out = _held_out_reference(args.reference_runs) if args.reference_runs else None  # refused before training
     load_data("synthetic")  # decoded into the cache once, before the workers read it
     genomes = genomes_for(20, num_classes=10, seed=0)
     jobs = [Job(genome, variant, "synthetic", seed, "cpu") for seed in range(args.seeds) for genome in genomes]
@@ -79,9 +80,9 @@ def main() -> None:
                 if job.seed == seed and done.get(job.key, {}).get("status") == "ok"} for seed in range(args.seeds)]
     at = {(r["genome_id"], r["fidelity"]): r["top1"] for r in committed if r["seed"] == 0 and r["status"] == "ok"}
     judged_by = "the reference (seed 0)"
-    if args.reference_runs:
-        held_out, images = _held_out_reference(args.reference_runs)
-        at = {key: top1 for key, top1 in at.items() if key[1] != "reference"} | held_out
+    if held_out:
+        references, images = held_out
+        at = {key: top1 for key, top1 in at.items() if key[1] != "reference"} | references
         judged_by = f"the reference (seed 0) on {images}"
     ids = [genome.id for genome in genomes
            if all(genome.id in found for found in by_seed) and (genome.id, "reference") in at]
@@ -158,14 +159,14 @@ def _print_noise_and_level(name: str, per_seed: np.ndarray, committed_proxy: dic
 
 def _held_out_reference(journal: Path) -> tuple[dict[tuple[str, str], float], str]:
     """The reference's seed-0 top-1 on its held-out images, by genome, and which images they were."""
-    runs = [run for run in read_journal(journal).values() if run["fidelity"] == "reference" and run["seed"] == 0
-            and run["status"] == "ok" and run.get("held_out_top1") is not None]
+    try:
+        runs = held_out_references(read_journal(journal).values())
+    except ValueError as error:
+        raise SystemExit(f"error: --reference-runs {journal}: {error}") from None
     if not runs:
         raise SystemExit(f"error: --reference-runs {journal}: no seed-0 reference run with held-out figures")
-    specs = sorted({run["held_out"] for run in runs})
-    if len(specs) > 1:
-        raise SystemExit(f"error: --reference-runs {journal}: runs evaluated on different held-out images ({specs})")
-    return {(run["genome_id"], "reference"): run["held_out_top1"] for run in runs}, f"{specs[0]}'s validation images"
+    spec = next(iter(runs.values()))["held_out"]
+    return {(genome, "reference"): run["held_out_top1"] for genome, run in runs.items()}, f"{spec}'s validation images"
 
 
 def _reuse_committed_runs(jobs: list[Job], committed: list[dict], journal: Path) -> None:

@@ -26,7 +26,7 @@ import re
 import statistics
 from pathlib import Path
 
-from evaluators.fidelity import read_journal
+from evaluators.fidelity import held_out_references, read_journal
 from evaluators.ranking import CONFIDENCE, bootstrap, bootstrap_difference, spearman
 
 HERE = Path(__file__).resolve().parent
@@ -49,8 +49,10 @@ def main() -> None:
         if not path.is_file():
             parser.exit(2, f"error: {path}: no such file\n")
     records = read_journal(args.journal).values()
-    finals = {r["genome_id"]: r for r in records if r["fidelity"] == "reference" and r["seed"] == 0
-              and r["status"] == "ok" and r.get("held_out_top1") is not None}
+    try:
+        finals = held_out_references(records)
+    except ValueError as error:
+        parser.exit(2, f"error: {args.journal}: {error}\n")
     proxy = {}
     for r in records:
         if r["fidelity"] == "proxy" and r["status"] == "ok" and r["seed"] in args.proxy_seeds:

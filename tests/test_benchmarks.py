@@ -91,6 +91,16 @@ def test_the_held_out_ceiling_refuses_a_journal_without_held_out_references_in_o
                           f"ceiling needs 3 or more\n")
 
 
+def test_proxy_variant_refuses_a_reference_journal_without_held_out_figures_before_training(tmp_path):
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "proxy_variant.py"
+    proxy_only = script.with_name("proxy-seeds") / "runs.jsonl"
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "out"), "--crop", "32", "--reference-runs",
+                          str(proxy_only)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1
+    assert out.stderr == f"error: --reference-runs {proxy_only}: no seed-0 reference run with held-out figures\n"
+    assert not (tmp_path / "out").exists()
+
+
 CURVES = Path(__file__).resolve().parent.parent / "benchmarks" / "reference_curves.py"
 
 

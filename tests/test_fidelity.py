@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.fidelity import (CSV_COLUMNS, Job, SeedNoise, evaluation_sd, genomes_for, main, mean_sd, noise_ceiling,
-                                 noise_ceiling_line, pooled_seed_noise, reliability, run_job, run_jobs,
-                                 seed_agreement_line, seed_sd_interval, write_csv, write_scatter)
+from evaluators.fidelity import (CSV_COLUMNS, Job, SeedNoise, evaluation_sd, genomes_for, held_out_references, main,
+                                 mean_sd, noise_ceiling, noise_ceiling_line, pooled_seed_noise, reliability, run_job,
+                                 run_jobs, seed_agreement_line, seed_sd_interval, write_csv, write_scatter)
 from evaluators.presets import PRESETS
 from evaluators.ranking import (bootstrap, bootstrap_difference, bootstrap_indices, chance_overlap, kendall, spearman,
                                top_overlap)
@@ -419,6 +419,24 @@ def test_held_out_images_of_other_classes_are_a_one_line_error(tiny_presets, cap
                            "--out", str(tmp_path / "out"))
     assert code == 2 and err.count("\n") == 1
     assert err.startswith("error: --held-out 'synthetic:classes=4,train=1,val=2' has 4 classes and --data")
+
+
+def _reference_record(genome: str, seed: int = 0, status: str = "ok", held_out: str | None = "synthetic:seed=1",
+                      top1: float | None = 98.0, fidelity: str = "reference") -> dict:
+    return {"genome_id": genome, "fidelity": fidelity, "seed": seed, "status": status, "held_out": held_out,
+            "held_out_top1": top1}
+
+
+def test_held_out_references_keep_finished_seed_0_references_with_held_out_figures_by_genome() -> None:
+    records = [_reference_record("a"), _reference_record("b", seed=1), _reference_record("c", status="failed"),
+               _reference_record("d", top1=None), _reference_record("e", fidelity="proxy"), _reference_record("f")]
+    assert sorted(held_out_references(records)) == ["a", "f"]
+
+
+def test_held_out_references_refuse_runs_judged_on_different_held_out_images() -> None:
+    records = [_reference_record("a"), _reference_record("b", held_out="synthetic:seed=2")]
+    with pytest.raises(ValueError, match=r"different held-out images \(synthetic:seed=1, synthetic:seed=2\)"):
+        held_out_references(records)
 
 
 def test_cli_rerun_trains_nothing_already_in_the_journal(tiny_presets, capsys, tmp_path: Path) -> None:

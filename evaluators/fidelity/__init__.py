@@ -50,12 +50,13 @@ strings, accuracies and MACs; the baseline is a star).
 """
 from ._cli import main, parse_args
 from ._files import CSV_COLUMNS, write_csv, write_scatter
-from ._jobs import MAX_GENOMES, ORDERS, Job, block_strings, exit_with_parent, genomes_for, read_journal, run_job, run_jobs
+from ._jobs import (MAX_GENOMES, ORDERS, Job, block_strings, exit_with_parent, genomes_for, held_out_references,
+                    read_journal, run_job, run_jobs)
 from ._noise import (SeedNoise, evaluation_sd, mean_sd, noise_ceiling, pooled_seed_noise, reliability,
                      seed_sd_interval)
 from ._report import noise_ceiling_line, seed_agreement_line, seed_mean_line
 
 __all__ = ["CSV_COLUMNS", "MAX_GENOMES", "ORDERS", "Job", "SeedNoise", "block_strings", "evaluation_sd",
-           "exit_with_parent", "genomes_for", "main", "mean_sd", "noise_ceiling", "noise_ceiling_line", "parse_args",
+           "exit_with_parent", "genomes_for", "held_out_references", "main", "mean_sd", "noise_ceiling", "noise_ceiling_line", "parse_args",
            "pooled_seed_noise", "read_journal", "reliability", "run_job", "run_jobs", "seed_agreement_line",
            "seed_mean_line", "seed_sd_interval", "write_csv", "write_scatter"]

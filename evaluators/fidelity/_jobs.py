@@ -9,7 +9,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +140,21 @@ def read_journal(path: Path) -> dict[str, dict[str, Any]]:
             continue
         done[record["key"]] = record
     return done
+
+
+def held_out_references(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The finished seed-0 reference trainings that carry held-out figures, by genome id.
+
+    Seed 0 is the one every genome of a study has; a journal mixing held-out sets would rank genomes by
+    different images, so that is refused (ValueError naming the sets) rather than silently pooled.
+    """
+    runs = {record["genome_id"]: record for record in records
+            if record["fidelity"] == "reference" and record["seed"] == 0 and record["status"] == "ok"
+            and record.get("held_out_top1") is not None}
+    specs = sorted({record["held_out"] for record in runs.values()})
+    if len(specs) > 1:
+        raise ValueError(f"reference runs evaluated on different held-out images ({', '.join(specs)})")
+    return runs
 
 
 ORDERS = ("longest", "shortest", "given")
