@@ -2,7 +2,8 @@
 # Point 7's report on the held-out reference: evaluators.fidelity's own report on the journal, the noise ceiling
 # through both fidelities' seed noise (heldout_ceiling.py), then every proxy
 # variant's committed runs judged against the same held-out figures. Trains nothing when the variant journals are
-# complete (20 genomes x 2 seeds each); on a journal with fewer genomes it reports on those it holds.
+# complete (20 genomes x 2 seeds each); on a journal with fewer genomes it reports on those it holds. The fidelity
+# report's CSV (genome id, block strings, MACs, both fidelities' figures, seconds) is written beside the journal.
 #
 #   bash benchmarks/heldout_report.sh [JOURNAL] > report.log    # default benchmarks/fidelity-heldout/runs.jsonl
 set -euo pipefail
@@ -16,6 +17,7 @@ cp "$journal" "$work/runs.jsonl"
 echo "== evaluators.fidelity --from-journal on $journal"
 python -m evaluators.fidelity --from-journal --genomes 20 --genome-seeds 2 --baseline-seeds 2 --held-out "$held_out" \
     --out "$work"
+cp "$work/fidelity.csv" "$(dirname "$journal")/fidelity.csv"
 echo
 echo "== heldout_ceiling.py: the noise ceiling, with the baseline's five held-out reference seeds (reference-noise/)"
 python "$here/heldout_ceiling.py" "$journal"

@@ -61,8 +61,9 @@ def test_bench_refuses_an_image_set_smaller_than_a_batch(tmp_path):
     assert out.returncode == 2 and "--images-per-class x --classes must be at least 64" in out.stderr
 
 
-def test_the_device_script_parses():
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_device.sh"
+@pytest.mark.parametrize("name", ["reference_device.sh", "heldout_report.sh"])
+def test_the_shell_scripts_parse(name):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / name
     out = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
 
