@@ -7,11 +7,11 @@ beside the standard proxy's, and their paired difference: both correlations comp
 of genomes, so the interval of the difference is paired. With two seeds it also prints how well each repeats
 its own ranking, each one's seed SD pooled within genomes, and how far the variant moves every genome's figure.
 
-    python benchmarks/proxy_variant.py OUT --crop 32 --epochs 1 [--head-lr-factor 0.1] [--seeds 1] [--jobs 2]
-        [--reference-runs JOURNAL]   # the reference on held-out images (evaluators.fidelity --held-out)
+    python benchmarks/proxy_variant.py OUT --crop 32 --epochs 1 [--head-lr-factor 0.1] [--bf16 auto] [--seeds 1]
+        [--jobs 2] [--reference-runs JOURNAL]   # the reference on held-out images (evaluators.fidelity --held-out)
 
-Without ``--crop``/``--epochs``/``--warmup-epochs``/``--head-lr-factor`` the variant is the proxy itself, and
-``--seeds 2`` asks whether averaging training seeds ranks better than one; its seed-0 runs are the committed ones.
+Without ``--crop``/``--epochs``/``--warmup-epochs``/``--head-lr-factor``/``--bf16`` the variant is the proxy itself,
+and ``--seeds 2`` asks whether averaging training seeds ranks better than one; its seed-0 runs are the committed ones.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--warmup-epochs", type=positive_float, help="warm-up (the proxy's: 0.1 epochs)")
     parser.add_argument("--head-lr-factor", type=positive_float,
                         help="the classifier's fraction of the LR (the proxy's: 1)")
+    parser.add_argument("--bf16", choices=("auto", "on", "off"),
+                        help="bf16 autocast (the proxy's: off; the reference's: auto, on where the CPU has it)")
     parser.add_argument("--seeds", type=positive_int, default=1,
                         help="training seeds 0..N-1 per genome; the variant's accuracy is their mean")
     parser.add_argument("--jobs", type=positive_int, default=2)
@@ -49,17 +51,18 @@ def main() -> None:
                              "the default 1,000")
     args = parser.parse_args()
     overrides = {"crop": args.crop, "epochs": args.epochs, "warmup_epochs": args.warmup_epochs,
-                 "head_lr_factor": args.head_lr_factor}
+                 "head_lr_factor": args.head_lr_factor, "bf16": args.bf16}
     try:
         variant = get_fidelity("proxy", **overrides)
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
     if any(value is not None for value in overrides.values()):
         head = f"-h{variant.head_lr_factor:g}" if variant.head_lr_factor != 1 else ""
-        variant = variant.replace(name=f"proxy-c{variant.crop}-e{variant.epochs:g}{head}")
+        precision = f"-bf16{variant.bf16}" if variant.bf16 != "off" else ""
+        variant = variant.replace(name=f"proxy-c{variant.crop}-e{variant.epochs:g}{head}{precision}")
     elif args.seeds == 1:
-        parser.exit(2, "error: --seeds 1 without --crop, --epochs, --warmup-epochs or --head-lr-factor is the "
-                       "committed proxy itself: nothing to compare\n")
+        parser.exit(2, "error: --seeds 1 without --crop, --epochs, --warmup-epochs, --head-lr-factor or --bf16 is "
+                       "the committed proxy itself: nothing to compare\n")
     held_out = _held_out_reference(args.reference_runs) if args.reference_runs else None  # refused before training
     load_data("synthetic")  # decoded into the cache once, before the workers read it
     genomes = genomes_for(20, num_classes=10, seed=0)
