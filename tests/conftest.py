@@ -5,6 +5,8 @@ import os
 import shutil
 
 import kaleido
+import plotly.graph_objects
+import plotly.io
 import pytest
 import ray
 
@@ -38,10 +40,17 @@ def shared_chromium(chromium):
     keeps one open, so a module that writes a dozen reports pays that once. Module-scoped, so a module that
     tests the one-browser-per-image path or the no-browser path is not affected. Without a browser nothing
     starts, and every export ends in the run's one-line note.
+
+    The server starts its browser on a thread of its own, after ``start_sync_server`` has returned, and that thread
+    registers a new logger ("browser_proc") as the browser comes up. pytest's log capture iterates the logging
+    registry unlocked as each test phase begins, so a logger registered at that moment failed the module's first
+    test with "dictionary changed size during iteration" (seen once in a full run). One export here waits for the
+    browser, so it is up, and its logger registered, before any test starts.
     """
     if chromium is None:
         yield
         return
     kaleido.start_sync_server(silence_warnings=True)
+    plotly.io.to_image(plotly.graph_objects.Figure(), format="png", width=10, height=10)
     yield
     kaleido.stop_sync_server(silence_warnings=True)
