@@ -6,9 +6,10 @@ import shutil
 
 import kaleido
 import plotly.graph_objects
-import plotly.io
 import pytest
 import ray
+
+from search.results import write_figure
 
 # Ray starts trial workers at niceness 15: beside the other xdist process's training at niceness 0 a trial gets a
 # few percent of a core, and a run in a subprocess (which inherits this) can take minutes just to import torch.
@@ -33,7 +34,7 @@ def chromium() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def shared_chromium(chromium):
+def shared_chromium(chromium, tmp_path_factory):
     """One Chromium for every PNG a test module's reports write.
 
     Plotly's exporter starts a fresh browser per image (seconds each on this machine); kaleido's sync server
@@ -45,12 +46,13 @@ def shared_chromium(chromium):
     registers a new logger ("browser_proc") as the browser comes up. pytest's log capture iterates the logging
     registry unlocked as each test phase begins, so a logger registered at that moment failed the module's first
     test with "dictionary changed size during iteration" (seen once in a full run). One export here waits for the
-    browser, so it is up, and its logger registered, before any test starts.
+    browser, so it is up, and its logger registered, before any test starts (through the reports' own writer, so a
+    browser that fails or hangs ends in its one-line note here too, not in a stuck fixture).
     """
     if chromium is None:
         yield
         return
     kaleido.start_sync_server(silence_warnings=True)
-    plotly.io.to_image(plotly.graph_objects.Figure(), format="png", width=10, height=10)
+    write_figure(plotly.graph_objects.Figure(), tmp_path_factory.mktemp("browser") / "warm-up.html")
     yield
     kaleido.stop_sync_server(silence_warnings=True)
