@@ -8,7 +8,8 @@ of genomes, so the interval of the difference is paired. With two seeds it also 
 its own ranking, each one's seed SD pooled within genomes, and how far the variant moves every genome's figure.
 
     python benchmarks/proxy_variant.py OUT --crop 32 --epochs 1 [--head-lr-factor 0.1] [--bf16 auto] [--seeds 1]
-        [--jobs 2] [--reference-runs JOURNAL]   # the reference on held-out images (evaluators.fidelity --held-out)
+        [--jobs 2] [--checkpoints DIR]
+        [--reference-runs JOURNAL]   # the reference on held-out images (evaluators.fidelity --held-out)
 
 Without ``--crop``/``--epochs``/``--warmup-epochs``/``--head-lr-factor``/``--bf16`` the variant is the proxy itself,
 and ``--seeds 2`` asks whether averaging training seeds ranks better than one; its seed-0 runs are the committed ones.
@@ -44,6 +45,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=positive_int, default=1,
                         help="training seeds 0..N-1 per genome; the variant's accuracy is their mean")
     parser.add_argument("--jobs", type=positive_int, default=2)
+    parser.add_argument("--checkpoints", type=Path, metavar="DIR",
+                        help="each training saves itself here at epoch ends and resumes from there after a stop "
+                             "(for long variants; default: a stopped training starts again)")
     parser.add_argument("--bootstrap", type=positive_int, default=2000)
     parser.add_argument("--reference-runs", type=Path, metavar="JOURNAL",
                         help="runs.jsonl of `python -m evaluators.fidelity --held-out SPEC`: judge against its "
@@ -66,7 +70,9 @@ def main() -> None:
     held_out = _held_out_reference(args.reference_runs) if args.reference_runs else None  # refused before training
     load_data("synthetic")  # decoded into the cache once, before the workers read it
     genomes = genomes_for(20, num_classes=10, seed=0)
-    jobs = [Job(genome, variant, "synthetic", seed, "cpu") for seed in range(args.seeds) for genome in genomes]
+    checkpoints = str(args.checkpoints) if args.checkpoints else None
+    jobs = [Job(genome, variant, "synthetic", seed, "cpu", checkpoint_dir=checkpoints)
+            for seed in range(args.seeds) for genome in genomes]
     committed = [json.loads(line) for line in COMMITTED.read_text().splitlines()]
     journal = args.out / "runs.jsonl"
     args.out.mkdir(parents=True, exist_ok=True)
