@@ -2,6 +2,7 @@
 
 ``evaluators.fidelity`` has its own tests in test_fidelity.py."""
 
+import os
 import re
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def test_bench_refuses_an_image_set_smaller_than_a_batch(tmp_path):
     assert out.returncode == 2 and "--images-per-class x --classes must be at least 64" in out.stderr
 
 
-@pytest.mark.parametrize("name", ["reference_device.sh", "heldout_report.sh"])
+@pytest.mark.parametrize("name", ["reference_device.sh", "heldout_report.sh", "proxy_cost.sh"])
 def test_the_shell_scripts_parse(name):
     script = Path(__file__).resolve().parents[1] / "benchmarks" / name
     out = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, timeout=60)
@@ -100,6 +101,22 @@ def test_proxy_variant_refuses_a_reference_journal_without_held_out_figures_befo
     assert out.returncode == 1
     assert out.stderr == f"error: --reference-runs {proxy_only}: no seed-0 reference run with held-out figures\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_proxy_cost_trains_both_arms_each_rep_and_ends_with_the_variant_s_ratio_to_the_stock_proxy():
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "proxy_cost.sh"
+    env = {**os.environ, "DATA": "synthetic:classes=3,train=16,val=8"}
+    out = subprocess.run(["bash", str(script), "--crop 16 --bf16 off", "2"], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("machine: ") and len(lines) == 6
+    assert [line.split(":")[0].strip() for line in lines[1:5]] == ["stock rep 1", "variant rep 1", "stock rep 2",
+                                                                      "variant rep 2"]
+    seconds = [float(re.search(r"training (\d+\.\d) s", line).group(1)) for line in lines[1:5]]
+    ratio = float(re.match(r"variant \(--crop 16 --bf16 off\) / stock proxy, training seconds: (\d+\.\d\d)x "
+                           r"\(per pair \d+\.\d\d-\d+\.\d\dx, n = 2 pair\(s\)\)$", lines[5]).group(1))
+    assert ratio == pytest.approx((seconds[1] + seconds[3]) / (seconds[0] + seconds[2]), abs=0.1)
 
 
 CURVES = Path(__file__).resolve().parent.parent / "benchmarks" / "reference_curves.py"
