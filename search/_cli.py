@@ -6,9 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evaluators.arguments import non_negative_float, positive_float
 from evaluators.data import DataError, ImageData, load_data
+
+if TYPE_CHECKING:  # Ray is imported only once a run starts
+    from .tune import Resources
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +29,7 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
                              "once as the GPUs allow")
 
 
-def resources_from_args(args: argparse.Namespace) -> "Resources":
+def resources_from_args(args: argparse.Namespace) -> Resources:
     from .tune import Resources  # here, so validating arguments does not import Ray
 
     return Resources(address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)

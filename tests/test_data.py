@@ -17,9 +17,10 @@ import torchvision.datasets.cifar
 from PIL import Image
 from torchvision.transforms import RandomResizedCrop
 
-from evaluators import data as D
-from evaluators.data import (IMAGENET_MEAN, IMAGENET_STD, DataError, DataSpec, ImageData, eval_batches, load_data,
-                             make_synthetic, parse_data_spec, train_batches)
+from evaluators.data import _augment, _loading, _spec
+from evaluators.data import (IMAGENET_MEAN, IMAGENET_STD, MAX_SYNTHETIC_CLASSES, DataError, DataSpec, ImageData,
+                             default_cache_dir, eval_batches, load_data, make_synthetic, parse_data_spec, train_batches)
+from evaluators.data._synthetic import FAINT_MAX, FAINT_SHARE, OBJECT_TILT, _synthetic_parameters
 
 SMALL_SYNTHETIC = "synthetic:classes=3,seed=1,train=4,val=2"
 
@@ -133,7 +134,7 @@ def test_synthetic_shapes_dtypes_and_balanced_labels() -> None:
 
 def test_synthetic_rejects_more_classes_than_shape_texture_pairs() -> None:
     with pytest.raises(DataError, match="classes"):
-        make_synthetic(classes=D.MAX_SYNTHETIC_CLASSES + 1)
+        make_synthetic(classes=MAX_SYNTHETIC_CLASSES + 1)
 
 
 def test_synthetic_is_not_linearly_separable_from_colour_or_pixels() -> None:
@@ -172,34 +173,34 @@ def test_a_trained_linear_classifier_on_pixels_stays_near_chance() -> None:
 
 
 def test_synthetic_objects_are_tilted_at_most_30_degrees_either_way() -> None:
-    angles = D._synthetic_parameters(torch.arange(10).repeat(200), torch.Generator().manual_seed(0),
-                                     D.FAINT_SHARE, D.FAINT_MAX, D.OBJECT_TILT)["angle"]
+    angles = _synthetic_parameters(torch.arange(10).repeat(200), torch.Generator().manual_seed(0),
+                                   FAINT_SHARE, FAINT_MAX, OBJECT_TILT)["angle"]
     assert angles.abs().max() <= math.pi / 6 and angles.min() < -0.9 * math.pi / 6 and angles.max() > 0.9 * math.pi / 6
 
 
 def test_synthetic_tilt_option_turns_objects_further_and_changes_nothing_else() -> None:
     labels = torch.arange(10).repeat(200)
-    default = D._synthetic_parameters(labels, torch.Generator().manual_seed(0), D.FAINT_SHARE, D.FAINT_MAX,
-                                      D.OBJECT_TILT)
-    turned = D._synthetic_parameters(labels, torch.Generator().manual_seed(0), D.FAINT_SHARE, D.FAINT_MAX,
-                                     math.radians(90))
+    default = _synthetic_parameters(labels, torch.Generator().manual_seed(0), FAINT_SHARE, FAINT_MAX,
+                                    OBJECT_TILT)
+    turned = _synthetic_parameters(labels, torch.Generator().manual_seed(0), FAINT_SHARE, FAINT_MAX,
+                                   math.radians(90))
     assert torch.allclose(turned["angle"], 3 * default["angle"], atol=1e-5)
     assert all(torch.equal(turned[key], default[key]) for key in default if key != "angle")
 
 
 def test_synthetic_tilt_is_parsed_in_degrees_up_to_180() -> None:
-    assert D._synthetic_settings(parse_data_spec("synthetic:tilt=90"))["tilt"] == 90
-    assert D._synthetic_settings(parse_data_spec("synthetic"))["tilt"] == 30
+    assert _spec.synthetic_settings(parse_data_spec("synthetic:tilt=90"))["tilt"] == 90
+    assert _spec.synthetic_settings(parse_data_spec("synthetic"))["tilt"] == 30
     with pytest.raises(DataError, match="tilt is the most an object turns either way, 0..180 degrees"):
         parse_data_spec("synthetic:tilt=181")
 
 
 def test_synthetic_faint_share_of_objects_stands_out_less_from_the_background() -> None:
     """About FAINT_SHARE of the objects have a contrast factor below the clear ones' floor, down to near zero."""
-    params = D._synthetic_parameters(torch.arange(10).repeat(400), torch.Generator().manual_seed(0),
-                                     D.FAINT_SHARE, D.FAINT_MAX, D.OBJECT_TILT)
-    contrast, floor = params["contrast"], D.FAINT_MAX
-    assert abs((contrast < floor).float().mean().item() - D.FAINT_SHARE) < 0.03
+    params = _synthetic_parameters(torch.arange(10).repeat(400), torch.Generator().manual_seed(0),
+                                   FAINT_SHARE, FAINT_MAX, OBJECT_TILT)
+    contrast, floor = params["contrast"], FAINT_MAX
+    assert abs((contrast < floor).float().mean().item() - FAINT_SHARE) < 0.03
     assert contrast.min() < 0.05 and contrast.max() <= 1.0
     step = (params["bg_a"] - params["fill_a"]).abs().amax(dim=1)
     assert step[contrast < 0.1].max() < step[contrast > floor].median() / 3
@@ -207,13 +208,13 @@ def test_synthetic_faint_share_of_objects_stands_out_less_from_the_background() 
 
 def test_synthetic_faint_options_set_the_share_and_the_highest_faint_contrast() -> None:
     labels, seed = torch.arange(10).repeat(400), torch.Generator().manual_seed(0)
-    contrast = D._synthetic_parameters(labels, seed, 0.5, 0.3, D.OBJECT_TILT)["contrast"]
+    contrast = _synthetic_parameters(labels, seed, 0.5, 0.3, OBJECT_TILT)["contrast"]
     assert abs((contrast < 1).float().mean().item() - 0.5) < 0.03
     assert contrast[contrast < 1].max() <= 0.3
 
 
 def test_synthetic_faint_options_are_parsed_as_percentages() -> None:
-    assert D._synthetic_settings(parse_data_spec("synthetic:faint=35,faint_max=30"))["faint"] == 35
+    assert _spec.synthetic_settings(parse_data_spec("synthetic:faint=35,faint_max=30"))["faint"] == 35
     with pytest.raises(DataError, match="faint is a percentage of images, 0..100"):
         parse_data_spec("synthetic:faint=101")
     with pytest.raises(DataError, match="faint_max is a percentage of full contrast, 4..100"):
@@ -227,7 +228,7 @@ def test_a_spec_without_faint_options_loads_the_generator_s_default_data(tmp_pat
 
 def test_synthetic_load_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = load_data(SMALL_SYNTHETIC, cache_dir=tmp_path, size=32)
-    monkeypatch.setattr(D, "make_synthetic", lambda *args, **kwargs: pytest.fail("generated again"))
+    monkeypatch.setattr(_loading, "make_synthetic", lambda *args, **kwargs: pytest.fail("generated again"))
     second = load_data(SMALL_SYNTHETIC, cache_dir=tmp_path, size=32)
     assert second.name == SMALL_SYNTHETIC and second.classes == first.classes
     assert torch.equal(first.train_images, second.train_images)
@@ -252,9 +253,9 @@ def test_cache_key_depends_on_size_and_options(tmp_path: Path) -> None:
 
 def test_default_cache_dir_follows_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("EFFCNN_CACHE", str(tmp_path / "cache"))
-    assert D.default_cache_dir() == tmp_path / "cache"
+    assert default_cache_dir() == tmp_path / "cache"
     monkeypatch.delenv("EFFCNN_CACHE")
-    assert D.default_cache_dir() == Path.home() / ".cache" / "effcnn-nas"
+    assert default_cache_dir() == Path.home() / ".cache" / "effcnn-nas"
 
 
 # --------------------------------------------------------------------------------------------- imagefolder
@@ -285,7 +286,7 @@ def test_imagefolder_reads_jpeg_and_center_crops_the_short_side(tmp_path: Path) 
 def test_imagefolder_second_load_decodes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = write_tree(tmp_path / "tree", {"train": {"a": 2, "b": 2}, "val": {"a": 1, "b": 1}})
     first = load_data(f"imagefolder:{root}", cache_dir=tmp_path / "cache", size=8)
-    monkeypatch.setattr(D, "_decode_image", lambda *args: pytest.fail("decoded an image again"))
+    monkeypatch.setattr(_loading, "_decode_image", lambda *args: pytest.fail("decoded an image again"))
     second = load_data(f"imagefolder:{root}", cache_dir=tmp_path / "cache", size=8)
     assert torch.equal(first.train_images, second.train_images) and second.classes == ["a", "b"]
 
@@ -424,7 +425,7 @@ def test_train_batches_channels_last_flag() -> None:
 def test_random_resized_crop_boxes_match_torchvision_statistics() -> None:
     """Same bounds and, up to sampling noise, the same area and aspect distribution as get_params."""
     count = 4000
-    ours = D._random_resized_crop_boxes(count, 64, 64, torch.Generator().manual_seed(0))
+    ours = _augment._random_resized_crop_boxes(count, 64, 64, torch.Generator().manual_seed(0))
     with torch.random.fork_rng():
         torch.manual_seed(0)
         params = [RandomResizedCrop.get_params(torch.empty(3, 64, 64), [0.08, 1.0], [3 / 4, 4 / 3])
@@ -443,15 +444,15 @@ def test_random_resized_crop_boxes_match_torchvision_statistics() -> None:
 
 
 def test_center_crop_fallback_clamps_the_aspect_ratio() -> None:
-    assert D._center_crop_fallback(64, 64) == (64.0, 64.0)
-    assert D._center_crop_fallback(10, 40) == (13.0, 10.0)
-    assert D._center_crop_fallback(40, 10) == (10.0, 13.0)
+    assert _augment._center_crop_fallback(64, 64) == (64.0, 64.0)
+    assert _augment._center_crop_fallback(10, 40) == (13.0, 10.0)
+    assert _augment._center_crop_fallback(40, 10) == (10.0, 13.0)
 
 
 def test_whole_image_box_at_full_size_is_exact_and_flip_mirrors() -> None:
     images = tiny_data(train=2, size=16).train_images
     boxes = torch.tensor([[0.0, 0.0, 16.0, 16.0]] * 2)
-    out = D._crop_flip_normalise(images, boxes, torch.tensor([False, True]), 16, channels_last=False)
+    out = _augment._crop_flip_normalise(images, boxes, torch.tensor([False, True]), 16, channels_last=False)
     assert torch.allclose(out[0], normalised(images)[0], atol=1e-5)
     assert torch.allclose(out[1], normalised(images)[1].flip(-1), atol=1e-5)
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from evaluators.latency import (InContext, LatencyPredictor, LatencyTable, MissingRows, machine_fingerprint, main,
-                                measure_in_context, pieces, predict_latency, time_call, validation_genomes)
-from evaluators._latency_measure import measure_training_step
+                                measure_in_context, measure_training_step, pieces, predict_latency, time_call,
+                                validation_genomes)
 from evaluators.presets import get_fidelity
 from space import Genome, Stage, build
 
@@ -239,7 +239,7 @@ def test_cli_refuses_a_batch_larger_than_memory_before_measuring(capsys, tmp_pat
 def test_cli_reports_running_out_of_memory_in_one_line(capsys, tmp_path, monkeypatch):
     def allocator_error(*args, **kwargs):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 bytes.\nframe #0")
-    monkeypatch.setattr("evaluators.latency.measure_network", allocator_error)
+    monkeypatch.setattr("evaluators.latency._cli.measure_network", allocator_error)
     code, err = _cli(capsys, "--no-train", "--cache-dir", str(tmp_path))
     assert code == 1 and err.strip().splitlines()[-1] == ("error: out of memory (inference at --batch 1): lower "
                                                           "--batch, measure a smaller genome")
@@ -328,9 +328,10 @@ def test_a_predictor_round_trips_through_json(machine):
 
 def test_validate_prints_the_share_within_ten_percent_and_both_rank_correlations(monkeypatch, tmp_path, capsys):
     """With a made-up stopwatch whose network latency is exactly the sum of its pieces, every genome is within."""
-    from evaluators import _latency_table, latency
-    monkeypatch.setattr(_latency_table, "_default_measure", lambda machine: LinearMeasure())
-    monkeypatch.setattr(latency, "measure_in_context", lambda genome, reference, machine, runs: LinearMeasure()(genome))
+    from evaluators.latency import _table
+    monkeypatch.setattr(_table, "_default_measure", lambda machine: LinearMeasure())
+    monkeypatch.setattr("evaluators.latency._cli.measure_in_context",
+                        lambda genome, reference, machine, runs: LinearMeasure()(genome))
     assert main(["--validate", "3", "--fit-genomes", "2", "--cache-dir", str(tmp_path), "--json"]) == 0
     out = capsys.readouterr().out
     assert "table: within +-10%: 3/3 (100%, target >= 90%)" in out and "spearman(MACs, measured):" in out
@@ -339,9 +340,9 @@ def test_validate_prints_the_share_within_ten_percent_and_both_rank_correlations
 
 
 def test_validate_draws_from_the_search_s_default_space_unless_told(monkeypatch, tmp_path):
-    from evaluators import latency
     asked = []
-    monkeypatch.setattr(latency, "_validate", lambda table, count, seed, population, *rest: asked.append(population))
+    monkeypatch.setattr("evaluators.latency._cli._validate",
+                        lambda table, count, seed, population, *rest: asked.append(population))
     main(["--validate", "3", "--cache-dir", str(tmp_path)])
     main(["--validate", "3", "--cache-dir", str(tmp_path), "--population", "wide"])
     assert asked == ["space", "wide"]

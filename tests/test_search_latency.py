@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from evaluators import _latency_table
-from evaluators.latency import InContext
+from evaluators.latency import InContext, _table
 from search.pareto import dominated_hypervolume, minimise_form, nondominated_mask
 from search.results import pareto_figure, trials_frame, write_report
 from search.run import main
@@ -38,13 +37,13 @@ def made_up_stopwatch(monkeypatch, tmp_path):
 
     def measure(machine):
         def timed(genome):
-            parts = _latency_table.pieces(genome)
+            parts = _table.pieces(genome)
             calls.append(genome.id)
             # A reference of 1 ms, so a piece's ratio is its made-up milliseconds.
             return InContext(tuple(piece_ms(part) for part in parts), sum(piece_ms(part) for part in parts), 1.0)
         return timed
 
-    monkeypatch.setattr(_latency_table, "_default_measure", measure)
+    monkeypatch.setattr(_table, "_default_measure", measure)
     return calls
 
 
@@ -71,7 +70,7 @@ def test_the_baselines_latency_is_the_sum_of_its_measured_pieces(tmp_path, made_
     base = pd.read_csv(tmp_path / "s" / "trials.csv").iloc[0]
     genome = baseline().replace(num_classes=3)
     expected = sum(0.1 + sum(v for n, v in p.features.items() if n.endswith("macs")) / 1e7
-                   for p in _latency_table.pieces(genome))
+                   for p in _table.pieces(genome))
     assert base["is_baseline"] and base["latency_ms"] == pytest.approx(expected)
     assert base["latency_measured_share"] == 1.0
 

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from .trainer import resolve_device
+from ..trainer import resolve_device
 
 MEMORY_FORMAT = "channels_last"
 """Models are timed in channels_last, the layout the trainer uses and the faster one for these nets on CPUs."""

@@ -21,7 +21,7 @@ from space import Genome
 from space.builder import build_block, build_head, build_stem
 from space.genome import BlockSpec
 
-from ._latency_features import block_features, head_features, stem_features
+from ._features import block_features, head_features, stem_features
 
 CONTIGUOUS = "contiguous"
 CHANNELS_LAST = "channels_last"

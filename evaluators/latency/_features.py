@@ -3,7 +3,7 @@
 A search space of the default size holds about 300,000 distinct blocks (every width pair times kernel,
 expansion, block type, R, M and input layout), far more than a lookup table can measure before a search
 starts (about a second each). The pieces a search samples that the table lacks are therefore estimated by a
-linear model fitted on the pieces it has (``_latency_fit``), on these features: a constant per kind of
+linear model fitted on the pieces it has (``_fit``), on these features: a constant per kind of
 piece (the calls and their fixed costs), multiply-accumulates split by the kind of kernel that does them
 (dense and depthwise convolutions are different kernels on a CPU, and CondConv's grouped per-example
 convolutions and expert mixing are different again), and the activation elements read and written (memory

@@ -1,6 +1,6 @@
 """A per-block latency lookup table: a genome's predicted latency is the sum of its pieces' measured latencies.
 
-Pieces (``_latency_pieces``) are timed in context, inside the running network of a genome that has them, each
+Pieces (``_pieces``) are timed in context, inside the running network of a genome that has them, each
 as a ratio to a reference network (the standard baseline) called right after it (``measure_in_context`` says
 why both). A row's milliseconds are its ratio times the table's reference latency: the reference's median
 when the table's first genome was measured, kept with the table. ``python -m evaluators.latency --validate N``
@@ -23,15 +23,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from space import Genome
+from space import Genome, baseline
 
-from ._latency_fit import LatencyPredictor, MissingRows, fit_predictor
-from space import baseline
-
-from ._latency_measure import InContext, measure_in_context
-from ._latency_pieces import Piece, pieces
-from ._latency_timing import Machine, machine_fingerprint
-from .data import default_cache_dir
+from ..data import default_cache_dir
+from ._fit import LatencyPredictor, MissingRows, fit_predictor
+from ._measure import InContext, measure_in_context
+from ._pieces import Piece, pieces
+from ._timing import Machine, machine_fingerprint
 
 TABLE_FORMAT = 4
 """Bumped when keys, the features stored with each row or the measuring protocol change, so old tables are

@@ -1,24 +1,4 @@
-"""``python -m evaluators.latency [GENOME] [--device cpu|cuda] [--batch 1] [--threads 1] [--json]``
-
-Inference latency of a genome's built model (eval mode, ``torch.inference_mode``, channels_last, at the genome's
-resolution): warm-up, then 3 repeats of >= 50 timed calls; the median of the repeats' medians is reported with
-the IQR, the machine (CPU model, the instruction set torch dispatches to, threads, batch, torch version) and
-the latency the per-block lookup table predicts. It also reports what a search trial pays: the training cost
-per image at the proxy fidelity (forward, backward and SGD step at its batch, crop and precision), which can
-rank genomes differently from inference (CondConv's per-example expert mixing costs more in training).
-
-``--validate N`` measures N random genomes whole and compares them with the table's predictions: the share
-within +-10%, the Spearman rank correlation, and the MACs-vs-latency Spearman for comparison. With
-``--fit-genomes K`` it also predicts them the way a search does for genomes the table has not measured: from the
-rows of K other random genomes and a fit on them (see ``_latency_fit``). The genomes are drawn from the search's
-default space, as a search draws its fit genomes (``--population space``), or from
-``space.sampling.random_genome``'s wider population (``wide``: kernel 1, expansions 1 and 4.5, one expert,
-widths in steps of 4), which the validations before 2026-12-05 10:00 used. The table's pieces are timed in
-context, as ratios to a reference network (``measure_in_context``).
-
-Python API: ``machine_fingerprint()``, ``LatencyTable.for_machine(machine)``, ``predict_latency(genome, table)``,
-``measure_network(genome, machine)``.
-"""
+"""``python -m evaluators.latency``'s command line: time one genome, or check the table's predictions on many."""
 
 from __future__ import annotations
 
@@ -35,18 +15,15 @@ from space import BLOCK_TYPES, Genome, cost_of, default_space, sample_genomes
 from space.cost import resolve_genome
 from space.sampling import random_genome
 
-from ._latency_fit import LatencyPredictor, MissingRows, Prediction
-from ._latency_measure import InContext, measure_in_context, measure_network, measure_training_step
-from ._latency_pieces import pieces
-from ._latency_table import REFERENCE, LatencyTable, predict_latency
-from ._latency_timing import Machine, Timing, machine_fingerprint, time_call
-from .data import SYNTHETIC_DEFAULTS
-from .presets import PRESETS
-from .trainer import batch_too_big, is_out_of_memory, resolve_device
+from ..data import SYNTHETIC_DEFAULTS
+from ..presets import PRESETS
+from ..trainer import batch_too_big, is_out_of_memory, resolve_device
+from ._fit import LatencyPredictor, MissingRows
+from ._measure import measure_in_context, measure_network, measure_training_step
+from ._table import REFERENCE, LatencyTable, predict_latency
+from ._timing import machine_fingerprint
 
-__all__ = ["InContext", "LatencyPredictor", "LatencyTable", "Machine", "MissingRows", "Prediction", "Timing",
-           "machine_fingerprint", "measure_in_context", "measure_network", "measure_training_step", "pieces",
-           "predict_latency", "time_call", "validation_genomes"]
+DESCRIPTION = "``python -m evaluators.latency [GENOME] [--device cpu|cuda] [--batch 1] [--threads 1] [--json]``"
 
 TOLERANCE = 0.10
 """--validate's target: the share of genomes whose predicted latency is within +-10% of the measured one."""
@@ -69,7 +46,7 @@ def validation_genomes(count: int, fit_genomes: int, seed: int, population: str)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evaluators.latency", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m evaluators.latency", description=DESCRIPTION)
     parser.add_argument("genome", nargs="?", default="baseline", help="'baseline' (default) or a genome JSON file")
     parser.add_argument("--block", choices=BLOCK_TYPES, help="use this block type in every stage")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
@@ -234,7 +211,3 @@ def _integer(name: str, text: str, minimum: int) -> int:
     if value is None or value < minimum:
         raise ValueError(f"{name}: must be an integer >= {minimum}, got {text!r}")
     return value
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,11 +15,10 @@ from torch import nn
 
 from space import Genome, build
 
-from ._latency_pieces import CHANNELS_LAST, CONTIGUOUS, pieces
-
-from ._latency_timing import CLOCKS, Machine, Timing, time_call, torch_threads
-from .presets import Fidelity
-from .trainer import precision_for, training_setup
+from ..presets import Fidelity
+from ..trainer import precision_for, training_setup
+from ._pieces import CHANNELS_LAST, CONTIGUOUS, pieces
+from ._timing import CLOCKS, Machine, Timing, time_call, torch_threads
 
 LAYOUTS = {CONTIGUOUS: torch.contiguous_format, CHANNELS_LAST: torch.channels_last}
 

@@ -1,7 +1,7 @@
 """A latency predictor for any genome: measured table rows where there are some, a fitted estimate elsewhere.
 
 The estimate is a non-negative least-squares fit of the measured pieces' milliseconds on their features
-(``_latency_features``): non-negative because every feature costs time, least squares on milliseconds
+(``_features``): non-negative because every feature costs time, least squares on milliseconds
 because a network's error is the sum of its pieces' errors. (Weighting residuals by 1/sqrt(ms) fitted single
 pieces better on a shared machine here, median leave-one-out error 16.5% against 19.1% over 272 pieces, but
 the 143 fitted pieces of 12 random genomes then summed to 10.4% less than measured, against 0.4% more
@@ -18,9 +18,9 @@ import numpy as np
 
 from space import Genome
 
-from ._latency_features import FEATURES
-from ._latency_pieces import Piece, pieces
-from ._latency_timing import Machine
+from ._features import FEATURES
+from ._pieces import Piece, pieces
+from ._timing import Machine
 
 MIN_ROWS_PER_FEATURE = 3
 """A fit needs at least this many measured pieces per feature it uses."""
