@@ -10,6 +10,7 @@ its own ranking, each one's seed SD pooled within genomes, and how far the varia
     python benchmarks/proxy_variant.py OUT --crop 32 --epochs 1 [--head-lr-factor 0.1] [--bf16 auto] [--seeds 1]
         [--jobs 2] [--checkpoints DIR]
         [--reference-runs JOURNAL]   # the reference on held-out images (evaluators.fidelity --held-out)
+        [--report-only]              # the comparison over what OUT's journal holds so far, training nothing
 
 Without ``--crop``/``--epochs``/``--warmup-epochs``/``--head-lr-factor``/``--bf16`` the variant is the proxy itself,
 and ``--seeds 2`` asks whether averaging training seeds ranks better than one; its seed-0 runs are the committed ones.
@@ -30,6 +31,7 @@ from evaluators.presets import get_fidelity
 from evaluators.ranking import CONFIDENCE, Estimate, bootstrap, bootstrap_difference, bootstrap_indices, spearman
 
 COMMITTED = Path(__file__).resolve().parent / "fidelity-1205" / "runs.jsonl"
+MIN_GENOMES = 3
 
 
 def main() -> None:
@@ -53,6 +55,9 @@ def main() -> None:
                         help="runs.jsonl of `python -m evaluators.fidelity --held-out SPEC`: judge against its "
                              "reference's seed-0 figures on SPEC's images instead of the committed reference's on "
                              "the default 1,000")
+    parser.add_argument("--report-only", action="store_true",
+                        help="print the comparison over the genomes OUT's journal holds so far and train nothing "
+                             "(while another process trains into it)")
     args = parser.parse_args()
     overrides = {"crop": args.crop, "epochs": args.epochs, "warmup_epochs": args.warmup_epochs,
                  "head_lr_factor": args.head_lr_factor, "bf16": args.bf16}
@@ -68,23 +73,28 @@ def main() -> None:
         parser.exit(2, "error: --seeds 1 without --crop, --epochs, --warmup-epochs, --head-lr-factor or --bf16 is "
                        "the committed proxy itself: nothing to compare\n")
     held_out = _held_out_reference(args.reference_runs) if args.reference_runs else None  # refused before training
-    load_data("synthetic")  # decoded into the cache once, before the workers read it
     genomes = genomes_for(20, num_classes=10, seed=0)
     checkpoints = str(args.checkpoints) if args.checkpoints else None
     jobs = [Job(genome, variant, "synthetic", seed, "cpu", checkpoint_dir=checkpoints)
             for seed in range(args.seeds) for genome in genomes]
     committed = [json.loads(line) for line in COMMITTED.read_text().splitlines()]
     journal = args.out / "runs.jsonl"
-    args.out.mkdir(parents=True, exist_ok=True)
-    _reuse_committed_runs(jobs, committed, journal)
-    print(f"{variant.name}: {variant.total_steps(5000)} steps of {variant.batch_size} at {variant.crop} px; "
-          f"{len(genomes)} genomes x {args.seeds} seeds, {args.jobs} at a time", flush=True)
+    repeats = _committed_repeats(jobs, committed)
+    if args.report_only:
+        done = {record["key"]: record for record in repeats} | read_journal(journal)
+        print(f"{variant.name}: the runs in {journal} so far, training nothing", flush=True)
+    else:
+        load_data("synthetic")  # decoded into the cache once, before the workers read it
+        args.out.mkdir(parents=True, exist_ok=True)
+        _append_missing(repeats, journal)
+        print(f"{variant.name}: {variant.total_steps(5000)} steps of {variant.batch_size} at {variant.crop} px; "
+              f"{len(genomes)} genomes x {args.seeds} seeds, {args.jobs} at a time", flush=True)
 
-    def report(job: Job, record: dict) -> None:
-        print(f"{job.genome.id} {variant.name} seed {job.seed}: {record['top1']:.2f}% in {record['seconds']:.0f}s",
-              flush=True)
+        def report(job: Job, record: dict) -> None:
+            print(f"{job.genome.id} {variant.name} seed {job.seed}: {record['top1']:.2f}% in "
+                  f"{record['seconds']:.0f}s", flush=True)
 
-    done = run_jobs(jobs, journal, {"cpu": args.jobs}, report)
+        done = run_jobs(jobs, journal, {"cpu": args.jobs}, report)
     by_seed = [{job.genome.id: done[job.key]["top1"] for job in jobs
                 if job.seed == seed and done.get(job.key, {}).get("status") == "ok"} for seed in range(args.seeds)]
     at = {(r["genome_id"], r["fidelity"]): r["top1"] for r in committed if r["seed"] == 0 and r["status"] == "ok"}
@@ -95,6 +105,9 @@ def main() -> None:
         judged_by = f"the reference (seed 0) on {images}"
     ids = [genome.id for genome in genomes
            if all(genome.id in found for found in by_seed) and (genome.id, "reference") in at]
+    if len(ids) < MIN_GENOMES:
+        raise SystemExit(f"error: {len(ids)} genome(s) in {journal} with the variant's figures at every seed and a "
+                         f"reference figure; a ranking needs {MIN_GENOMES} or more")
     reference = np.array([at[(i, "reference")] for i in ids])
     proxy = np.array([at[(i, "proxy")] for i in ids])
     per_seed = np.array([[found[i] for i in ids] for found in by_seed])
@@ -107,7 +120,7 @@ def main() -> None:
         for seed, values in enumerate(per_seed):
             print(f"  {variant.name}, seed {seed}: {bootstrap(spearman, values, reference, samples=args.bootstrap)}")
     print(f"  {named}: {bootstrap(spearman, mean, reference, samples=args.bootstrap)}")
-    loss_by_seed = [{job.genome.id: done[job.key].get("eval_loss") for job in jobs if job.seed == seed}
+    loss_by_seed = [{job.genome.id: done.get(job.key, {}).get("eval_loss") for job in jobs if job.seed == seed}
                     for seed in range(args.seeds)]
     losses = np.array([[found[i] for i in ids] for found in loss_by_seed], dtype=float)  # nan: not journaled
     if np.isfinite(losses).all():  # journals written before evaluation loss was recorded have none
@@ -178,14 +191,18 @@ def _held_out_reference(journal: Path) -> tuple[dict[tuple[str, str], float], st
     return {(genome, "reference"): run["held_out_top1"] for genome, run in runs.items()}, f"{spec}'s validation images"
 
 
-def _reuse_committed_runs(jobs: list[Job], committed: list[dict], journal: Path) -> None:
-    """Copy into the variant's journal the committed runs it would repeat (the plain proxy at seed 0): the
-    journal skips them, and training them again would give the same figures at the cost of CPU-hours."""
+def _committed_repeats(jobs: list[Job], committed: list[dict]) -> list[dict]:
+    """The committed runs the variant would repeat (the plain proxy at seed 0): training them again would give the
+    same figures at the cost of CPU-hours."""
     wanted = {job.key for job in jobs}
+    return [record for record in committed if record["key"] in wanted]
+
+
+def _append_missing(records: list[dict], journal: Path) -> None:
+    """Copy into the journal the records it lacks, so that ``run_jobs`` skips them."""
     present = set(read_journal(journal))
-    reused = [record for record in committed if record["key"] in wanted - present]
     with journal.open("a") as file:
-        file.writelines(json.dumps(record) + "\n" for record in reused)
+        file.writelines(json.dumps(record) + "\n" for record in records if record["key"] not in present)
 
 
 if __name__ == "__main__":

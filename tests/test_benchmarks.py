@@ -103,6 +103,50 @@ def test_proxy_variant_refuses_a_reference_journal_without_held_out_figures_befo
     assert not (tmp_path / "out").exists()
 
 
+HELD_OUT_REFERENCE = Path(__file__).resolve().parent.parent / "benchmarks" / "fidelity-heldout" / "runs.jsonl"
+
+
+def _partial_variant_journal(out: Path, runs: int) -> Path:
+    """The first ``runs`` lines of the committed 56 px bf16 variant's journal, as a study in progress holds them."""
+    committed = Path(__file__).resolve().parent.parent / "benchmarks" / "proxy-c56-bf16" / "runs.jsonl"
+    out.mkdir()
+    journal = out / "runs.jsonl"
+    journal.write_text("".join(committed.read_text().splitlines(keepends=True)[:runs]))
+    return journal
+
+
+def _report_only(out: Path) -> subprocess.CompletedProcess:
+    benchmarks = Path(__file__).resolve().parent.parent / "benchmarks"
+    return subprocess.run([sys.executable, str(benchmarks / "proxy_variant.py"), str(out), "--crop", "56", "--bf16",
+                           "auto", "--report-only", "--reference-runs", str(HELD_OUT_REFERENCE)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_proxy_variant_report_only_ranks_the_journal_s_genomes_so_far_and_writes_nothing(tmp_path):
+    from scipy.stats import spearmanr
+
+    from evaluators.fidelity import held_out_references, read_journal
+
+    journal = _partial_variant_journal(tmp_path / "out", runs=4)
+    before = journal.read_text()
+    out = _report_only(tmp_path / "out")
+    assert out.returncode == 0, out.stderr
+    variant = {record["genome_id"]: record["top1"] for record in read_journal(journal).values()}
+    references = held_out_references(read_journal(HELD_OUT_REFERENCE).values())
+    expected = spearmanr([variant[i] for i in variant], [references[i]["held_out_top1"] for i in variant])[0]
+    printed = re.search(r"^  proxy-c56-e2-bf16auto: (-?\d\.\d{3}) ", out.stdout, re.MULTILINE)
+    assert "over 4 genomes" in out.stdout and float(printed.group(1)) == pytest.approx(expected, abs=5e-4)
+    assert journal.read_text() == before and sorted(p.name for p in journal.parent.iterdir()) == ["runs.jsonl"]
+
+
+def test_proxy_variant_report_only_refuses_fewer_than_three_genomes_in_one_line(tmp_path):
+    journal = _partial_variant_journal(tmp_path / "out", runs=2)
+    out = _report_only(tmp_path / "out")
+    assert out.returncode == 1
+    assert out.stderr == (f"error: 2 genome(s) in {journal} with the variant's figures at every seed and a reference "
+                          f"figure; a ranking needs 3 or more\n")
+
+
 def test_proxy_cost_trains_both_arms_each_rep_and_ends_with_the_variant_s_ratio_to_the_stock_proxy():
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "proxy_cost.sh"
     env = {**os.environ, "DATA": "synthetic:classes=3,train=16,val=8"}
