@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 MAX_SEED = 2**32 - 1
@@ -23,6 +25,17 @@ def non_negative_int(text: str) -> int:
 
 def random_seed(text: str) -> int:
     return _integer(text, 0, MAX_SEED)
+
+
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    """A flag's type for an integer with known bounds, which argparse then names in its one-line error."""
+    return lambda text: _integer(text, low, high)
+
+
+def thread_count(text: str) -> int:
+    """Torch threads on this machine: 1 up to its CPU count. Far more fail inside OpenMP (its per-thread
+    allocations run out of memory, or the process crashes) long after the command started."""
+    return _integer(text, 1, os.cpu_count() or 1)
 
 
 def positive_float(text: str) -> float:

@@ -27,8 +27,8 @@ from PIL import Image
 
 from space import baseline, build, cost_of
 
-from .arguments import non_negative_int, positive_int
-from .data import IMAGENET_MEAN, IMAGENET_STD, load_data, make_synthetic, train_batches
+from .arguments import int_between, non_negative_int, positive_int, thread_count
+from .data import IMAGENET_MEAN, IMAGENET_STD, MAX_SYNTHETIC_CLASSES, load_data, make_synthetic, train_batches
 from .presets import PRESETS, Fidelity
 from .trainer import precision_for, precision_name
 
@@ -159,12 +159,12 @@ def _cpu_list(text: str) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluators.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--images-per-class", type=positive_int, default=200)
-    parser.add_argument("--classes", type=positive_int, default=10)
+    parser.add_argument("--classes", type=int_between(2, MAX_SYNTHETIC_CLASSES), default=10)
     parser.add_argument("--steps", type=positive_int, default=20, help="timed SGD steps per pipeline (default 20)")
     parser.add_argument("--warmup", type=non_negative_int, default=3)
     parser.add_argument("--workers", type=non_negative_int, default=os.cpu_count() or 1,
                         help="DataLoader workers of the reference loop (default: one per core)")
-    parser.add_argument("--threads", type=positive_int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=thread_count, default=os.cpu_count() or 1)
     parser.add_argument("--full-steps", type=positive_int, default=5, help="timed steps at full resolution (default 5)")
     parser.add_argument("--rounds", type=positive_int, default=3,
                         help="alternating rounds of the proxy-resolution pipelines (default 3)")

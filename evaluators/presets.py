@@ -14,6 +14,12 @@ from typing import Any
 
 from .arguments import finite_float
 
+MIN_CROP = 8
+"""The smallest training crop: the stored images' smallest size, and what three stride-2 stages reduce to one pixel."""
+MAX_LR = 100.0
+"""Far past any SGD learning rate that trains (large-batch recipes scale 0.1 to a few); higher is a typo, refused by
+name instead of overflowing inside the optimizer."""
+
 
 @dataclass(frozen=True)
 class Fidelity:
@@ -57,17 +63,17 @@ class Fidelity:
     head_lr_factor: float = 1.0
 
     def __post_init__(self) -> None:
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "crop": self.crop,
-                    "eval_batch_size": self.eval_batch_size}
-        for name, value in positive.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+        at_least = {"epochs": (self.epochs, 1), "batch_size": (self.batch_size, 1), "crop": (self.crop, MIN_CROP),
+                    "eval_batch_size": (self.eval_batch_size, 1)}
+        for name, (value, low) in at_least.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name}: must be an integer >= {low}, got {value!r}")
         if not 0 < self.data_fraction <= 1:
             raise ValueError(f"data_fraction: must be in (0, 1], got {self.data_fraction!r}")
         if not 0 < self.crop_scale_min <= 1:
             raise ValueError(f"crop_scale_min: must be in (0, 1], got {self.crop_scale_min!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr: must be a positive number, got {self.lr!r}")
+        if not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
+            raise ValueError(f"lr: must be a number > 0 and <= {MAX_LR:g}, got {self.lr!r}")
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(f"warmup_epochs: must be in [0, epochs={self.epochs}), got {self.warmup_epochs!r}")
         for name in ("lr_start_factor", "lr_final_factor"):
@@ -79,8 +85,8 @@ class Fidelity:
             raise ValueError(f"routing_lr_factor: must be in [0, 1], got {self.routing_lr_factor!r}")
         if not (math.isfinite(self.head_lr_factor) and 0 < self.head_lr_factor <= 1):
             raise ValueError(f"head_lr_factor: must be in (0, 1], got {self.head_lr_factor!r}")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay!r}")
+        if not (math.isfinite(self.weight_decay) and 0 <= self.weight_decay <= 1):
+            raise ValueError(f"weight_decay: must be in [0, 1], got {self.weight_decay!r}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing: must be in [0, 1), got {self.label_smoothing!r}")
         if self.bf16 not in ("auto", "on", "off"):

@@ -14,7 +14,7 @@ import sys
 from space import BLOCK_TYPES
 from space.cost import resolve_genome
 
-from .arguments import check_folder, positive_int, random_seed
+from .arguments import check_folder, random_seed, thread_count
 from .data import DataError, load_data
 from .presets import add_fidelity_arguments, fidelity_from_args
 from .saving import SaveDir
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="synthetic[:k=v,...] (default), imagefolder:PATH or cifar100[:PATH]")
     parser.add_argument("--seed", type=random_seed, default=0)
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=thread_count, default=None, help="CPU threads (default: torch's choice)")
     parser.add_argument("--graphs", action="store_true",
                         help="replay each training step from a CUDA graph (CUDA only; not with --compile yes or fp16)")
     parser.add_argument("--checkpoint-dir", default=None,

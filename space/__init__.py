@@ -10,7 +10,8 @@ from importlib import import_module
 from typing import Any
 
 from .baseline import baseline
-from .genome import BLOCK_TYPES, SE_POSITIONS, Genome, Stage, expanded_channels, load_genome
+from .genome import (BLOCK_TYPES, MAX_CHANNELS, MAX_CLASSES, MAX_EXPANSION, MAX_EXPERTS, MAX_KERNEL, MAX_REPEATS,
+                     MAX_RESOLUTION, SE_POSITIONS, Genome, Stage, expanded_channels, load_genome)
 from ._search_space import (WIDTH_STEP, SearchSpace, StageSpace, default_space, genome_params, sample_genomes,
                             suggest)
 
@@ -19,7 +20,8 @@ _LAZY = {"build": "builder", "exportable": "builder", "cpu_trainable": "builder"
          "cost_of": "cost", "Cost": "cost", "CostRow": "cost", "save_weights": "weights", "load_weights": "weights", "check_weights": "weights",
          "WeightsError": "weights"}
 
-__all__ = ["BLOCK_TYPES", "SE_POSITIONS", "WIDTH_STEP", "Genome", "SearchSpace", "Stage", "StageSpace", "baseline",
+__all__ = ["BLOCK_TYPES", "MAX_CHANNELS", "MAX_CLASSES", "MAX_EXPANSION", "MAX_EXPERTS", "MAX_KERNEL", "MAX_REPEATS",
+           "MAX_RESOLUTION", "SE_POSITIONS", "WIDTH_STEP", "Genome", "SearchSpace", "Stage", "StageSpace", "baseline",
            "default_space", "expanded_channels", "genome_params", "load_genome", "sample_genomes", "suggest", *_LAZY]
 
 

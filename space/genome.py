@@ -45,6 +45,17 @@ LEGACY_BLOCK_TOKENS = {"r": "repeats", "k": "kernel", "s": "stride", "e": "expan
                        "se": "se_ratio", "x": "experts", "p": "se_position"}
 """The first spelling (``se_r3_k3_s2_e4_c40_se4_x4``, block type first), still read so older files load."""
 
+MAX_CHANNELS = 8192
+MAX_EXPANSION = 16
+MAX_REPEATS = 32
+MAX_KERNEL = 31
+MAX_RESOLUTION = 1024
+MAX_CLASSES = 100_000
+MAX_EXPERTS = 64
+"""Upper bounds far past any efficient CNN (EfficientNet-B7: 640 stage and 2,560 head channels, expansion 6, kernel
+5, 600 px; CondConv: 32 experts): a value beyond them is a typo, refused by name here instead of allocating
+terabytes or overflowing deep inside torch. ``MAX_CHANNELS`` bounds every width, the expanded one included."""
+
 CHANNEL_DIVISOR = 8
 """timm's InvertedResidual rounds the expanded width to a multiple of 8 (``make_divisible``); the
 genome states that rule so the cost model and the builder agree on every width."""
@@ -312,10 +323,10 @@ def load_genome(path: str | Path) -> Genome:
 
 def validate(genome: Genome) -> None:
     """Raise one ValueError naming the first bad field and what is allowed."""
-    _positive_int("stem_channels", genome.stem_channels)
-    _positive_int("head_channels", genome.head_channels)
-    _positive_int("num_classes", genome.num_classes)
-    _positive_int("resolution", genome.resolution)
+    _positive_int("stem_channels", genome.stem_channels, MAX_CHANNELS)
+    _positive_int("head_channels", genome.head_channels, MAX_CHANNELS)
+    _positive_int("num_classes", genome.num_classes, MAX_CLASSES)
+    _positive_int("resolution", genome.resolution, MAX_RESOLUTION)
     _odd_kernel("stem_kernel", genome.stem_kernel)
     _stride("stem_stride", genome.stem_stride)
     for index, stage in enumerate(genome.stages):
@@ -328,6 +339,10 @@ def validate(genome: Genome) -> None:
         raise ValueError(f"resolution: {genome.resolution} is too small for {downsamplings} stride-2 stages; "
                          f"must be >= {2 ** downsamplings}")
     for spec in genome.blocks():
+        if spec.mid_channels > MAX_CHANNELS:
+            raise ValueError(f"stages[{genome.stages.index(spec.stage)}].expansion: {spec.stage.expansion} widens "
+                             f"{spec.in_channels} channels to {spec.mid_channels}; the expanded width must be <= "
+                             f"{MAX_CHANNELS}")
         if spec.has_se and spec.se_channels < 1:
             stage_index = genome.stages.index(spec.stage)
             raise ValueError(f"stages[{stage_index}].se_ratio: R={spec.stage.se_ratio} leaves "
@@ -336,18 +351,18 @@ def validate(genome: Genome) -> None:
 
 
 def _validate_stage(name: str, stage: Stage) -> None:
-    _positive_int(f"{name}.out_channels", stage.out_channels)
-    _positive_int(f"{name}.repeats", stage.repeats)
+    _positive_int(f"{name}.out_channels", stage.out_channels, MAX_CHANNELS)
+    _positive_int(f"{name}.repeats", stage.repeats, MAX_REPEATS)
     _stride(f"{name}.stride", stage.stride)
     if isinstance(stage.expansion, bool) or not isinstance(stage.expansion, (int, float)) \
-            or not math.isfinite(stage.expansion) or stage.expansion <= 0:
-        raise ValueError(f"{name}.expansion: must be a positive number, got {stage.expansion!r}")
+            or not math.isfinite(stage.expansion) or not 0 < stage.expansion <= MAX_EXPANSION:
+        raise ValueError(f"{name}.expansion: must be a number > 0 and <= {MAX_EXPANSION}, got {_shown(stage.expansion)}")
     _odd_kernel(f"{name}.kernel", stage.kernel)
     if stage.block not in BLOCK_TYPES:
         raise ValueError(f"{name}.block: must be one of {', '.join(BLOCK_TYPES)}, got {stage.block!r}")
     _positive_int(f"{name}.se_ratio", stage.se_ratio)
-    if not isinstance(stage.experts, int) or isinstance(stage.experts, bool) or stage.experts < 1:
-        raise ValueError(f"{name}.experts: M must be an integer >= 1, got {stage.experts!r}")
+    if not isinstance(stage.experts, int) or isinstance(stage.experts, bool) or not 1 <= stage.experts <= MAX_EXPERTS:
+        raise ValueError(f"{name}.experts: M must be an integer from 1 to {MAX_EXPERTS}, got {_shown(stage.experts)}")
     if stage.se_position not in SE_POSITIONS:
         raise ValueError(f"{name}.se_position: must be one of {', '.join(SE_POSITIONS)}, got {stage.se_position!r}")
 
@@ -374,19 +389,28 @@ def _decode_tokens(text: str, tokens: list[str], grammar: dict[str, str]) -> dic
     return values
 
 
-def _positive_int(name: str, value: Any) -> None:
+def _positive_int(name: str, value: Any, maximum: int | None = None) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: must be an integer from 1 to {maximum}, got {_shown(value)}")
 
 
 def _odd_kernel(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value % 2 == 0:
-        raise ValueError(f"{name}: filter size must be an odd integer >= 1, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value % 2 == 0 or value > MAX_KERNEL:
+        raise ValueError(f"{name}: filter size must be an odd integer from 1 to {MAX_KERNEL}, got {_shown(value)}")
 
 
 def _stride(name: str, value: Any) -> None:
     if value not in (1, 2) or isinstance(value, bool):
         raise ValueError(f"{name}: must be 1 or 2, got {value!r}")
+
+
+def _shown(value: Any) -> str:
+    """A bad value as an error message shows it: a 300-digit integer (1e300 read as a width) as 1e+300."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 1e15:
+        return f"{float(value):.3g}"
+    return repr(value)
 
 
 def _conv_out(size: int, kernel: int, stride: int) -> int:

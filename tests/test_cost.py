@@ -118,4 +118,4 @@ def test_cli_bad_genome_file_is_a_one_line_error(tmp_path):
     path.write_text('{"stem_channels": 16, "stages": [{"out_channels": 16, "kernel": 2}]}')
     out = _cli(str(path))
     assert out.returncode == 2
-    assert out.stderr.strip() == f"error: {path}: stages[0].kernel: filter size must be an odd integer >= 1, got 2"
+    assert out.stderr.strip() == f"error: {path}: stages[0].kernel: filter size must be an odd integer from 1 to 31, got 2"

@@ -97,12 +97,23 @@ def test_synthetic_options_are_order_independent() -> None:
 
 @pytest.mark.parametrize("text", ["foo", "imagefolder", "imagefolder:", "cifar100:", "synthetic:",
                                   "synthetic:colour=3", "synthetic:classes=x", "synthetic:classes=99",
-                                  "synthetic:train=0"])
+                                  "synthetic:train=0", "synthetic:train=99999999999999999999", "synthetic:val=10001",
+                                  "synthetic:classes=2,classes=3"])
 def test_bad_spec_error_names_the_spec(text: str) -> None:
     with pytest.raises(DataError, match="bad --data") as error:
         parse_data_spec(text)
     assert repr(text) in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_synthetic_split_sizes_are_bounded_per_class_before_anything_is_rendered() -> None:
+    with pytest.raises(DataError, match=r"synthetic train and val counts are images per class, 1\.\.10000$"):
+        parse_data_spec("synthetic:train=99999999999999999999")
+
+
+def test_a_synthetic_option_given_twice_is_refused_by_name() -> None:
+    with pytest.raises(DataError, match=r"synthetic option classes given twice$"):
+        parse_data_spec("synthetic:classes=2,classes=3")
 
 
 def test_unknown_kind_error_lists_allowed_forms() -> None:
@@ -274,12 +285,13 @@ def test_imagefolder_loads_classes_labels_and_pixels(tmp_path: Path) -> None:
 def test_imagefolder_reads_jpeg_and_center_crops_the_short_side(tmp_path: Path) -> None:
     root = tmp_path / "tree"
     for split in ("train", "val"):
-        (root / split / "a").mkdir(parents=True)
-        image = np.zeros((20, 60, 3), dtype=np.uint8)
-        image[:, 20:40] = 255  # white middle third; the centre crop of a 20x60 image is exactly that square
-        Image.fromarray(image).save(root / split / "a" / "x.jpg", quality=95)
+        for name in ("a", "b"):
+            (root / split / name).mkdir(parents=True)
+            image = np.zeros((20, 60, 3), dtype=np.uint8)
+            image[:, 20:40] = 255  # white middle third; the centre crop of a 20x60 image is exactly that square
+            Image.fromarray(image).save(root / split / name / "x.jpg", quality=95)
     data = load_data(f"imagefolder:{root}", cache_dir=tmp_path / "cache", size=10)
-    assert data.train_images.shape == (1, 3, 10, 10)
+    assert data.train_images.shape == (2, 3, 10, 10)
     assert data.train_images[0, :, 2:8, 2:8].float().mean() > 240
 
 
@@ -318,11 +330,17 @@ def test_imagefolder_empty_class_folder_is_named(tmp_path: Path) -> None:
 
 
 def test_imagefolder_corrupt_image_is_named(tmp_path: Path) -> None:
-    root = write_tree(tmp_path / "tree", {"train": {"a": 1}, "val": {"a": 1}})
+    root = write_tree(tmp_path / "tree", {"train": {"a": 1, "b": 1}, "val": {"a": 1, "b": 1}})
     (root / "val" / "a" / "broken.jpg").write_bytes(b"not really a jpeg")
     with pytest.raises(DataError, match=r"cannot read image .*broken\.jpg") as error:
         load_data(f"imagefolder:{root}", cache_dir=tmp_path / "cache")
     assert "\n" not in str(error.value)
+
+
+def test_imagefolder_with_one_class_folder_is_refused(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "tree", {"train": {"only": 2}, "val": {"only": 1}})
+    with pytest.raises(DataError, match=r"one class folder \('only'\); classifying needs 2 or more"):
+        load_data(f"imagefolder:{root}", cache_dir=tmp_path / "cache")
 
 
 def test_imagefolder_mismatched_classes_are_a_data_error(tmp_path: Path) -> None:

@@ -543,6 +543,15 @@ def test_from_journal_reports_on_the_genomes_trained_at_both_fidelities(tiny_pre
         assert dropped["genome_id"] not in {row["genome_id"] for row in csv.DictReader(file)}
 
 
+def test_from_journal_refuses_a_journal_of_other_records_naming_the_file_and_line(tiny_presets, capsys,
+                                                                                  tmp_path) -> None:
+    journal = tmp_path / "out" / "runs.jsonl"
+    journal.parent.mkdir()
+    journal.write_text('{"genome_id": "abc", "top1": 50.0}\n')
+    code, _, err = run_cli(capsys, *TINY, "--out", str(tmp_path / "out"), "--from-journal")
+    assert code == 2 and err == f"error: {journal}: line 1 is not a training record (lacks key, fidelity, seed, status)\n"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--genomes", "2"], "error: --genomes must be >= 3, got 2"),
     (["--genomes", "1001"], "error: --genomes must be <= 1000, got 1001"),

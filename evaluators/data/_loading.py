@@ -135,6 +135,9 @@ def _imagefolder_source(spec: DataSpec, size: int) -> Source:
         only_val = sorted(set(val_classes) - set(train_classes))
         raise DataError(f"imagefolder {str(root)!r}: train/ and val/ have different class folders "
                         f"(only in train: {only_train}, only in val: {only_val})")
+    if len(train_classes) < 2:
+        raise DataError(f"imagefolder {str(root)!r}: one class folder ({train_classes[0]!r}); classifying needs 2 or "
+                        f"more (PATH/train/CLASS/IMAGE)")
     files = [path for split in splits.values() for paths in split.values() for path in paths]
     fingerprint = hashlib.sha256()
     for path in files:

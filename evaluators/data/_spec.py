@@ -30,6 +30,11 @@ class DataSpec:
         return text
 
 
+MAX_PER_CLASS = 10_000
+"""The most synthetic images of a split per class: 40 classes x (10,000 + 10,000) images of 64 px are 10 GB decoded,
+about what a machine can hold; more fails late inside torch's allocator."""
+
+
 def parse_data_spec(spec: str) -> DataSpec:
     """Parse ``synthetic[:k=v,...]``, ``imagefolder:PATH`` or ``cifar100[:PATH]``.
 
@@ -54,6 +59,8 @@ def _parse_synthetic_options(spec: str, text: str) -> tuple[tuple[str, str], ...
         if not sep or key not in SYNTHETIC_DEFAULTS or not (value.isascii() and value.isdigit()):
             raise DataError(f"bad --data {spec!r}: synthetic options are "
                             f"{', '.join(f'{k}=INT' for k in SYNTHETIC_DEFAULTS)}, got {item.strip()!r}")
+        if key in options:
+            raise DataError(f"bad --data {spec!r}: synthetic option {key} given twice")
         options[key] = str(int(value))
     return tuple(sorted(options.items()))
 
@@ -64,8 +71,9 @@ def synthetic_settings(spec: DataSpec) -> dict[str, int]:
     settings = {**SYNTHETIC_DEFAULTS, **{key: int(value) for key, value in spec.options}}
     if settings["classes"] < 2 or settings["classes"] > MAX_SYNTHETIC_CLASSES:
         raise DataError(f"bad --data {str(spec)!r}: synthetic classes must be in 2..{MAX_SYNTHETIC_CLASSES}")
-    if settings["train"] < 1 or settings["val"] < 1:
-        raise DataError(f"bad --data {str(spec)!r}: synthetic train and val counts must be at least 1")
+    if not (1 <= settings["train"] <= MAX_PER_CLASS and 1 <= settings["val"] <= MAX_PER_CLASS):
+        raise DataError(f"bad --data {str(spec)!r}: synthetic train and val counts are images per class, "
+                        f"1..{MAX_PER_CLASS}")
     if settings["faint"] > 100:
         raise DataError(f"bad --data {str(spec)!r}: synthetic faint is a percentage of images, 0..100")
     if not round(100 * FAINT_CONTRAST_FLOOR) < settings["faint_max"] <= 100:

@@ -113,8 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     journal = out / "runs.jsonl"
     jobs = study.jobs()
     report = functools.partial(print_trained, itertools.count(1), started)
-    records = read_journal(journal) if args.from_journal else run_jobs(jobs, journal, study.workers(), report,
-                                                                        args.order)
+    try:
+        records = read_journal(journal) if args.from_journal else run_jobs(jobs, journal, study.workers(), report,
+                                                                            args.order)
+    except ValueError as error:  # a journal that is not one
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.only:
         print(f"{args.only}: {len(jobs)} trainings in {journal} ({time.monotonic() - started:.0f}s)")
         return 0

@@ -128,16 +128,27 @@ def _held_out_snapshot(job: Job, into: dict[str, float]) -> SnapshotFn:
     return evaluate_last
 
 
+RECORD_FIELDS = ("key", "genome_id", "fidelity", "seed", "status")
+"""What every reader of a journal relies on in each line."""
+
+
 def read_journal(path: Path) -> dict[str, dict[str, Any]]:
-    """Finished trainings by key; a torn last line (a kill mid-write) is ignored."""
+    """Finished trainings by key; a torn line (a kill mid-write) is ignored, a line of another file's refused.
+
+    Raises one ValueError naming the file and line when a line is JSON but not a training record (a journal of
+    another tool, a hand-edited one), instead of a KeyError wherever a reader first misses a field."""
     if not path.exists():
         return {}
     done = {}
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        missing = [field for field in RECORD_FIELDS if field not in record] if isinstance(record, dict) else None
+        if missing is None or missing:
+            lacks = f"lacks {', '.join(missing)}" if missing else f"is a JSON {type(record).__name__}"
+            raise ValueError(f"{path}: line {number} is not a training record ({lacks})")
         done[record["key"]] = record
     return done
 

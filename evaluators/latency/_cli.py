@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import sys
 from typing import Any
@@ -15,6 +16,7 @@ from space import BLOCK_TYPES, Genome, cost_of, default_space, sample_genomes
 from space.cost import resolve_genome
 from space.sampling import random_genome
 
+from ..arguments import check_folder
 from ..data import SYNTHETIC_DEFAULTS
 from ..presets import PRESETS
 from ..trainer import batch_too_big, is_out_of_memory, resolve_device
@@ -69,11 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         batch = _integer("--batch", args.batch, 1)
-        threads = _integer("--threads", args.threads, 1)
+        threads = _integer("--threads", args.threads, 1, os.cpu_count() or 1)
         runs = _integer("--runs", args.runs, 50)
         seed = _integer("--seed", args.seed, 0)
         count = _integer("--validate", args.validate, 2) if args.validate is not None else None
         fit_genomes = _integer("--fit-genomes", args.fit_genomes, 0)
+        if fit_genomes and count is None:
+            raise ValueError("--fit-genomes: predicts --validate's genomes from a fit; give --validate N as well")
+        check_folder("--cache-dir", args.cache_dir)
         if args.device.split(":")[0] not in ("cpu", "cuda"):
             raise ValueError(f"--device: must be cpu or cuda[:N], got {args.device!r}")
         machine = machine_fingerprint(args.device, threads=threads, batch=batch, clock=args.clock)
@@ -203,11 +208,12 @@ def _fitted(predictor: LatencyPredictor, genome: Genome) -> float:
         return math.nan
 
 
-def _integer(name: str, text: str, minimum: int) -> int:
+def _integer(name: str, text: str, minimum: int, maximum: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         value = None
-    if value is None or value < minimum:
-        raise ValueError(f"{name}: must be an integer >= {minimum}, got {text!r}")
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        allowed = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ValueError(f"{name}: must be an integer {allowed}, got {text!r}")
     return value
