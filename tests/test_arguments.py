@@ -2,11 +2,12 @@
 anything starts (``evaluators.arguments``, ``search._cli.folder_name``)."""
 
 import argparse
+import os
 
 import pytest
 
-from evaluators.arguments import (MAX_SEED, finite_float, non_negative_float, non_negative_int, positive_float,
-                                  positive_int, random_seed)
+from evaluators.arguments import (MAX_SEED, finite_float, int_between, non_negative_float, non_negative_int,
+                                  positive_float, positive_int, random_seed, thread_count)
 from evaluators.bench import main as bench
 from evaluators.train import main as train
 from search._cli import folder_name
@@ -25,6 +26,8 @@ from search.run import main as run
     (non_negative_float, "-0.5", "must be a number >= 0, got '-0.5'"),
     (finite_float, "inf", "must be a finite number, got 'inf'"),
     (finite_float, "x", "must be a number, got 'x'"),
+    (thread_count, str((os.cpu_count() or 1) + 1), f"must be an integer from 1 to {os.cpu_count() or 1}"),
+    (int_between(2, 40), "41", "must be an integer from 2 to 40, got '41'"),
     (folder_name, "", "must name one folder"),
     (folder_name, "../elsewhere", "must name one folder"),
     (folder_name, "..", "must name one folder"),
@@ -55,6 +58,8 @@ def _refusal(capsys, command, argv: list[str]) -> str:
     (train, ["--seed", str(10**20)], "--seed"),
     (train, ["--weight-decay", "nan"], "--weight-decay"),
     (bench, ["--steps", "0"], "--steps"),
+    (bench, ["--threads", "99999"], "--threads"),
+    (bench, ["--classes", "1"], "--classes"),
     (compare, ["--cpus", "nan", "somewhere"], "--cpus"),
     (run, ["--max-concurrent", "0"], "--max-concurrent"),
     (run, ["--cpus-per-trial", "nan"], "--cpus-per-trial"),

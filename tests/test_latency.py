@@ -3,6 +3,7 @@
 import dataclasses
 import itertools
 import json
+import os
 
 import pytest
 import torch
@@ -228,7 +229,25 @@ def test_cli_refuses_cuda_without_cuda_in_one_line(capsys):
                                          ("--validate", "1"), ("--batch", "two")])
 def test_cli_refuses_bad_numbers_in_one_line(capsys, flag, value):
     code, err = _cli(capsys, flag, value)
-    assert code == 2 and err.strip().count("\n") == 0 and err.startswith(f"error: {flag}: must be an integer >=")
+    assert code == 2 and err.strip().count("\n") == 0 and err.startswith(f"error: {flag}: must be an integer ")
+
+
+def test_cli_refuses_more_threads_than_the_machine_has_cpus(capsys):
+    code, err = _cli(capsys, "--threads", str((os.cpu_count() or 1) + 1))
+    assert code == 2 and err == f"error: --threads: must be an integer from 1 to {os.cpu_count() or 1}, got " \
+                                f"'{(os.cpu_count() or 1) + 1}'\n"
+
+
+def test_cli_refuses_fit_genomes_without_validate(capsys):
+    code, err = _cli(capsys, "--fit-genomes", "5")
+    assert code == 2 and err == "error: --fit-genomes: predicts --validate's genomes from a fit; give --validate N " \
+                                "as well\n"
+
+
+def test_cli_refuses_a_cache_dir_that_is_a_file(capsys, tmp_path):
+    (tmp_path / "taken").write_text("")
+    code, err = _cli(capsys, "--cache-dir", str(tmp_path / "taken"))
+    assert code == 2 and err == f"error: --cache-dir: must be a folder, and {tmp_path / 'taken'} is a file\n"
 
 
 def test_cli_refuses_a_batch_larger_than_memory_before_measuring(capsys, tmp_path):
