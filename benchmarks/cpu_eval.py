@@ -14,29 +14,47 @@ import time
 
 import torch
 
+from evaluators.arguments import positive_int
 from evaluators.data import ImageData, load_data
 from evaluators.presets import PRESETS, Fidelity
 from evaluators.trainer import CPU_EVAL_BATCH, evaluate, training_setup
-from space import baseline
+from space import BLOCK_TYPES, baseline
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blocks", default="standard,se,condconv")
-    parser.add_argument("--batches", default="500,250,100,50")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--blocks", type=block_list, default="standard,se,condconv",
+                        help=f"comma-separated baseline block types, of {', '.join(BLOCK_TYPES)}")
+    parser.add_argument("--batches", type=batch_list, default="500,250,100,50",
+                        help="comma-separated evaluation batch sizes")
+    parser.add_argument("--rounds", type=positive_int, default=3, help="timed evaluations per batch size")
     args = parser.parse_args()
     torch.set_num_threads(1)
     proxy, data, cpu = PRESETS["proxy"], load_data("synthetic"), torch.device("cpu")
     print(f"torch {torch.__version__}, ATen {torch.backends.cpu.get_cpu_capability()}, 1 thread, "
           f"{len(data.val_labels)} images at {proxy.crop} px; the trainer evaluates in batches of at most "
           f"{CPU_EVAL_BATCH} on a CPU")
-    for block in args.blocks.split(","):
+    for block in args.blocks:
         model, _ = training_setup(baseline(block).replace(num_classes=data.num_classes), proxy, cpu)
         figures = []
-        for batch in map(int, args.batches.split(",")):
+        for batch in args.batches:
             figures.append(f"{batch}: {timed_evaluation(model, data, proxy, batch, args.rounds):.2f} s")
         print(f"{block:>9}: " + ", ".join(figures))
+
+
+def block_list(text: str) -> list[str]:
+    blocks = text.split(",")
+    if not set(blocks) <= set(BLOCK_TYPES):
+        raise argparse.ArgumentTypeError(f"must be block types from {', '.join(BLOCK_TYPES)}, comma-separated, got "
+                                         f"{text!r}")
+    return blocks
+
+
+def batch_list(text: str) -> list[int]:
+    try:
+        return [positive_int(part) for part in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be integers >= 1, comma-separated, got {text!r}") from None
 
 
 def timed_evaluation(model: torch.nn.Module, data: ImageData, fidelity: Fidelity, batch_size: int,

@@ -17,9 +17,10 @@ import time
 import torch
 import torch.nn.functional as F
 
+from evaluators.arguments import positive_int
 from evaluators.presets import PRESETS
 from evaluators.trainer import training_setup
-from space import baseline, build
+from space import BLOCK_TYPES, baseline, build
 
 
 def step_ms(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
@@ -39,15 +40,16 @@ def step_ms(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: to
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blocks", default="standard,se,condconv")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--blocks", type=block_list, default="standard,se,condconv",
+                        help=f"comma-separated baseline block types, of {', '.join(BLOCK_TYPES)}")
+    parser.add_argument("--rounds", type=positive_int, default=5, help="alternating rounds of both set-ups")
+    parser.add_argument("--steps", type=positive_int, default=20, help="timed steps per round")
     args = parser.parse_args()
     torch.set_num_threads(1)
     proxy = PRESETS["proxy"]
     print(f"torch {torch.__version__}, ATen {torch.backends.cpu.get_cpu_capability()}, 1 thread, batch "
           f"{proxy.batch_size}, {proxy.crop} px")
-    for block in args.blocks.split(","):
+    for block in args.blocks:
         genome = baseline(block).replace(num_classes=10)
         torch.manual_seed(0)
         plain = build(genome).to(memory_format=torch.channels_last).train()
@@ -65,6 +67,14 @@ def main() -> None:
         b, a = statistics.median(before), statistics.median(after)
         print(f"{block:>9}: timm + SGD {b:6.1f} ms/step, trainer's CPU set-up {a:6.1f} ms/step, {b / a:.2f}x "
               f"(rounds {[round(v) for v in before]} / {[round(v) for v in after]})")
+
+
+def block_list(text: str) -> list[str]:
+    blocks = text.split(",")
+    if not set(blocks) <= set(BLOCK_TYPES):
+        raise argparse.ArgumentTypeError(f"must be block types from {', '.join(BLOCK_TYPES)}, comma-separated, got "
+                                         f"{text!r}")
+    return blocks
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ one torch thread each, through the fidelity command's own ``Job`` and ``run_jobs
 journal the moment it finishes, exactly as the command would; a device run or the command itself skips them
 afterwards. Each training saves itself at its epoch ends (under ``--checkpoints``, outside the repository by
 default), so a stopped session loses at most an epoch of each training in flight: the same command resumes them.
+It refuses, before training anything, a folder whose journal lacks the proxy run of a training asked for: the
+proxy half (``python -m evaluators.fidelity --only proxy --out DIR``) comes first.
 
     python benchmarks/fidelity_cpu_reference.py benchmarks/fidelity-1205 [--jobs 2] [--checkpoints DIR]
         [--baseline-seeds 3] [--baseline-only]
@@ -24,7 +26,7 @@ import math
 import time
 from pathlib import Path
 
-from evaluators.arguments import positive_int
+from evaluators.arguments import check_folder, positive_int
 from evaluators.data import default_cache_dir, load_data
 from evaluators.fidelity import Job, genomes_for, read_journal, run_jobs
 from evaluators.presets import get_fidelity
@@ -32,7 +34,9 @@ from evaluators.presets import get_fidelity
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path, help="folder holding runs.jsonl")
+    parser.add_argument("out", type=Path,
+                        help="folder holding runs.jsonl with the run's proxy half (python -m evaluators.fidelity "
+                             "--only proxy --out OUT)")
     parser.add_argument("--jobs", type=positive_int, default=2)
     parser.add_argument("--baseline-seeds", type=positive_int, default=3,
                         help="the baseline's training seeds 0..N-1, trained first (default 3)")
@@ -40,17 +44,35 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=Path, default=default_cache_dir() / "checkpoints",
                         help="where trainings save themselves at epoch ends (default: the data cache's checkpoints/)")
     args = parser.parse_args()
-    load_data("synthetic")  # decoded into the cache once, before the workers read it
+    try:
+        check_folder("--checkpoints", str(args.checkpoints))
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
     genomes = genomes_for(20, num_classes=10, seed=0)
-    reference = get_fidelity("reference")
     journal = args.out / "runs.jsonl"
-    done = read_journal(journal)
-    proxy_seconds = {record["genome_id"]: record["seconds"] for record in done.values()
-                     if record["fidelity"] == "proxy" and record["seed"] == 0}
+    proxy_half = f"python -m evaluators.fidelity --only proxy --baseline-seeds {args.baseline_seeds} --out {args.out}"
+    if not journal.is_file():
+        parser.exit(2, f"error: {args.out}: no runs.jsonl; this trains the reference half of a fidelity run whose "
+                       f"proxy half is journaled there ({proxy_half})\n")
+    try:  # (genome id, seed): the proxy training's seconds
+        proxy = {(record["genome_id"], record["seed"]): record.get("seconds", math.inf)
+                 for record in read_journal(journal).values() if record["fidelity"] == "proxy"}
+    except KeyError as error:
+        parser.exit(2, f"error: {journal}: a record lacks the field {error}\n")
+    except ValueError as error:  # read_journal's, naming the file and line
+        parser.exit(2, f"error: {error}\n")
+    proxy_seconds = {genome_id: seconds for (genome_id, seed), seconds in proxy.items() if seed == 0}
     drawn = sorted(genomes[1:], key=lambda genome: proxy_seconds.get(genome.id, math.inf))
     order = [(genomes[0], seed) for seed in range(args.baseline_seeds)]
     if not args.baseline_only:
         order += [(genome, 0) for genome in drawn]
+    missing = [(genome, seed) for genome, seed in order if (genome.id, seed) not in proxy]
+    if missing:
+        genome, seed = missing[0]
+        parser.exit(2, f"error: {journal}: no proxy run of {len(missing)} of the {len(order)} reference trainings "
+                       f"asked for (first {genome.id} seed {seed}); its proxy half first: {proxy_half}\n")
+    load_data("synthetic")  # decoded into the cache once, before the workers read it
+    reference = get_fidelity("reference")
     jobs = [Job(genome, reference, "synthetic", seed, "cpu", checkpoint_dir=str(args.checkpoints))
             for genome, seed in order]
     started = time.monotonic()

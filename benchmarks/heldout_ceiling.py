@@ -23,6 +23,7 @@ import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
+from typing import NoReturn
 
 from evaluators.fidelity import SeedNoise, held_out_references, noise_ceiling_line, pooled_seed_noise, read_journal
 from evaluators.ranking import spearman
@@ -46,27 +47,37 @@ def main() -> None:
         if path is not None and not path.is_file():
             parser.exit(2, f"error: {flag}: no such file {path}\n")
 
-    runs = synthetic_runs(args.journal)
     try:
+        runs = synthetic_runs(args.journal)
         references = held_out_references(runs)
-    except ValueError as error:
-        parser.exit(2, f"error: {args.journal}: {error}\n")
-    if any(record["held_out"] != HELD_OUT for record in references.values()):
+        elsewhere = any(record["held_out"] != HELD_OUT for record in references.values())
+    except (KeyError, ValueError, IndexError) as error:
+        refuse(parser, args.journal, error)
+    if elsewhere:
         parser.exit(2, f"error: {args.journal}: the baseline's seeds are on {HELD_OUT}'s images, its reference runs "
                        f"are not\n")
     held_out = {genome: record["held_out_top1"] for genome, record in references.items()}
     proxy_runs: dict[str, dict[int, float]] = defaultdict(dict)
     proxy_names = set()
-    for record in synthetic_runs(args.proxy_runs) if args.proxy_runs else runs:
-        if record["fidelity"].startswith("proxy"):
-            proxy_runs[record["genome_id"]][record["seed"]] = record["top1"]
-            proxy_names.add(record["fidelity"])
+    try:
+        for record in synthetic_runs(args.proxy_runs) if args.proxy_runs else runs:
+            if record["fidelity"].startswith("proxy"):
+                proxy_runs[record["genome_id"]][record["seed"]] = record["top1"]
+                proxy_names.add(record["fidelity"])
+    except (KeyError, ValueError, IndexError) as error:
+        refuse(parser, args.proxy_runs or args.journal, error, "--proxy-runs" if args.proxy_runs else "")
     if len(proxy_names) != 1:
         parser.exit(2, f"error: --proxy-runs must hold one proxy preset's runs, found {sorted(proxy_names)}\n")
     name = proxy_names.pop()
-    baseline_lines = [json.loads(line) for line in args.baseline_seeds.read_text().splitlines() if line.strip()]
-    baseline_id = baseline_lines[0]["genome_id"]
-    baseline_held_out = [line["extra_top1"] for line in baseline_lines if line["status"] == "ok"]
+    try:
+        baseline_lines = [json.loads(line) for line in args.baseline_seeds.read_text().splitlines() if line.strip()]
+        baseline_id = baseline_lines[0]["genome_id"] if baseline_lines else None
+        baseline_held_out = [line["extra_top1"] for line in baseline_lines if line["status"] == "ok"]
+    except (KeyError, ValueError) as error:
+        refuse(parser, args.baseline_seeds, error, "--baseline-seeds")
+    if len(baseline_held_out) < 2:
+        parser.exit(2, f"error: --baseline-seeds {args.baseline_seeds}: {len(baseline_held_out)} finished run(s) of "
+                       f"the baseline; a seed SD needs 2 or more\n")
 
     genomes = [genome for genome in held_out if {0, 1} <= proxy_runs[genome].keys()]
     if len(genomes) < 3:
@@ -88,6 +99,16 @@ def main() -> None:
         print(noise_ceiling_line([(label, proxy), ("reference on held-out images", reference)],
                                  [list(proxy_runs[baseline_id].values()), baseline_held_out],
                                  [noise, reference_noise], [DEFAULT_IMAGES, HELD_OUT_IMAGES]))
+
+
+def refuse(parser: argparse.ArgumentParser, path: Path, error: Exception, flag: str = "") -> NoReturn:
+    """A journal that cannot be read as one, in one line naming it (``read_journal``'s own message names it
+    already): a record without a field this script reads, or what ``read_journal`` or ``held_out_references``
+    found wrong."""
+    text = f"a record lacks the field {error}" if isinstance(error, KeyError) else str(error)
+    if not text.startswith(f"{path}:"):
+        text = f"{path}: {text}"
+    parser.exit(2, f"error: {' '.join(filter(None, [flag, text]))}\n")
 
 
 def synthetic_runs(journal: Path) -> list[dict]:

@@ -22,6 +22,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from evaluators.arguments import positive_int, random_seed
 from evaluators.latency import TOLERANCE, LatencyTable, Machine, MissingRows, validation_genomes
 
 MEASURED_LINE = re.compile(r"genome (\w+):\s+\S+M MACs\s+measured\s+([\d.]+) ms")
@@ -31,35 +32,54 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log", required=True, help="stdout of evaluators.latency --validate ... --json")
     parser.add_argument("--cache-dir", required=True, help="the --cache-dir that run used")
-    parser.add_argument("--fit-sizes", default="10,20,30", help="fit genomes per split (default 10,20,30)")
-    parser.add_argument("--splits", type=int, default=60, help="random splits per size (default 60)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the splits (default 0)")
+    parser.add_argument("--fit-sizes", type=size_list, default="10,20,30",
+                        help="fit genomes per split, comma-separated (default 10,20,30)")
+    parser.add_argument("--splits", type=positive_int, default=60, help="random splits per size (default 60)")
+    parser.add_argument("--seed", type=random_seed, default=0, help="seed of the splits (default 0)")
     args = parser.parse_args(argv)
+    if not Path(args.cache_dir).is_dir():
+        parser.exit(2, f"error: --cache-dir: no such folder {args.cache_dir}\n")
     try:
         text = Path(args.log).read_text()
         summary = json.loads(text.strip().splitlines()[-1])
-        sizes = [int(part) for part in args.fit_sizes.split(",")]
-    except (OSError, ValueError, IndexError) as error:
-        parser.exit(2, f"error: --log {args.log} (the output of --validate ... --json) or --fit-sizes "
-                       f"{args.fit_sizes!r} (comma-separated integers): {error}\n")
+        machine = Machine(**summary["machine"])
+        # Runs logged before --population existed drew from the wide population.
+        validation, fitted = validation_genomes(summary["genomes"], summary["fit_genomes"], summary["seed"],
+                                                summary.get("population", "wide"))
+    except KeyError as error:
+        parser.exit(2, f"error: --log {args.log}: its last line (the --json summary) lacks {error}\n")
+    except (OSError, ValueError, IndexError, TypeError) as error:
+        parser.exit(2, f"error: --log {args.log} (the output of --validate ... --json): {error}\n")
     measured = {match.group(1): float(match.group(2)) for match in MEASURED_LINE.finditer(text)}
-    table = LatencyTable.for_machine(Machine(**summary["machine"]), args.cache_dir)
-    # Runs logged before --population existed drew from the wide population.
-    validation, fitted = validation_genomes(summary["genomes"], summary["fit_genomes"], summary["seed"],
-                                            summary.get("population", "wide"))
+    try:
+        table = LatencyTable.for_machine(machine, args.cache_dir)
+    except ValueError as error:
+        parser.exit(2, f"error: --cache-dir {args.cache_dir}: {error}\n")
+    if not table.rows:
+        parser.exit(2, f"error: --cache-dir {args.cache_dir}: no latency table of the logged machine's "
+                       f"({machine.key}.json under latency/)\n")
     pool = validation + fitted
     if {genome.id for genome in validation} - measured.keys():
         parser.exit(2, f"error: --log {args.log}: not every validation genome has a measured line\n")
+    too_many = [size for size in args.fit_sizes if size >= len(pool)]
+    if too_many:
+        parser.exit(2, f"error: --fit-sizes: each must be in 1..{len(pool) - 1} (the log's genomes less one), got "
+                       f"{too_many[0]}\n")
     split_rng = random.Random(args.seed)
     print(f"{len(pool)} genomes ({len(validation)} with measured networks) on {table.machine.describe()}")
-    for size in sizes:
-        if not 1 <= size < len(pool):
-            parser.exit(2, f"error: --fit-sizes: each must be in 1..{len(pool) - 1}, got {size}\n")
+    for size in args.fit_sizes:
         shares = [_share(table, split_rng.sample(pool, size), validation, measured) for _ in range(args.splits)]
         print(f"{size:3d} fit genomes: within +-{TOLERANCE:.0%} in {statistics.mean(shares):.1%} of the others on "
               f"average over {args.splits} splits; splits at >= 90 %: "
               f"{sum(share >= 0.9 for share in shares) / len(shares):.0%}", flush=True)
     return 0
+
+
+def size_list(text: str) -> list[int]:
+    try:
+        return [positive_int(part) for part in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be integers >= 1, comma-separated, got {text!r}") from None
 
 
 def _share(table: LatencyTable, fitted: list, validation: list, measured: dict[str, float]) -> float:

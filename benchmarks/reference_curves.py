@@ -26,6 +26,7 @@ import re
 import statistics
 from pathlib import Path
 
+from evaluators.arguments import positive_int
 from evaluators.fidelity import held_out_references, read_journal
 from evaluators.ranking import CONFIDENCE, bootstrap, bootstrap_difference, spearman
 
@@ -43,20 +44,20 @@ def main() -> None:
     parser.add_argument("--proxy-seeds", type=seed_list, default=(0, 1),
                         help="the proxy's figure is its mean over these seeds (default 0,1: every genome has them; "
                              "1 alone shares no initial weights with the reference's seed 0)")
-    parser.add_argument("--bootstrap", type=int, default=2000)
+    parser.add_argument("--bootstrap", type=positive_int, default=2000, help="bootstrap resamples (default 2000)")
     args = parser.parse_args()
     for path in [args.journal, *args.logs]:
         if not path.is_file():
             parser.exit(2, f"error: {path}: no such file\n")
-    records = read_journal(args.journal).values()
     try:
+        records = read_journal(args.journal).values()
         finals = held_out_references(records)
-    except ValueError as error:
-        parser.exit(2, f"error: {args.journal}: {error}\n")
-    proxy = {}
-    for r in records:
-        if r["fidelity"] == "proxy" and r["status"] == "ok" and r["seed"] in args.proxy_seeds:
-            proxy.setdefault(r["genome_id"], []).append(r["top1"])
+        proxy = {}
+        for r in records:
+            if r["fidelity"] == "proxy" and r["status"] == "ok" and r["seed"] in args.proxy_seeds:
+                proxy.setdefault(r["genome_id"], []).append(r["top1"])
+    except (KeyError, ValueError) as error:
+        parser.exit(2, f"error: {journal_error(args.journal, error)}\n")
     curves = {genome: [*curve, finals[genome]["top1"]] for genome, curve in printed_curves(args.logs).items()
               if genome in finals}
     curves.update({genome: r["curve_top1"] for genome, r in finals.items() if r.get("curve_top1")})
@@ -91,6 +92,14 @@ def seed_list(text: str) -> tuple[int, ...]:
     if any(seed < 0 for seed in seeds):
         raise argparse.ArgumentTypeError(f"seeds are >= 0, got {text!r}")
     return seeds
+
+
+def journal_error(path: Path, error: Exception) -> str:
+    """A journal that cannot be read as one, in a line naming it (``read_journal``'s own message names it
+    already): a record without a field this script reads, or what ``read_journal`` or ``held_out_references``
+    found wrong."""
+    text = f"a record lacks the field {error}" if isinstance(error, KeyError) else str(error)
+    return text if text.startswith(f"{path}:") else f"{path}: {text}"
 
 
 def printed_curves(logs: list[Path]) -> dict[str, list[float]]:

@@ -31,6 +31,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
+from evaluators.arguments import check_folder, finite_float, positive_int  # noqa: E402
 from evaluators.data import MAX_SYNTHETIC_CLASSES, load_data, make_synthetic  # noqa: E402
 
 KIB = 1024
@@ -135,14 +136,22 @@ def measure(command: list[str], env: dict[str, str], cache_file: str, every: flo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=20_000, help="training images (default 20,000)")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4], help="trials at once (default 1 4)")
-    parser.add_argument("--trials", type=int, default=4, help="trials per search (default 4)")
-    parser.add_argument("--fraction", type=float, default=0.02,
-                        help="share of the training images each search trial trains on (default 0.02)")
+    parser.add_argument("--images", type=image_count, default=20_000,
+                        help=f"training images, at least one per class ({MAX_SYNTHETIC_CLASSES}) (default 20,000)")
+    parser.add_argument("--concurrency", type=positive_int, nargs="+", default=[1, 4],
+                        help="trials at once (default 1 4)")
+    parser.add_argument("--trials", type=positive_int, default=4, help="trials per search (default 4)")
+    parser.add_argument("--fraction", type=fraction, default=0.02,
+                        help="share of the training images each search trial trains on, in (0, 1] (default 0.02)")
     parser.add_argument("--folder", default=None, help="where the ImageFolder goes, kept (default: a temporary folder)")
     parser.add_argument("--code", default=str(REPOSITORY), help="the checkout whose search.run runs (default this one)")
     args = parser.parse_args(argv)
+    try:
+        check_folder("--folder", args.folder)
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
+    if not (Path(args.code) / "search" / "run.py").is_file():
+        parser.exit(2, f"error: --code: must be a checkout holding search/run.py, got {args.code}\n")
     work = Path(tempfile.mkdtemp(prefix="search-memory-"))
     root = Path(args.folder) if args.folder else work / "images"
     classes = MAX_SYNTHETIC_CLASSES
@@ -169,6 +178,25 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def image_count(text: str) -> int:
+    """Training images: the ImageFolder needs one of each class at least (``images // classes`` per class)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < MAX_SYNTHETIC_CLASSES:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {MAX_SYNTHETIC_CLASSES} (one image per class), "
+                                         f"got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = finite_float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}")
+    return value
 
 
 def _searches(args: argparse.Namespace, root: Path, work: Path, env: dict[str, str], cache_file: str, cpus: int

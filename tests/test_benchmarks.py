@@ -227,3 +227,62 @@ def test_the_committed_reference_curves_print_every_epoch():
     out = subprocess.run([sys.executable, str(CURVES)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert [line.split()[0] for line in out.stdout.splitlines() if re.match(r"\s+\d ", line)] == list("12345678")
+
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _script(name, *args, env=None):
+    return subprocess.run([sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+@pytest.mark.parametrize("name, args, flag", [
+    ("cpu_eval.py", ["--rounds", "0"], "--rounds"),
+    ("cpu_eval.py", ["--batches", "500,abc"], "--batches"),
+    ("cpu_eval.py", ["--blocks", "standard,foo"], "--blocks"),
+    ("cpu_step.py", ["--steps", "0"], "--steps"),
+    ("cpu_step.py", ["--blocks", "foo"], "--blocks"),
+    ("reference_curves.py", ["--bootstrap", "0"], "--bootstrap"),
+    ("search_memory.py", ["--images", "10"], "--images"),
+    ("search_memory.py", ["--fraction", "2"], "--fraction"),
+    ("search_memory.py", ["--concurrency", "1", "0"], "--concurrency"),
+    ("latency_fit_cv.py", ["--log", "LOG", "--cache-dir", "DIR", "--splits", "0"], "--splits"),
+    ("latency_fit_cv.py", ["--log", "LOG", "--cache-dir", "DIR", "--fit-sizes", "10,abc"], "--fit-sizes"),
+])
+def test_a_benchmark_s_bad_argument_is_refused_in_one_line_naming_the_flag(name, args, flag):
+    out = _script(name, *args)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith(f"{name}: error: argument {flag}: must be"), out.stderr
+
+
+def test_search_memory_refuses_a_bad_argument_before_writing_anything(tmp_path):
+    out = _script("search_memory.py", "--images", "0", env={"TMPDIR": str(tmp_path)})
+    assert out.returncode == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fidelity_cpu_reference_refuses_a_folder_without_a_journal_before_training(tmp_path):
+    out = _script("fidelity_cpu_reference.py", str(tmp_path), env={"EFFCNN_CACHE": str(tmp_path / "cache")})
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith(f"error: {tmp_path}: no runs.jsonl;") and out.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fidelity_cpu_reference_refuses_a_journal_without_the_proxy_runs_of_the_trainings_asked_for(tmp_path):
+    journal = tmp_path / "runs.jsonl"
+    journal.write_text((BENCHMARKS / "proxy-seeds" / "runs.jsonl").read_text())  # proxy seeds 0-1 of each genome
+    out = _script("fidelity_cpu_reference.py", str(tmp_path), "--baseline-seeds", "5",
+                  env={"EFFCNN_CACHE": str(tmp_path / "cache")})
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith(f"error: {journal}: no proxy run of 3 of the 24 reference trainings asked for "
+                                 f"(first 27777d5740a2 seed 2);") and out.stderr.count("\n") == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["runs.jsonl"]
+
+
+def test_the_held_out_ceiling_refuses_a_journal_whose_records_lack_fields_in_one_line(tmp_path):
+    journal = tmp_path / "runs.jsonl"
+    journal.write_text('{"key": "x", "genome_id": "a"}\n')
+    out = _script("heldout_ceiling.py", str(journal))
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"error: {journal}: ") and out.stderr.count("\n") == 1, out.stderr
