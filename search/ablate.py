@@ -22,8 +22,8 @@ from pathlib import Path
 from evaluators.data import default_cache_dir
 from evaluators.presets import add_fidelity_arguments, fidelity_from_args
 
-from ._cli import (add_cluster_arguments, add_latency_clock_argument, finish, folder_name, load_data_or_exit,
-                   resources_from_args)
+from ._cli import (add_cluster_arguments, add_latency_clock_argument, add_results_dir_argument, check_cluster,
+                   check_results_dir, finish, folder_name, load_data_or_exit, resources_from_args)
 from .ablation import FACTORS, AblationConfig, Arm, Factor, get_factor, make_arms, parse_levels, run_ablation
 from .results import markdown_table
 
@@ -46,6 +46,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", choices=("yes", "no"), default="yes",
                    help="measure each arm's CPU inference latency (batch 1, one thread) before training (default yes)")
     add_latency_clock_argument(p)
+    add_results_dir_argument(p)
     add_cluster_arguments(p)
     add_fidelity_arguments(p)
     return p
@@ -61,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         fidelity = fidelity_from_args(args)
         if args.seeds < 1:
             raise ValueError(f"--seeds: must be >= 1, got {args.seeds}")
+        name = args.name or f"ablation-{factor.name}"
+        check_results_dir(Path(args.results_dir) / name)
+        check_cluster(args)
     except ValueError as error:
         p.exit(2, f"error: {error}\n")
     if args.show_fidelity:
@@ -74,7 +78,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.show_levels:
         print(show_levels(factor, arms, f"{data.num_classes} classes, as a run on {args.data} trains them"))
         return 0
-    name = args.name or f"ablation-{factor.name}"
     config = AblationConfig(
         name=name, out_dir=Path(args.results_dir).resolve() / name, factor=factor, arms=arms, seeds=args.seeds,
         data=args.data or "synthetic", num_classes=data.num_classes, fidelity=fidelity,

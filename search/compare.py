@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="the equal wall time T, in seconds (default: the shortest run's)")
     parser.add_argument("--cpus", type=positive_float, default=2, help="CPUs each run had (default 2)")
     args = parser.parse_args(argv)
+    folders = [folder.resolve() for folder in args.study_dirs]
+    repeated = next((given for given, folder in zip(args.study_dirs, folders) if folders.count(folder) > 1), None)
+    if repeated:
+        parser.exit(2, f"error: study_dirs: {repeated} is given twice; each run is compared once, with other runs\n")
     try:
         studies = [load_existing_study(folder) for folder in args.study_dirs]
         print(comparison_markdown(studies, args.seconds, args.cpus))

@@ -18,7 +18,7 @@ from pathlib import Path
 from evaluators.data import default_cache_dir
 from evaluators.presets import add_fidelity_arguments, fidelity_from_args, recorded_fidelity
 
-from ._cli import add_cluster_arguments, finish, resources_from_args
+from ._cli import add_cluster_arguments, check_cluster, finish, resources_from_args
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.seeds < 2:
             raise ValueError(f"--seeds: must be >= 2 (a paired interval needs two seeds), got {args.seeds}")
         fidelity_from_args(args, base=None) if args.fidelity else None  # a bad override fails here, before Ray
+        check_cluster(args)
     except ValueError as error:
         p.exit(2, f"error: {error}\n")
 

@@ -27,8 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         study = load_existing_study(args.study_dir, args.storage, args.study_name)
     except StudyError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        parser.exit(2, f"error: {error}\n")
     paths = write_report(study, args.study_dir)
     print(pareto_table(trials_frame(study)))
     print()

@@ -23,7 +23,8 @@ from evaluators.presets import Fidelity, add_fidelity_arguments, fidelity_from_a
 from evaluators.trainer import check_units_fit
 from space import BLOCK_TYPES
 
-from ._cli import add_cluster_arguments, add_latency_clock_argument, finish, folder_name, load_data_or_exit
+from ._cli import (add_cluster_arguments, add_latency_clock_argument, add_results_dir_argument, check_cluster,
+                   check_results_dir, finish, folder_name, load_data_or_exit)
 from .study import (DEFAULT_GRACE, KEEP_WEIGHTS, SAMPLERS, SCHEDULERS, Halving, chance_floor, default_space,
                     load_space, parse_objectives)
 
@@ -98,6 +99,7 @@ def parser() -> argparse.ArgumentParser:
                    help="runs sharing a study (same --study-name and --storage) beat each trial's heartbeat in the "
                         "storage; a trial whose heartbeat is older than this belongs to a dead run and is settled "
                         f"by the others (default {DEFAULT_GRACE})")
+    add_results_dir_argument(p)
     add_cluster_arguments(p)
     add_fidelity_arguments(p)
     return p
@@ -122,19 +124,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.confirm < 0 or args.confirm == 1:
             raise ValueError(f"--confirm: must be 0 (none) or >= 2 seeds, got {args.confirm}")
         time_limit = parse_duration(args.time_limit) if args.time_limit is not None else None
+        check_results_dir(Path(args.results_dir) / args.study_name)
+        check_cluster(args)
     except ValueError as error:
         p.exit(2, f"error: {error}\n")
     if args.show_space:
         print(space.describe(with_training=args.search_training))
-        return 0
-    if args.show_fidelity:
-        print(fidelity.describe())
         return 0
     data = load_data_or_exit(p, args.data)
     try:
         halving, halving_given = _halving(args, fidelity, data)
     except ValueError as error:
         p.exit(2, f"error: {error}\n")
+    if args.show_fidelity:  # after the data and the rungs, so that what the run would refuse is refused here too
+        print(fidelity.describe())
+        return 0
 
     from . import SearchConfig, run_search  # Ray loads only for a real run
 

@@ -190,6 +190,27 @@ def test_bad_factor_or_levels_is_a_one_line_error_before_anything_runs(tmp_path,
     assert not any(tmp_path.iterdir())
 
 
+def test_a_results_dir_that_is_a_file_is_refused_before_anything_runs(tmp_path, capsys):
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        _run(tmp_path / "taken", "--factor", "kernel")
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"error: --results-dir: must be a folder, and {tmp_path / 'taken'} is a file\n"
+
+
+@pytest.mark.parametrize("content", ["{'factor': 'kernel'}", "[]"])
+def test_an_unreadable_settings_file_is_a_one_line_error_naming_it_and_is_kept(tmp_path, capsys, content):
+    settings = tmp_path / "ablation-kernel" / "ablation.json"
+    settings.parent.mkdir()
+    settings.write_text(content)
+    with pytest.raises(SystemExit) as exit_info:
+        _run(tmp_path, "--factor", "kernel", "--seeds", "1", "--latency", "no")
+    error = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and error[-1].startswith(f"error: {settings}: ")
+    assert error[-1].endswith("it records the settings of the runs beside it: repair it")
+    assert settings.read_text() == content
+
+
 def test_diverging_run_is_recorded_with_its_reason_and_left_out_of_the_statistics(tmp_path):
     assert _run(tmp_path, "--factor", "block", "--levels", "standard", "--seeds", "1", "--lr", "1e30",
                 "--momentum", "0") == 0

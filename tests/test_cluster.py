@@ -1,6 +1,7 @@
 """Trials on a real multi-node Ray cluster started with Ray's CLI, and what each trial asks Ray for: GPUs by
 default where CUDA is present (fractions pack several trials onto one), concurrency following the GPUs."""
 
+import argparse
 import subprocess
 import sys
 
@@ -9,10 +10,11 @@ import pytest
 import ray
 import torch
 
+from search._cli import check_cluster
 from search.run import main
 from search.tune import _runner, ensure_ray
 
-from servers import ray_cluster_nodes
+from servers import free_port, ray_cluster_nodes
 
 FAST = ["--data", "synthetic:classes=3,train=16,val=8", "--fidelity", "smoke", "--crop", "16", "--batch-size", "8",
         "--data-fraction", "1", "--baseline-seeds", "1", "--scheduler", "fifo"]
@@ -129,3 +131,34 @@ def test_a_trial_trains_on_the_gpu_ray_assigned_it_and_on_the_cpu_when_it_assign
     monkeypatch.setattr(ray, "get_gpu_ids", lambda: [])
     assert _trial._device("auto") == "cpu"
     assert _trial._device("cuda:1") == "cuda:1"
+
+
+def _refused(capsys, tmp_path, *args: str) -> str:
+    """The one-line refusal of a search given ``args``, which started nothing and made no folder."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([*FAST, "--results-dir", str(tmp_path / "results"), *args])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and error.count("\n") == 1 and not (tmp_path / "results").exists()
+    return error
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cpus-per-trial", "100"], "error: --cpus-per-trial: 100 is more CPUs than this machine has ("),
+    (["--gpus-per-trial", "1"], "error: --gpus-per-trial: 1 is more GPUs than this machine has (0 that torch can use)"),
+])
+def test_a_trial_larger_than_this_machine_is_refused_before_a_local_cluster_starts(tmp_path, monkeypatch, capsys,
+                                                                                   args, message):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _refused(capsys, tmp_path, *args).startswith(message)
+
+
+def test_an_address_where_nothing_listens_is_refused_in_one_line(tmp_path, capsys):
+    address = f"127.0.0.1:{free_port()}"
+    assert _refused(capsys, tmp_path, "--address", address).startswith(
+        f"error: --address {address}: nothing accepts a connection there (Connection refused); ")
+
+
+@pytest.mark.parametrize("address", ["auto", "ray://127.0.0.1:1"])
+def test_auto_and_ray_client_addresses_are_left_to_ray(address):
+    check_cluster(argparse.Namespace(address=address, cpus_per_trial=1000.0, gpus_per_trial=1000.0))

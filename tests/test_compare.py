@@ -192,3 +192,12 @@ def test_cli_names_a_missing_results_folder_in_one_line(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         f"error: results folder {tmp_path / 'nowhere'} does not exist (or pass --storage and --study-name)"]
+
+
+def test_cli_refuses_the_same_run_given_twice(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path / "run"), str(tmp_path / "other"), f"{tmp_path}/./run/"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: study_dirs: {tmp_path / 'run'} is given twice; each run is compared once, with other runs"]

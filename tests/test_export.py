@@ -281,6 +281,14 @@ def test_weights_without_a_genome_inside_are_checked_by_tensor_names_and_shapes(
         f"error: {tmp_path / 'plain.safetensors'}: weights of another genome: blocks.0.se.conv_reduce.weight is missing"
 
 
+def test_an_out_folder_that_is_a_file_is_refused_before_exporting(tmp_path, capsys):
+    genome_path, weights = save_pair(tmp_path, tiny_genome(), build(tiny_genome()))
+    (tmp_path / "taken").write_text("mine")
+    assert cli_error(capsys, "--genome", genome_path, "--weights", weights, "--out", tmp_path / "taken") == \
+        f"error: --out: must be a folder, and {tmp_path / 'taken'} is a file"
+    assert (tmp_path / "taken").read_text() == "mine"
+
+
 def test_export_error_is_a_value_error_for_library_callers(tmp_path):
     with pytest.raises(ExportError):
         from_files(tmp_path / "nope.json", tmp_path / "nope.safetensors")

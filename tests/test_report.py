@@ -265,15 +265,22 @@ def test_cli_rebuilds_every_file_from_the_sqlite_storage(tmp_path):
 
 def test_cli_missing_folder_is_a_one_line_error_naming_it(tmp_path):
     result = _cli(str(tmp_path / "nowhere"))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith("error: ") and str(tmp_path / "nowhere") in result.stderr
+
+
+def test_cli_results_folder_that_is_a_file_is_named_as_not_a_folder(tmp_path):
+    (tmp_path / "trials.csv").write_text("")
+    result = _cli(str(tmp_path / "trials.csv"))
+    assert result.returncode == 2 and result.stderr == (f"error: results folder {tmp_path / 'trials.csv'} is a file, "
+                                                        "not a folder (or pass --storage and --study-name)\n")
 
 
 def test_cli_unknown_study_name_lists_the_studies_in_the_storage(tmp_path):
     storage = _sqlite_study(tmp_path / "search-b", "search-b")
     result = _cli(str(tmp_path / "search-b"), "--storage", storage, "--study-name", "typo")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip() == f"error: study 'typo' not found in {storage}; studies there: search-b"
 
 

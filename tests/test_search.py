@@ -180,6 +180,12 @@ def test_confirmation_without_a_study_is_a_one_line_error(tmp_path, capsys):
     assert exit_info.value.code == 2 and len(error.splitlines()) == 1 and "does not exist" in error
 
 
+def test_confirm_offers_no_results_dir_since_it_writes_into_the_study_folder(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        confirm(["results/s", "--results-dir", "elsewhere"])
+    assert exit_info.value.code == 2 and "unrecognized arguments: --results-dir" in capsys.readouterr().err
+
+
 def test_extra_baseline_blocks_are_fixed_trials(tmp_path):
     _run(tmp_path, "--budget", "2", "--baseline-blocks", "standard,se")
     trials = _trials(tmp_path)
@@ -260,6 +266,15 @@ def test_a_refused_run_never_removes_a_file_another_run_wrote_into_the_new_folde
     (study / "study.db").write_text("another run's study")
     _remove_empty(study, tmp_path / "results")
     assert (study / "study.db").read_text() == "another run's study"
+
+
+@pytest.mark.parametrize("inside", ["", "sub"])
+def test_a_results_dir_that_is_a_file_is_refused_before_anything_starts(tmp_path, capsys, inside):
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        main([*FAST, "--results-dir", str(tmp_path / "taken" / inside), "--budget", "1"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"error: --results-dir: must be a folder, and {tmp_path / 'taken'} is a file\n"
 
 
 def test_continuing_a_study_with_other_data_is_an_error(tmp_path, capsys):
@@ -384,6 +399,19 @@ def test_bad_halving_settings_are_one_line_errors(tmp_path, capsys, args, messag
         _run(tmp_path, "--budget", "2", *args)
     error = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and error == f"error: {message}"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--grace", "-1"], "grace: must be an integer >= 1, got -1"),
+    (["--eta", "0"], "eta: must be an integer >= 2, got 0"),
+    (["--max-units", "0"], "max_units: must be an integer >= 1, got 0"),
+    (["--data", "synthetic:classes=1"], "synthetic classes must be in 2.."),
+])
+def test_show_fidelity_refuses_what_the_run_would_refuse(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        _run(tmp_path, "--show-fidelity", *args)
+    error = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(error.splitlines()) == 1 and message in error
 
 
 def test_moasha_resumed_in_the_middle_of_a_bracket_decides_as_an_uninterrupted_run(tmp_path):

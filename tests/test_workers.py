@@ -153,6 +153,15 @@ def test_a_storage_url_of_no_known_database_is_a_one_line_error(tmp_path, capsys
     assert error.startswith(message) and error.count("\n") == 1
 
 
+@pytest.mark.parametrize("storage", ["sqlite:///", "sqlite:///:memory:"])
+def test_sqlite_without_a_file_is_refused_before_study_json_points_at_it(tmp_path, capsys, storage):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", DATA, "--fidelity", "smoke", "--results-dir", str(tmp_path), "--storage", storage])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"error: --storage {storage}: a study needs a database file: sqlite:///FILE\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_unreachable_postgresql_server_is_a_one_line_error(tmp_path, capsys):
     storage = f"postgresql://someone:hidden@127.0.0.1:{free_port()}/postgres"
     with pytest.raises(SystemExit):

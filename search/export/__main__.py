@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from evaluators.arguments import check_folder
+
 from . import OPSET, ExportError, export, from_files, from_study
 
 DEFAULT_ROOT = Path("results") / "exports"
@@ -37,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     if from_files_given and (args.genome is None or args.weights is None or args.trial is not None
                              or args.storage or args.study_name):
         parser.exit(2, "error: --genome and --weights go together, without --trial, --storage or --study-name\n")
+    try:
+        check_folder("--out", args.out)  # now, not as a FileExistsError after the model is built
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
     try:
         if from_a_study:
             trained = from_study(args.study, args.trial, args.storage, args.study_name)

@@ -60,7 +60,8 @@ def load_existing_study(study_dir: Path, storage: str | None = None, study_name:
     pointer = Path(study_dir) / POINTER
     if storage is None or study_name is None:
         if not Path(study_dir).is_dir():
-            raise StudyError(f"results folder {study_dir} does not exist (or pass --storage and --study-name)")
+            state = "is a file, not a folder" if Path(study_dir).exists() else "does not exist"
+            raise StudyError(f"results folder {study_dir} {state} (or pass --storage and --study-name)")
         if not pointer.is_file():
             raise StudyError(f"{pointer} not found; pass --storage URL --study-name NAME")
         saved = _read_pointer(pointer)
@@ -129,13 +130,18 @@ def _difference(recorded: Any, value: Any) -> str:
 
 def storage_backend(storage: str) -> str:
     """The database a storage URL names (``sqlite``, ``postgresql``, ``mysql``); a one-line StudyError for
-    anything else, before any connection is tried."""
+    anything else, and for SQLite without a file (an in-memory database ends with the run, and the runs sharing a
+    study lock its file), before any connection is tried, so before a run writes anything."""
     try:
-        backend = make_url(storage).get_backend_name()
+        url = make_url(storage)
     except ArgumentError:
         raise StudyError(f"--storage {storage!r}: not a database URL; use {URL_FORMS}") from None
+    backend = url.get_backend_name()
     if backend not in BACKENDS:
         raise StudyError(f"--storage {shown_url(storage)}: unknown scheme {backend!r}; use {URL_FORMS}")
+    if backend == "sqlite" and url.database in (None, "", ":memory:"):
+        # shown as given: shown_url would escape ":memory:", and an SQLite URL holds no password
+        raise StudyError(f"--storage {storage}: a study needs a database file: sqlite:///FILE")
     return backend
 
 

@@ -70,11 +70,8 @@ class StudyLock:
         self._depth = 0
         self._mutex = threading.RLock()
         key = hashlib.sha256(f"effcnn-nas:{study_name}".encode()).digest()
-        if self._backend == "sqlite":
-            database = sqlalchemy.engine.make_url(storage).database
-            if not database or database == ":memory:":
-                raise StudyError(f"--storage {storage}: a study shared by workers needs a database file")
-            self._file = open(f"{Path(database).resolve()}.lock", "a+")
+        if self._backend == "sqlite":  # a file: storage_backend refuses in-memory SQLite
+            self._file = open(f"{Path(sqlalchemy.engine.make_url(storage).database).resolve()}.lock", "a+")
             return
         self._key = int.from_bytes(key[:8], "big", signed=True) if self._backend == "postgresql" else key.hex()[:60]
         engine = sqlalchemy.create_engine(storage, poolclass=sqlalchemy.pool.NullPool)

@@ -35,10 +35,17 @@ class Resources:
 
 
 def check_settings(folder: Path, filename: str, current: dict[str, Any], rename_hint: str) -> None:
-    """Refuse to add runs of other settings (data, fidelity, ...) to a folder; record them on first use."""
+    """Refuse to add runs of other settings (data, fidelity, ...) to a folder; record them on first use. A
+    settings file that cannot be read is refused naming it, never overwritten: the runs beside it are kept."""
     path = Path(folder) / filename
     if path.exists():
-        recorded = json.loads(path.read_text())
+        try:
+            recorded = json.loads(path.read_text())
+            problem = None if isinstance(recorded, dict) else "it holds no JSON object"
+        except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            problem = f"cannot read it as JSON ({error})"
+        if problem:
+            raise ValueError(f"{path}: {problem}; it records the settings of the runs beside it: repair it")
         for key, value in current.items():
             if recorded.get(key) != value:
                 raise ValueError(f"{folder} holds runs with {key} {recorded.get(key)!r}, not {value!r}; "
