@@ -16,9 +16,9 @@ from .arguments import finite_float
 
 MIN_CROP = 8
 """The smallest training crop: the stored images' smallest size, and what three stride-2 stages reduce to one pixel."""
-MAX_LR = 100.0
-"""Far past any SGD learning rate that trains (large-batch recipes scale 0.1 to a few); higher is a typo, refused by
-name instead of overflowing inside the optimizer."""
+MAX_LR = 3.4e38
+"""About float32's largest number: a higher learning rate overflows inside the optimizer, so it is refused by name.
+Lower ones that cannot train are left to diverge, which a trial records as failed (the tests train at 1e30)."""
 
 
 @dataclass(frozen=True)

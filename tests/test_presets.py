@@ -61,8 +61,8 @@ def test_override_changes_only_that_setting():
 @pytest.mark.parametrize("overrides, message", [
     (dict(epochs=0), "epochs: must be an integer >= 1"),
     (dict(data_fraction=1.5), "data_fraction: must be in (0, 1]"),
-    (dict(lr=-1.0), "lr: must be a number > 0 and <= 100, got -1.0"),
-    (dict(lr=1e300), "lr: must be a number > 0 and <= 100, got 1e+300"),
+    (dict(lr=-1.0), "lr: must be a number > 0 and <= 3.4e+38, got -1.0"),
+    (dict(lr=1e300), "lr: must be a number > 0 and <= 3.4e+38, got 1e+300"),
     (dict(weight_decay=1e300), "weight_decay: must be in [0, 1], got 1e+300"),
     (dict(crop=1), "crop: must be an integer >= 8, got 1"),
     (dict(warmup_epochs=9.0), "warmup_epochs: must be in [0, epochs=2)"),

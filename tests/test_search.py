@@ -286,17 +286,24 @@ def test_continuing_a_study_with_other_data_is_an_error(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("stages:\n  all: {kernel: [3, 4]}\n", "stages.all.kernel: filter sizes must be odd integers >= 1"),
+    ("stages:\n  all: {kernel: [3, 4]}\n", "stages.all.kernel: filter sizes must be odd integers from 1 to 31"),
     ("stages:\n  2: {width: [20, 40]}\n", "stages.2.width: bounds must be multiples of 8"),
     ("stages:\n  9: {kernel: [3]}\n", "stages.9: stage keys must be 'all' or an index 0..5"),
     ("stages:\n  all: {block: [mbconv]}\n", "stages.all.block: must be a non-empty list from standard, se, condconv"),
     ("depth: 3\n", "unknown key(s) depth"),
     ("stages: [1, 2\n", "not valid YAML/JSON"),
-    ('{"training": {"lr": [0.5, 0.1]}}', "training.lr: need > 0 and low <= high"),
+    ('{"training": {"lr": [0.5, 0.1]}}', "training.lr: need > 0, high <= 3.4e+38 and low <= high"),
     ("training: {lr: [.nan, .nan]}\n", "training.lr: must be a [low, high] pair of finite floats"),
-    ("stages:\n  all: {expansion: [.inf]}\n", "stages.all.expansion: must be a non-empty list of finite positive"),
+    ("stages:\n  all: {expansion: [.inf]}\n", "stages.all.expansion: must be a non-empty list of numbers > 0 and <= 16"),
     ("stages:\n  all: {block: [se], se_ratio: [100000]}\n", "no valid genome in 20 random draws from this space"),
     (b"\xff\xfe\x00binary", "not a text file"),
+    ("stages:\n  all: {width: [8, 8000000000000]}\n", "stages.all.width: need >= 8, high <= 8192 and low <= high"),
+    ("stages:\n  all: {repeats: [1, 1000000]}\n", "stages.all.repeats: need >= 1, high <= 32 and low <= high"),
+    ("stages:\n  all: {kernel: [9999]}\n", "stages.all.kernel: must be a non-empty list of integers from 1 to 31"),
+    ("stages:\n  all: {block: [condconv], experts: [1000000]}\n",
+     "stages.all.experts: must be a non-empty list of integers from 1 to 64"),
+    ("stem_channels: [100000000000000000000]\n", "stem_channels: must be a non-empty list of integers from 1 to 8192"),
+    ("training: {weight_decay: [0.1, 5.0]}\n", "training.weight_decay: need > 0, high <= 1 and low <= high"),
 ])
 def test_bad_space_file_is_a_one_line_error_before_anything_starts(tmp_path, capsys, content, message):
     space = tmp_path / "space.yaml"

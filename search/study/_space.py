@@ -18,7 +18,11 @@ from typing import Any
 
 import yaml
 
-from space import BLOCK_TYPES, WIDTH_STEP, SearchSpace, StageSpace, default_space, sample_genomes
+from evaluators.presets import MAX_LR
+from space import (BLOCK_TYPES, MAX_CHANNELS, MAX_EXPANSION, MAX_EXPERTS, MAX_KERNEL, MAX_REPEATS, WIDTH_STEP,
+                   SearchSpace, StageSpace, default_space, sample_genomes)
+
+MAX_TRAINING = {"lr": MAX_LR, "weight_decay": 1.0, "label_smoothing": 1.0}
 
 
 def load_space(path: str | Path) -> SearchSpace:
@@ -56,14 +60,14 @@ def apply_overrides(space: SearchSpace, raw: Any) -> SearchSpace:
     changes: dict[str, Any] = {}
     for name in ("stem_channels", "head_channels"):
         if name in raw:
-            changes[name] = _int_choices(name, raw[name], minimum=1)
+            changes[name] = _int_choices(name, raw[name], minimum=1, maximum=MAX_CHANNELS)
     training = raw.get("training", {})
     if not isinstance(training, dict):
         raise ValueError("training: must be a mapping of lr, weight_decay, label_smoothing ranges")
     for name in ("lr", "weight_decay", "label_smoothing"):
         value = training.get(name, raw.get(name))
         if value is not None:
-            changes[name] = _range(f"training.{name}", value, float, minimum=0.0,
+            changes[name] = _range(f"training.{name}", value, float, minimum=0.0, maximum=MAX_TRAINING[name],
                                    positive=name != "label_smoothing")
     bad_training = sorted(set(training) - {"lr", "weight_decay", "label_smoothing"})
     if bad_training:
@@ -93,25 +97,25 @@ def _override_stage(name: str, stage: StageSpace, settings: Any) -> StageSpace:
     for key, value in settings.items():
         where = f"{name}.{key}"
         if key == "width":
-            low, high = _range(where, value, int, minimum=WIDTH_STEP)
+            low, high = _range(where, value, int, minimum=WIDTH_STEP, maximum=MAX_CHANNELS)
             if low % WIDTH_STEP or high % WIDTH_STEP:
                 raise ValueError(f"{where}: bounds must be multiples of {WIDTH_STEP}, got {list(value)}")
             changes[key] = (low, high)
         elif key == "repeats":
-            changes[key] = _range(where, value, int, minimum=1)
+            changes[key] = _range(where, value, int, minimum=1, maximum=MAX_REPEATS)
         elif key == "kernel":
-            kernels = _int_choices(where, value, minimum=1)
+            kernels = _int_choices(where, value, minimum=1, maximum=MAX_KERNEL)
             if any(k % 2 == 0 for k in kernels):
-                raise ValueError(f"{where}: filter sizes must be odd integers >= 1, got {list(value)}")
+                raise ValueError(f"{where}: filter sizes must be odd integers from 1 to {MAX_KERNEL}, got {list(value)}")
             changes[key] = kernels
         elif key == "expansion":
-            changes[key] = _number_choices(where, value)
+            changes[key] = _number_choices(where, value, maximum=MAX_EXPANSION)
         elif key == "block":
             if not isinstance(value, list) or not value or any(v not in BLOCK_TYPES for v in value):
                 raise ValueError(f"{where}: must be a non-empty list from {', '.join(BLOCK_TYPES)}, got {value!r}")
             changes[key] = tuple(value)
         else:
-            changes[key] = _int_choices(where, value, minimum=1)
+            changes[key] = _int_choices(where, value, minimum=1, maximum=MAX_EXPERTS if key == "experts" else None)
     return dataclasses.replace(stage, **changes)
 
 
@@ -125,29 +129,31 @@ def _stage_index(key: Any, count: int) -> int:
     return index
 
 
-def _int_choices(name: str, value: Any, minimum: int) -> tuple[int, ...]:
+def _int_choices(name: str, value: Any, minimum: int, maximum: int | None) -> tuple[int, ...]:
     if not isinstance(value, list) or not value or any(
-            not isinstance(v, int) or isinstance(v, bool) or v < minimum for v in value):
-        raise ValueError(f"{name}: must be a non-empty list of integers >= {minimum}, got {value!r}")
+            not isinstance(v, int) or isinstance(v, bool) or v < minimum or (maximum and v > maximum) for v in value):
+        allowed = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ValueError(f"{name}: must be a non-empty list of integers {allowed}, got {value!r}")
     return tuple(value)
 
 
-def _number_choices(name: str, value: Any) -> tuple[float, ...]:
+def _number_choices(name: str, value: Any, maximum: float) -> tuple[float, ...]:
     if not isinstance(value, list) or not value or any(
-            not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v <= 0 for v in value):
-        raise ValueError(f"{name}: must be a non-empty list of finite positive numbers, got {value!r}")
+            not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or not 0 < v <= maximum
+            for v in value):
+        raise ValueError(f"{name}: must be a non-empty list of numbers > 0 and <= {maximum:g}, got {value!r}")
     return tuple(value)
 
 
-def _range(name: str, value: Any, kind: type, minimum: float, positive: bool = True) -> tuple:
+def _range(name: str, value: Any, kind: type, minimum: float, maximum: float, positive: bool = True) -> tuple:
     numbers = (int,) if kind is int else (int, float)
     if not (isinstance(value, list) and len(value) == 2
             and all(isinstance(v, numbers) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
         raise ValueError(f"{name}: must be a [low, high] pair of finite {kind.__name__}s, got {value!r}")
     low, high = kind(value[0]), kind(value[1])
-    if low < minimum or (positive and low <= 0) or high < low:
+    if low < minimum or (positive and low <= 0) or high < low or high > maximum:
         bound = f">= {minimum}" if not positive or minimum > 0 else "> 0"
-        raise ValueError(f"{name}: need {bound} and low <= high, got {value!r}")
+        raise ValueError(f"{name}: need {bound}, high <= {maximum:g} and low <= high, got {value!r}")
     return low, high
 
 
