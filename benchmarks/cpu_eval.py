@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from evaluators.arguments import positive_int
+from evaluators.arguments import block_type_list, positive_int
 from evaluators.data import ImageData, load_data
 from evaluators.presets import PRESETS, Fidelity
 from evaluators.trainer import CPU_EVAL_BATCH, evaluate, training_setup
@@ -23,7 +23,7 @@ from space import BLOCK_TYPES, baseline
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blocks", type=block_list, default="standard,se,condconv",
+    parser.add_argument("--blocks", type=block_type_list, default="standard,se,condconv",
                         help=f"comma-separated baseline block types, of {', '.join(BLOCK_TYPES)}")
     parser.add_argument("--batches", type=batch_list, default="500,250,100,50",
                         help="comma-separated evaluation batch sizes")
@@ -40,14 +40,6 @@ def main() -> None:
         for batch in args.batches:
             figures.append(f"{batch}: {timed_evaluation(model, data, proxy, batch, args.rounds):.2f} s")
         print(f"{block:>9}: " + ", ".join(figures))
-
-
-def block_list(text: str) -> list[str]:
-    blocks = text.split(",")
-    if not set(blocks) <= set(BLOCK_TYPES):
-        raise argparse.ArgumentTypeError(f"must be block types from {', '.join(BLOCK_TYPES)}, comma-separated, got "
-                                         f"{text!r}")
-    return blocks
 
 
 def batch_list(text: str) -> list[int]:

@@ -17,7 +17,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from evaluators.arguments import positive_int
+from evaluators.arguments import block_type_list, positive_int
 from evaluators.presets import PRESETS
 from evaluators.trainer import training_setup
 from space import BLOCK_TYPES, baseline, build
@@ -40,7 +40,7 @@ def step_ms(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: to
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blocks", type=block_list, default="standard,se,condconv",
+    parser.add_argument("--blocks", type=block_type_list, default="standard,se,condconv",
                         help=f"comma-separated baseline block types, of {', '.join(BLOCK_TYPES)}")
     parser.add_argument("--rounds", type=positive_int, default=5, help="alternating rounds of both set-ups")
     parser.add_argument("--steps", type=positive_int, default=20, help="timed steps per round")
@@ -67,14 +67,6 @@ def main() -> None:
         b, a = statistics.median(before), statistics.median(after)
         print(f"{block:>9}: timm + SGD {b:6.1f} ms/step, trainer's CPU set-up {a:6.1f} ms/step, {b / a:.2f}x "
               f"(rounds {[round(v) for v in before]} / {[round(v) for v in after]})")
-
-
-def block_list(text: str) -> list[str]:
-    blocks = text.split(",")
-    if not set(blocks) <= set(BLOCK_TYPES):
-        raise argparse.ArgumentTypeError(f"must be block types from {', '.join(BLOCK_TYPES)}, comma-separated, got "
-                                         f"{text!r}")
-    return blocks
 
 
 if __name__ == "__main__":

@@ -62,6 +62,17 @@ def finite_float(text: str) -> float:
     return value
 
 
+def block_type_list(text: str) -> list[str]:
+    """``standard,se,condconv``: a comma-separated choice of block types, refused whole if one is not one."""
+    from space import BLOCK_TYPES  # here: space imports timm, which the other flags' commands may never need
+
+    blocks = text.split(",")
+    if not set(blocks) <= set(BLOCK_TYPES):
+        raise argparse.ArgumentTypeError(f"must be block types from {', '.join(BLOCK_TYPES)}, comma-separated, got "
+                                         f"{text!r}")
+    return blocks
+
+
 def check_folder(flag: str, folder: str | None) -> None:
     """A folder a command writes into later must not already be a file: found now, not after the work."""
     if folder and Path(folder).exists() and not Path(folder).is_dir():
