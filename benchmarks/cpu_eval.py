@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from evaluators.arguments import block_type_list, positive_int
+from evaluators.arguments import block_type_list, positive_int, positive_int_list
 from evaluators.data import ImageData, load_data
 from evaluators.presets import PRESETS, Fidelity
 from evaluators.trainer import CPU_EVAL_BATCH, evaluate, training_setup
@@ -25,7 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=block_type_list, default="standard,se,condconv",
                         help=f"comma-separated baseline block types, of {', '.join(BLOCK_TYPES)}")
-    parser.add_argument("--batches", type=batch_list, default="500,250,100,50",
+    parser.add_argument("--batches", type=positive_int_list, default="500,250,100,50",
                         help="comma-separated evaluation batch sizes")
     parser.add_argument("--rounds", type=positive_int, default=3, help="timed evaluations per batch size")
     args = parser.parse_args()
@@ -40,13 +40,6 @@ def main() -> None:
         for batch in args.batches:
             figures.append(f"{batch}: {timed_evaluation(model, data, proxy, batch, args.rounds):.2f} s")
         print(f"{block:>9}: " + ", ".join(figures))
-
-
-def batch_list(text: str) -> list[int]:
-    try:
-        return [positive_int(part) for part in text.split(",")]
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"must be integers >= 1, comma-separated, got {text!r}") from None
 
 
 def timed_evaluation(model: torch.nn.Module, data: ImageData, fidelity: Fidelity, batch_size: int,

@@ -57,9 +57,7 @@ def main() -> None:
     try:  # (genome id, seed): the proxy training's seconds
         proxy = {(record["genome_id"], record["seed"]): record.get("seconds", math.inf)
                  for record in read_journal(journal).values() if record["fidelity"] == "proxy"}
-    except KeyError as error:
-        parser.exit(2, f"error: {journal}: a record lacks the field {error}\n")
-    except ValueError as error:  # read_journal's, naming the file and line
+    except ValueError as error:  # read_journal's, naming the file and line (it checks the fields read here)
         parser.exit(2, f"error: {error}\n")
     proxy_seconds = {genome_id: seconds for (genome_id, seed), seconds in proxy.items() if seed == 0}
     drawn = sorted(genomes[1:], key=lambda genome: proxy_seconds.get(genome.id, math.inf))

@@ -22,7 +22,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from evaluators.arguments import positive_int, random_seed
+from evaluators.arguments import positive_int, positive_int_list, random_seed
 from evaluators.latency import TOLERANCE, LatencyTable, Machine, MissingRows, validation_genomes
 
 MEASURED_LINE = re.compile(r"genome (\w+):\s+\S+M MACs\s+measured\s+([\d.]+) ms")
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log", required=True, help="stdout of evaluators.latency --validate ... --json")
     parser.add_argument("--cache-dir", required=True, help="the --cache-dir that run used")
-    parser.add_argument("--fit-sizes", type=size_list, default="10,20,30",
+    parser.add_argument("--fit-sizes", type=positive_int_list, default="10,20,30",
                         help="fit genomes per split, comma-separated (default 10,20,30)")
     parser.add_argument("--splits", type=positive_int, default=60, help="random splits per size (default 60)")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed of the splits (default 0)")
@@ -73,13 +73,6 @@ def main(argv: list[str] | None = None) -> int:
               f"average over {args.splits} splits; splits at >= 90 %: "
               f"{sum(share >= 0.9 for share in shares) / len(shares):.0%}", flush=True)
     return 0
-
-
-def size_list(text: str) -> list[int]:
-    try:
-        return [positive_int(part) for part in text.split(",")]
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"must be integers >= 1, comma-separated, got {text!r}") from None
 
 
 def _share(table: LatencyTable, fitted: list, validation: list, measured: dict[str, float]) -> float:

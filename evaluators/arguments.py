@@ -62,6 +62,14 @@ def finite_float(text: str) -> float:
     return value
 
 
+def positive_int_list(text: str) -> list[int]:
+    """``500,250,100``: comma-separated integers >= 1, refused whole if one is not one."""
+    try:
+        return [positive_int(part) for part in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be integers >= 1, comma-separated, got {text!r}") from None
+
+
 def block_type_list(text: str) -> list[str]:
     """``standard,se,condconv``: a comma-separated choice of block types, refused whole if one is not one."""
     from space import BLOCK_TYPES  # here: space imports timm, which the other flags' commands may never need
