@@ -27,6 +27,11 @@ def random_seed(text: str) -> int:
     return _integer(text, 0, MAX_SEED)
 
 
+def int_at_least(low: int) -> Callable[[str], int]:
+    """A flag's type for an integer with a floor above 0 or 1 (a minimum of timed runs, of genomes)."""
+    return lambda text: _integer(text, low)
+
+
 def int_between(low: int, high: int) -> Callable[[str], int]:
     """A flag's type for an integer with known bounds, which argparse then names in its one-line error."""
     return lambda text: _integer(text, low, high)

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from evaluators.arguments import (MAX_SEED, finite_float, int_between, non_negative_float, non_negative_int,
-                                  positive_float, positive_int, random_seed, thread_count)
+from evaluators.arguments import (MAX_SEED, finite_float, int_at_least, int_between, non_negative_float,
+                                  non_negative_int, positive_float, positive_int, random_seed, thread_count)
 from evaluators.bench import main as bench
 from evaluators.train import main as train
 from search._cli import folder_name
@@ -28,6 +28,7 @@ from search.run import main as run
     (finite_float, "x", "must be a number, got 'x'"),
     (thread_count, str((os.cpu_count() or 1) + 1), f"must be an integer from 1 to {os.cpu_count() or 1}"),
     (int_between(2, 40), "41", "must be an integer from 2 to 40, got '41'"),
+    (int_at_least(50), "10", "must be an integer >= 50, got '10'"),
     (folder_name, "", "must name one folder"),
     (folder_name, "../elsewhere", "must name one folder"),
     (folder_name, "..", "must name one folder"),

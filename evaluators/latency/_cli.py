@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import sys
 from typing import Any
@@ -16,7 +15,8 @@ from space import BLOCK_TYPES, Genome, cost_of, default_space, sample_genomes
 from space.cost import resolve_genome
 from space.sampling import random_genome
 
-from ..arguments import check_folder
+from ..arguments import (check_folder, int_at_least, non_negative_int, positive_int, random_seed,
+                         thread_count)
 from ..data import SYNTHETIC_DEFAULTS
 from ..presets import PRESETS
 from ..trainer import batch_too_big, is_out_of_memory, resolve_device
@@ -52,15 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("genome", nargs="?", default="baseline", help="'baseline' (default) or a genome JSON file")
     parser.add_argument("--block", choices=BLOCK_TYPES, help="use this block type in every stage")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
-    parser.add_argument("--batch", default="1", help="inference batch size (default 1)")
-    parser.add_argument("--threads", default="1", help="torch CPU threads (default 1)")
+    parser.add_argument("--batch", type=positive_int, default=1, help="inference batch size (default 1)")
+    parser.add_argument("--threads", type=thread_count, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--clock", default="wall", help="wall (default: latency) or cpu (the thread's CPU time; "
                                                         "steadier on a shared machine; 1 CPU thread only)")
-    parser.add_argument("--runs", default="50", help="timed calls per repeat (default 50, at least 50)")
-    parser.add_argument("--validate", metavar="N", help="compare predicted and measured latency on N random genomes")
-    parser.add_argument("--fit-genomes", metavar="K", default="0",
+    parser.add_argument("--runs", type=int_at_least(50), default=50,
+                        help="timed calls per repeat (default 50, at least 50)")
+    parser.add_argument("--validate", type=int_at_least(2), metavar="N",
+                        help="compare predicted and measured latency on N random genomes")
+    parser.add_argument("--fit-genomes", type=non_negative_int, metavar="K", default=0,
                         help="with --validate: also predict from a fit on K other random genomes' pieces")
-    parser.add_argument("--seed", default="0", help="seed of --validate's random genomes (default 0)")
+    parser.add_argument("--seed", type=random_seed, default=0, help="seed of --validate's random genomes (default 0)")
     parser.add_argument("--population", choices=POPULATIONS, default="space",
                         help="--validate's genomes: the search's default space (default) or the wider population "
                              "of space.sampling.random_genome (the validations before 2026-12-05 10:00)")
@@ -70,20 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
     try:
-        batch = _integer("--batch", args.batch, 1)
-        threads = _integer("--threads", args.threads, 1, os.cpu_count() or 1)
-        runs = _integer("--runs", args.runs, 50)
-        seed = _integer("--seed", args.seed, 0)
-        count = _integer("--validate", args.validate, 2) if args.validate is not None else None
-        fit_genomes = _integer("--fit-genomes", args.fit_genomes, 0)
-        if fit_genomes and count is None:
+        if args.fit_genomes and args.validate is None:
             raise ValueError("--fit-genomes: predicts --validate's genomes from a fit; give --validate N as well")
         check_folder("--cache-dir", args.cache_dir)
         if args.device.split(":")[0] not in ("cpu", "cuda"):
             raise ValueError(f"--device: must be cpu or cuda[:N], got {args.device!r}")
-        machine = machine_fingerprint(args.device, threads=threads, batch=batch, clock=args.clock)
+        machine = machine_fingerprint(args.device, threads=args.threads, batch=args.batch, clock=args.clock)
         genome = resolve_genome(args.genome, args.block)
-        too_big = batch_too_big(batch, genome.resolution, resolve_device(args.device))
+        too_big = batch_too_big(args.batch, genome.resolution, resolve_device(args.device))
         if too_big:
             raise ValueError(f"--batch: {too_big}")
         table = LatencyTable.for_machine(machine, args.cache_dir)
@@ -91,14 +87,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"error: {error}\n")
     print(f"machine: {machine.describe()}", file=sys.stderr, flush=True)
     try:
-        if count is not None:
-            return _validate(table, count, seed, args.population, runs, fit_genomes, args.json)
-        record = _measure_one(genome, table, runs, train=not args.no_train)
+        if args.validate is not None:
+            return _validate(table, args.validate, args.seed, args.population, args.runs, args.fit_genomes, args.json)
+        record = _measure_one(genome, table, args.runs, train=not args.no_train)
     except (torch.OutOfMemoryError, RuntimeError) as error:
         if not is_out_of_memory(error):
             raise
         training = "" if args.no_train else f", training at the proxy's batch {PRESETS['proxy'].batch_size}"
-        parser.exit(1, f"error: out of memory (inference at --batch {batch}{training}): lower --batch, measure a "
+        parser.exit(1, f"error: out of memory (inference at --batch {args.batch}{training}): lower --batch, measure a "
                        f"smaller genome{'' if args.no_train else ', or skip training with --no-train'}\n")
     print(_describe(record))
     if args.json:
@@ -207,13 +203,3 @@ def _fitted(predictor: LatencyPredictor, genome: Genome) -> float:
     except MissingRows:
         return math.nan
 
-
-def _integer(name: str, text: str, minimum: int, maximum: int | None = None) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < minimum or (maximum is not None and value > maximum):
-        allowed = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
-        raise ValueError(f"{name}: must be an integer {allowed}, got {text!r}")
-    return value
