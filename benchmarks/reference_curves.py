@@ -9,14 +9,16 @@ journaled before that, from the lines ``evaluators.fidelity`` printed as they tr
 epoch K/8, TOP1% (Ns)``) in the logs given. For every epoch the script prints the Spearman of the genomes' top-1
 there with the reference's final figure on the held-out images, that minus the proxy's Spearman with the same final
 figures (paired over the same resamples of genomes), and its Spearman with the proxy's mean over its seeds
-(``--proxy-seeds``), each with a 90 % bootstrap interval over genomes.
+(``--proxy-seeds``), each with a 90 % bootstrap interval over genomes. The proxy may be a variant's runs from another
+journal (``--proxy-journal``, ``--proxy-fidelity``): the 56 px proxy, whose seed 0 starts from the reference's
+seed-0 weights and batches and differs from its first two epochs only in a schedule annealed to its end.
 
 What it cannot say: an epoch's figure and the final one come from the same training, so they share its seed's
 luck, and their agreement overstates what an independent short run would show; an epoch's figure is the weights
 of a run still at a high learning rate (the reference's cosine schedule runs over all eight epochs), not a short run
 annealed to its end as the proxy is.
 
-    python benchmarks/reference_curves.py [JOURNAL] [--logs LOG ...]
+    python benchmarks/reference_curves.py [JOURNAL] [--logs LOG ...] [--proxy-journal J --proxy-fidelity NAME]
 """
 
 from __future__ import annotations
@@ -44,20 +46,27 @@ def main() -> None:
     parser.add_argument("--proxy-seeds", type=seed_list, default=(0, 1),
                         help="the proxy's figure is its mean over these seeds (default 0,1: every genome has them; "
                              "1 alone shares no initial weights with the reference's seed 0)")
+    parser.add_argument("--proxy-journal", type=Path,
+                        help="take the proxy's runs from this journal instead (a variant's, from proxy_variant.py)")
+    parser.add_argument("--proxy-fidelity", default="proxy",
+                        help="the fidelity name of the proxy's runs (default proxy; a variant's name, such as "
+                             "proxy-c56-e2-bf16auto)")
     parser.add_argument("--bootstrap", type=positive_int, default=2000, help="bootstrap resamples (default 2000)")
     args = parser.parse_args()
-    for path in [args.journal, *args.logs]:
+    proxy_journal = args.proxy_journal or args.journal
+    for path in [args.journal, proxy_journal, *args.logs]:
         if not path.is_file():
             parser.exit(2, f"error: {path}: no such file\n")
+    journal = args.journal
     try:
-        records = read_journal(args.journal).values()
-        finals = held_out_references(records)
-        proxy = {}
-        for r in records:
-            if r["fidelity"] == "proxy" and r["status"] == "ok" and r["seed"] in args.proxy_seeds:
-                proxy.setdefault(r["genome_id"], []).append(r["top1"])
+        finals = held_out_references(read_journal(journal).values())
+        journal = proxy_journal
+        proxy = proxy_figures(read_journal(journal).values(), args.proxy_fidelity, args.proxy_seeds)
     except (KeyError, ValueError) as error:
-        parser.exit(2, f"error: {journal_error(args.journal, error)}\n")
+        parser.exit(2, f"error: {journal_error(journal, error)}\n")
+    if not proxy:
+        parser.exit(2, f"error: --proxy-fidelity: {proxy_journal} has no finished {args.proxy_fidelity!r} run at "
+                       f"seeds {','.join(map(str, args.proxy_seeds))}\n")
     curves = {genome: [*curve, finals[genome]["top1"]] for genome, curve in printed_curves(args.logs).items()
               if genome in finals}
     curves.update({genome: r["curve_top1"] for genome, r in finals.items() if r.get("curve_top1")})
@@ -71,9 +80,9 @@ def main() -> None:
     seeds = sorted({len(proxy[g]) for g in genomes})  # fewer than asked where a genome lacks a seed
     named = ",".join(map(str, args.proxy_seeds))
     print(f"{len(genomes)} genomes with the reference's top-1 after each of its {epochs} epochs (default 1,000 "
-          f"images), its final top-1 on {finals[genomes[0]]['held_out']}'s held-out images, and the proxy's mean "
-          f"over seeds {named} ({'-'.join(map(str, seeds))} per genome); Spearman, {CONFIDENCE:.0%} bootstrap CI "
-          f"over genomes:")
+          f"images), its final top-1 on {finals[genomes[0]]['held_out']}'s held-out images, and the proxy's "
+          f"({args.proxy_fidelity}) mean over seeds {named} ({'-'.join(map(str, seeds))} per genome); Spearman, "
+          f"{CONFIDENCE:.0%} bootstrap CI over genomes:")
     print(f"{'epoch':>5} {'mean top-1':>10}  {'vs final (held-out)':<26} {'minus the proxy vs final':<28} vs proxy")
     for epoch in range(epochs):
         at = [curves[g][epoch] for g in genomes]
@@ -82,6 +91,15 @@ def main() -> None:
               f"{bootstrap_difference(spearman, at, proxy_mean, held_out, samples=args.bootstrap).signed():<28} "
               f"{bootstrap(spearman, at, proxy_mean, samples=args.bootstrap)}")
     print(f"proxy vs final (held-out): {bootstrap(spearman, proxy_mean, held_out, samples=args.bootstrap)}")
+
+
+def proxy_figures(records, fidelity: str, seeds: tuple[int, ...]) -> dict[str, list[float]]:
+    """Each genome's finished proxy figures at the seeds asked for."""
+    figures: dict[str, list[float]] = {}
+    for r in records:
+        if r["fidelity"] == fidelity and r["status"] == "ok" and r["seed"] in seeds:
+            figures.setdefault(r["genome_id"], []).append(r["top1"])
+    return figures
 
 
 def seed_list(text: str) -> tuple[int, ...]:

@@ -2,6 +2,7 @@
 
 ``evaluators.fidelity`` has its own tests in test_fidelity.py."""
 
+import json
 import os
 import re
 import subprocess
@@ -169,7 +170,6 @@ CURVES = Path(__file__).resolve().parent.parent / "benchmarks" / "reference_curv
 def _curve_journal(path: Path, curves: dict[str, list[float]], held_out: dict[str, float],
                    proxy: dict[str, float]) -> Path:
     """A made-up held-out study's journal: each genome's reference at seed 0 with its curve, its proxy at seeds 0-1."""
-    import json
     lines = []
     for genome, curve in curves.items():
         lines.append({"key": f"{genome}-r", "genome_id": genome, "fidelity": "reference", "seed": 0, "status": "ok",
@@ -221,6 +221,29 @@ def test_reference_curves_need_three_genomes_and_say_so_in_one_line(tmp_path):
     assert out.returncode == 2
     assert out.stderr == (f"error: 1 genome(s) in {journal} have a whole reference curve, a held-out figure and a "
                           f"proxy run; at least 3 are needed\n")
+
+
+def test_reference_curves_take_a_variant_s_runs_from_its_own_journal(tmp_path):
+    genomes = ["a" * 12, "b" * 12, "c" * 12]
+    journal = _curve_journal(tmp_path / "runs.jsonl", {g: [10.0 + k, 90.0 + k] for k, g in enumerate(genomes)},
+                             {g: 80.0 + k for k, g in enumerate(genomes)}, {g: 40.0 + k for k, g in enumerate(genomes)})
+    variant = tmp_path / "variant.jsonl"  # ranks the genomes opposite to the stock proxy of the main journal
+    variant.write_text("".join(json.dumps({"key": g, "genome_id": g, "fidelity": "proxy-c56", "seed": 0, "status": "ok",
+                                           "top1": 60.0 - k}) + "\n" for k, g in enumerate(genomes)))
+    out = subprocess.run([sys.executable, str(CURVES), str(journal), "--logs", "--proxy-journal", str(variant),
+                          "--proxy-fidelity", "proxy-c56", "--bootstrap", "200"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "the proxy's (proxy-c56) mean over seeds 0,1 (1 per genome)" in out.stdout
+    assert "proxy vs final (held-out): -1.000" in out.stdout
+
+
+def test_reference_curves_refuse_a_proxy_fidelity_the_journal_lacks_in_one_line(tmp_path):
+    journal = _curve_journal(tmp_path / "runs.jsonl", {"a" * 12: [1.0, 2.0]}, {"a" * 12: 2.0}, {"a" * 12: 1.0})
+    out = subprocess.run([sys.executable, str(CURVES), str(journal), "--logs", "--proxy-fidelity", "proxy-c99"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    assert out.stderr == f"error: --proxy-fidelity: {journal} has no finished 'proxy-c99' run at seeds 0,1\n"
 
 
 def test_the_committed_reference_curves_print_every_epoch():
