@@ -28,7 +28,8 @@ from evaluators.arguments import positive_float, positive_int
 from evaluators.data import load_data
 from evaluators.fidelity import Job, genomes_for, held_out_references, pooled_seed_noise, read_journal, run_jobs
 from evaluators.presets import get_fidelity
-from evaluators.ranking import CONFIDENCE, Estimate, bootstrap, bootstrap_difference, bootstrap_indices, spearman
+from evaluators.ranking import (CONFIDENCE, TOP_K, Estimate, bootstrap, bootstrap_difference, bootstrap_indices,
+                                chance_overlap, kendall, spearman, top_overlap)
 
 COMMITTED = Path(__file__).resolve().parent / "fidelity-1205" / "runs.jsonl"
 MIN_GENOMES = 3
@@ -120,6 +121,10 @@ def main() -> None:
         for seed, values in enumerate(per_seed):
             print(f"  {variant.name}, seed {seed}: {bootstrap(spearman, values, reference, samples=args.bootstrap)}")
     print(f"  {named}: {bootstrap(spearman, mean, reference, samples=args.bootstrap)}")
+    print(f"  {named}: Kendall {bootstrap(kendall, mean, reference, samples=args.bootstrap)}, top-{TOP_K} overlap "
+          f"{top_overlap(mean, reference)} of {TOP_K}; the proxy seed 0's Kendall "
+          f"{bootstrap(kendall, proxy, reference, samples=args.bootstrap)}, top-{TOP_K} {top_overlap(proxy, reference)} "
+          f"of {TOP_K} (at random {chance_overlap(TOP_K, len(ids)):.2f})")
     loss_by_seed = [{job.genome.id: done.get(job.key, {}).get("eval_loss") for job in jobs if job.seed == seed}
                     for seed in range(args.seeds)]
     losses = np.array([[found[i] for i in ids] for found in loss_by_seed], dtype=float)  # nan: not journaled

@@ -140,6 +140,22 @@ def test_proxy_variant_report_only_ranks_the_journal_s_genomes_so_far_and_writes
     assert journal.read_text() == before and sorted(p.name for p in journal.parent.iterdir()) == ["runs.jsonl"]
 
 
+def test_proxy_variant_report_gives_kendall_and_the_top_five_overlap_beside_the_stock_proxy_s(tmp_path):
+    from scipy.stats import kendalltau
+
+    from evaluators.fidelity import held_out_references, read_journal
+
+    journal = _partial_variant_journal(tmp_path / "out", runs=6)
+    out = _report_only(tmp_path / "out")
+    assert out.returncode == 0, out.stderr
+    variant = {record["genome_id"]: record["top1"] for record in read_journal(journal).values()}
+    references = held_out_references(read_journal(HELD_OUT_REFERENCE).values())
+    expected = kendalltau([variant[i] for i in variant], [references[i]["held_out_top1"] for i in variant])[0]
+    printed = re.search(r"^  proxy-c56-e2-bf16auto: Kendall (-?\d\.\d{3}) .*, top-5 overlap (\d) of 5; the proxy seed "
+                        r"0's Kendall .* \(at random 4\.17\)$", out.stdout, re.MULTILINE)
+    assert float(printed.group(1)) == pytest.approx(expected, abs=5e-4) and 1 <= int(printed.group(2)) <= 5
+
+
 def test_proxy_variant_report_only_refuses_fewer_than_three_genomes_in_one_line(tmp_path):
     journal = _partial_variant_journal(tmp_path / "out", runs=2)
     out = _report_only(tmp_path / "out")
