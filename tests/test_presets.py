@@ -41,6 +41,12 @@ def test_cheaper_presets_cost_less_than_full():
         assert work < full.epochs * full.data_fraction * full.crop ** 2 / 50
 
 
+def test_proxy56_is_the_proxy_s_recipe_and_steps_at_the_reference_s_resolution_and_precision():
+    proxy, proxy56, reference = PRESETS["proxy"], PRESETS["proxy56"], PRESETS["reference"]
+    assert (proxy56.crop, proxy56.bf16) == (reference.crop, reference.bf16)
+    assert proxy56.replace(name="proxy", crop=proxy.crop, bf16=proxy.bf16) == proxy
+
+
 def test_proxy_steps_its_schedule_per_batch_from_warm_up_to_near_zero():
     proxy = PRESETS["proxy"]
     assert proxy.lr_per_step
@@ -77,7 +83,7 @@ def test_bad_override_names_the_setting(overrides, message):
 
 
 def test_unknown_preset_lists_the_presets():
-    with pytest.raises(ValueError, match="fidelity: must be one of full, proxy, smoke, reference"):
+    with pytest.raises(ValueError, match="fidelity: must be one of full, proxy, smoke, reference, proxy56"):
         get_fidelity("medium")
 
 
