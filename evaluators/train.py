@@ -41,9 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         fidelity = fidelity_from_args(args)
-        if args.show_fidelity:
-            print(fidelity.describe())
-            return 0
         genome = resolve_genome(args.genome, args.block)
         device = resolve_device(args.device)  # a bad or missing device is a one-line error, not a traceback
         check_folder("--save", args.save)
@@ -53,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         data = load_data(args.data)
     except (ValueError, DataError) as error:
         parser.exit(2, f"error: {error}\n")
+    if args.show_fidelity:  # after every check, so that what the run would refuse is refused here too
+        print(fidelity.describe())
+        return 0
 
     genome = genome.replace(num_classes=data.num_classes)  # the id printed is the one the result carries
     print(f"training {genome.id} on {data.name} ({data.num_classes} classes, {len(data.train_labels)} train / "

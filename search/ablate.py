@@ -67,13 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         check_cluster(args)
     except ValueError as error:
         p.exit(2, f"error: {error}\n")
-    if args.show_fidelity:
-        print(fidelity.describe())
-        return 0
     if args.show_levels and not args.data:
         print(show_levels(factor, arms, "100 classes as in Table 1 (pass --data for the arms a run on it trains)"))
         return 0
     data = load_data_or_exit(p, args.data or "synthetic")
+    if args.show_fidelity:  # after the data, so that what the run would refuse is refused here too
+        print(fidelity.describe())
+        return 0
     arms = make_arms(factor, levels, num_classes=data.num_classes)
     if args.show_levels:
         print(show_levels(factor, arms, f"{data.num_classes} classes, as a run on {args.data} trains them"))

@@ -313,10 +313,14 @@ def load_genome(path: str | Path) -> Genome:
         text = path.read_text()
     except OSError as error:
         raise ValueError(f"{path}: cannot read genome file ({error.strerror or error})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file (a genome file is UTF-8 JSON)") from None
     try:
         return Genome.from_json(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not a genome (JSON nested too deeply to read)") from None
     except (ValueError, TypeError) as error:
         raise ValueError(f"{path}: {error}") from None
 
@@ -378,7 +382,11 @@ def _decode_tokens(text: str, tokens: list[str], grammar: dict[str, str]) -> dic
         raw = token[len(prefix):]
         name = grammar[prefix]
         if name == "se_position" or (name == "se_ratio" and raw.isalpha()):
-            values["se_position"] = raw
+            name = "se_position"
+        if name in values:
+            raise ValueError(f"stage string {text!r}: {name} is given twice (token {token!r})")
+        if name == "se_position":
+            values[name] = raw
             continue
         try:
             values[name] = float(raw) if name == "expansion" else int(raw)
@@ -402,7 +410,7 @@ def _odd_kernel(name: str, value: Any) -> None:
 
 
 def _stride(name: str, value: Any) -> None:
-    if value not in (1, 2) or isinstance(value, bool):
+    if not isinstance(value, int) or isinstance(value, bool) or value not in (1, 2):
         raise ValueError(f"{name}: must be 1 or 2, got {value!r}")
 
 

@@ -106,6 +106,12 @@ def test_show_levels_prints_every_arm_with_its_genome_id_and_macs_without_traini
     assert not any(tmp_path.iterdir())
 
 
+def test_show_fidelity_refuses_what_the_run_would_refuse(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--factor", "kernel", "--show-fidelity", "--data", "synthetic:foo=1", "--results-dir", str(tmp_path)])
+    assert exit_info.value.code == 2 and "bad --data 'synthetic:foo=1'" in capsys.readouterr().err
+
+
 def test_show_levels_for_width_says_the_head_stays_1280(capsys):
     assert main(["--factor", "width", "--show-levels"]) == 0
     assert "head stays 1280" in capsys.readouterr().out

@@ -69,9 +69,10 @@ def test_commands_name_the_flag_of_a_bad_number(capsys, command, argv, flag):
     assert f"argument {flag}: must be" in _refusal(capsys, command, argv)
 
 
-def test_a_bad_device_is_one_line_naming_what_is_allowed(capsys):
-    assert _refusal(capsys, train, ["--device", "bogus"]) == \
-        "error: device: expected auto, cpu or cuda[:N], got 'bogus'"
+@pytest.mark.parametrize("device", ["bogus", "meta", "cpu:1"])
+def test_a_bad_device_is_one_line_naming_what_is_allowed(capsys, device):
+    assert _refusal(capsys, train, ["--device", device]) == \
+        f"error: device: expected auto, cpu or cuda[:N], got {device!r}"
 
 
 def test_a_bad_sampler_seed_leaves_no_study_folder_behind(capsys, tmp_path):

@@ -206,6 +206,12 @@ def test_synthetic_tilt_is_parsed_in_degrees_up_to_180() -> None:
         parse_data_spec("synthetic:tilt=181")
 
 
+def test_a_synthetic_seed_past_what_torch_takes_is_refused_by_name() -> None:
+    assert _spec.synthetic_settings(parse_data_spec(f"synthetic:seed={2**64 - 1}"))["seed"] == 2**64 - 1
+    with pytest.raises(DataError, match=r"synthetic seed must be in 0\.\.18446744073709551615"):
+        parse_data_spec(f"synthetic:seed={2**64}")
+
+
 def test_synthetic_faint_share_of_objects_stands_out_less_from_the_background() -> None:
     """About FAINT_SHARE of the objects have a contrast factor below the clear ones' floor, down to near zero."""
     params = _synthetic_parameters(torch.arange(10).repeat(400), torch.Generator().manual_seed(0),

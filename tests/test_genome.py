@@ -149,6 +149,8 @@ INVALID = [
     (dict(stage=dict(out_channels=0)), "stages[0].out_channels: must be an integer >= 1"),
     (dict(stage=dict(repeats=0)), "stages[0].repeats: must be an integer >= 1"),
     (dict(stage=dict(stride=3)), "stages[0].stride: must be 1 or 2"),
+    (dict(stage=dict(stride=1.0)), "stages[0].stride: must be 1 or 2, got 1.0"),
+    (dict(stem_stride=2.0), "stem_stride: must be 1 or 2, got 2.0"),
     (dict(stage=dict(kernel=4)), "stages[0].kernel: filter size must be an odd integer from 1 to 31"),
     (dict(stage=dict(kernel=-1)), "stages[0].kernel: filter size must be an odd integer from 1 to 31"),
     (dict(stage=dict(expansion=0)), "stages[0].expansion: must be a number > 0 and <= 16"),
@@ -211,6 +213,20 @@ def test_genome_file_with_unknown_field_lists_allowed_fields(tmp_path):
         load_genome(path)
 
 
+def test_genome_file_that_is_not_text_names_the_file(tmp_path):
+    path = tmp_path / "binary.json"
+    path.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(ValueError, match=r"binary\.json: not a text file"):
+        load_genome(path)
+
+
+def test_genome_file_nested_too_deeply_names_the_file(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match=r"deep\.json: not a genome"):
+        load_genome(path)
+
+
 def test_missing_genome_file_names_the_file(tmp_path):
     with pytest.raises(ValueError, match=r"nope\.json: cannot read genome file"):
         load_genome(tmp_path / "nope.json")
@@ -219,3 +235,9 @@ def test_missing_genome_file_names_the_file(tmp_path):
 def test_bad_stage_string_names_the_token():
     with pytest.raises(ValueError, match=r"unknown token 'z3'"):
         Stage.decode("ir_r2_z3_c24")
+
+
+def test_stage_string_giving_a_setting_twice_names_it():
+    with pytest.raises(ValueError, match=r"repeats is given twice \(token 'r5'\)"):
+        Stage.decode("ir_r1_r5_k3_s1_e1_c16")
+

@@ -238,8 +238,13 @@ def test_cli_names_the_genome_by_the_id_its_result_carries(tmp_path, genome):
 
 
 def test_cli_show_fidelity_prints_overridden_preset(tmp_path):
-    out = _cli("--fidelity", "full", "--epochs", "8", "--show-fidelity", cache=tmp_path)
+    out = _cli("--fidelity", "full", "--epochs", "8", "--show-fidelity", "--data", TINY_DATA, cache=tmp_path)
     assert "epochs = 8" in out.stdout and "batch_size = 256" in out.stdout
+
+
+def test_cli_show_fidelity_refuses_what_the_run_would_refuse(tmp_path):
+    out = _cli("--show-fidelity", "--data", "synthetic:foo=1", cache=tmp_path)
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].startswith("error: bad --data 'synthetic:foo=1'")
 
 
 def test_cli_bad_override_is_a_one_line_error(tmp_path):

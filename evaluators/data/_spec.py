@@ -13,6 +13,9 @@ SYNTHETIC_DEFAULTS = {"classes": 10, "train": 500, "val": 100, "seed": 0, "faint
 in percent of a clear one's (see FAINT_SHARE); ``tilt``: the most an object is rotated either way, in degrees
 (see OBJECT_TILT). Options, so that a harder or easier task is one --data away."""
 
+MAX_DATA_SEED = 2**64 - 1
+"""The largest seed torch's generator takes (the data seed feeds nothing else)."""
+
 @dataclass(frozen=True)
 class DataSpec:
     """A parsed ``--data`` value; ``str()`` gives back a spec that parses to an equal DataSpec."""
@@ -79,6 +82,8 @@ def synthetic_settings(spec: DataSpec) -> dict[str, int]:
     if not round(100 * FAINT_CONTRAST_FLOOR) < settings["faint_max"] <= 100:
         raise DataError(f"bad --data {str(spec)!r}: synthetic faint_max is a percentage of full contrast, "
                         f"{round(100 * FAINT_CONTRAST_FLOOR) + 1}..100")
+    if settings["seed"] > MAX_DATA_SEED:
+        raise DataError(f"bad --data {str(spec)!r}: synthetic seed must be in 0..{MAX_DATA_SEED}")
     if settings["tilt"] > 180:
         raise DataError(f"bad --data {str(spec)!r}: synthetic tilt is the most an object turns either way, "
                         f"0..180 degrees")
