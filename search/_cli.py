@@ -74,10 +74,10 @@ def _check_trial_fits_here(cpus_per_trial: float, gpus_per_trial: float | None) 
 
 
 def _check_listening(address: str, flag: str) -> None:
-    """A HOST:PORT address must accept a TCP connection (a Ray head's GCS port); other forms are Ray's to read."""
+    """A HOST:PORT address must accept a TCP connection (a Ray head's GCS port)."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        return
+        raise ValueError(f"{flag}: expected HOST:PORT (a Ray head's), auto or ray://HOST:PORT, got {address!r}")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
     except OSError as error:

@@ -159,6 +159,22 @@ def test_an_address_where_nothing_listens_is_refused_in_one_line(tmp_path, capsy
         f"error: --address {address}: nothing accepts a connection there (Connection refused); ")
 
 
+def test_joining_a_cluster_that_is_not_there_is_one_line_naming_the_address(monkeypatch):
+    def no_cluster(**_):
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    with pytest.raises(ValueError, match=r"^Ray address 'auto': no running Ray cluster found there; "):
+        ensure_ray("auto")
+
+
+@pytest.mark.parametrize("address", ["foo", "localhost:abc"])
+def test_an_address_that_is_not_host_and_port_is_refused_in_one_line(tmp_path, capsys, address):
+    assert _refused(capsys, tmp_path, "--address", address) == \
+        f"error: --address: expected HOST:PORT (a Ray head's), auto or ray://HOST:PORT, got {address!r}\n"
+
+
 @pytest.mark.parametrize("address", ["auto", "ray://127.0.0.1:1"])
 def test_auto_and_ray_client_addresses_are_left_to_ray(address):
     check_cluster(argparse.Namespace(address=address, cpus_per_trial=1000.0, gpus_per_trial=1000.0))

@@ -568,10 +568,24 @@ def test_cli_errors_are_one_line(tiny_presets, capsys, tmp_path: Path, args: lis
     assert err.startswith(message) and err.count("\n") == 1
 
 
-def test_an_out_that_is_a_file_is_a_one_line_error(capsys, tmp_path: Path) -> None:
+@pytest.mark.parametrize("flag", ["--out", "--checkpoints"])
+def test_an_output_folder_that_is_a_file_is_a_one_line_error(capsys, tmp_path: Path, flag: str) -> None:
     (tmp_path / "taken").write_text("")
-    code, _, err = run_cli(capsys, "--out", str(tmp_path / "taken"))
-    assert code == 2 and err == f"error: --out: must be a folder, and {tmp_path / 'taken'} is a file\n"
+    code, _, err = run_cli(capsys, "--out", str(tmp_path / "out"), flag, str(tmp_path / "taken"))
+    assert code == 2 and err == f"error: {flag}: must be a folder, and {tmp_path / 'taken'} is a file\n"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda journal: journal.mkdir(), "is a folder, not a journal of trainings"),
+    (lambda journal: journal.write_bytes(b"\xff\xfe"), "not a text file"),
+])
+def test_from_journal_refuses_a_journal_that_is_no_text_file_naming_it(tiny_presets, capsys, tmp_path, make,
+                                                                      message) -> None:
+    journal = tmp_path / "out" / "runs.jsonl"
+    journal.parent.mkdir()
+    make(journal)
+    code, _, err = run_cli(capsys, *TINY, "--out", str(tmp_path / "out"), "--from-journal")
+    assert code == 2 and err.startswith(f"error: {journal}: {message}") and err.count("\n") == 1
 
 
 def test_only_trains_one_fidelity_and_the_merged_journals_report_like_one_run(tiny_presets, capsys, tmp_path) -> None:

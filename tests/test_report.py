@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 
 from search.pareto import hypervolume, pareto_mask
 from search.results import hypervolume_history, rung_correlation_line, trials_frame, write_report
+from search.study import StudyError, load_existing_study
 from space import Stage, baseline, cost_of, load_genome
 from space.sampling import random_genome
 
@@ -275,6 +276,16 @@ def test_cli_results_folder_that_is_a_file_is_named_as_not_a_folder(tmp_path):
     result = _cli(str(tmp_path / "trials.csv"))
     assert result.returncode == 2 and result.stderr == (f"error: results folder {tmp_path / 'trials.csv'} is a file, "
                                                         "not a folder (or pass --storage and --study-name)\n")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe", "not a text file"),
+    (b'{"study_name": 5, "storage": ["x"]}', "storage and study_name must be text, got list, int"),
+])
+def test_a_pointer_file_that_is_not_a_study_s_is_named(tmp_path, content, message):
+    (tmp_path / "study.json").write_bytes(content)
+    with pytest.raises(StudyError, match=f"study.json: {message}"):
+        load_existing_study(tmp_path)
 
 
 def test_cli_unknown_study_name_lists_the_studies_in_the_storage(tmp_path):

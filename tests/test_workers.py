@@ -171,6 +171,15 @@ def test_an_unreachable_postgresql_server_is_a_one_line_error(tmp_path, capsys):
     assert "Connection refused" in error and "hidden" not in error and error.count("\n") == 1
 
 
+def test_a_sqlite_url_naming_a_folder_is_refused_before_study_json_points_at_it(tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path}"
+    with pytest.raises(SystemExit):
+        main(["--data", DATA, "--fidelity", "smoke", "--results-dir", str(tmp_path / "results"), "--storage", storage])
+    assert capsys.readouterr().err == \
+        f"error: --storage {storage}: {tmp_path} is a folder, not a database file: sqlite:///FILE\n"
+    assert not (tmp_path / "results").exists()
+
+
 def test_a_sqlite_file_in_a_missing_folder_is_a_one_line_error(tmp_path, capsys):
     storage = f"sqlite:///{tmp_path / 'nowhere' / 'study.db'}"
     with pytest.raises(SystemExit):

@@ -79,6 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.reference_fidelity = get_fidelity(args.reference)
         args.reference_device = str(resolve_device(args.reference_device))
         check_folder("--out", args.out)
+        check_folder("--checkpoints", args.checkpoints)
     except ValueError as error:
         problems.append(str(error))
     if args.genomes > MAX_GENOMES:

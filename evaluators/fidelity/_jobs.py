@@ -139,8 +139,14 @@ def read_journal(path: Path) -> dict[str, dict[str, Any]]:
     another tool, a hand-edited one), instead of a KeyError wherever a reader first misses a field."""
     if not path.exists():
         return {}
+    try:
+        text = path.read_text()
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a folder, not a journal of trainings") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file (a journal is one JSON record per line)") from None
     done = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:

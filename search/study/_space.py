@@ -65,6 +65,8 @@ def apply_overrides(space: SearchSpace, raw: Any) -> SearchSpace:
     if not isinstance(training, dict):
         raise ValueError("training: must be a mapping of lr, weight_decay, label_smoothing ranges")
     for name in ("lr", "weight_decay", "label_smoothing"):
+        if name in training and name in raw:
+            raise ValueError(f"{name}: given both at the top level and as training.{name}; keep one")
         value = training.get(name, raw.get(name))
         if value is not None:
             changes[name] = _range(f"training.{name}", value, float, minimum=0.0, maximum=MAX_TRAINING[name],
@@ -77,8 +79,13 @@ def apply_overrides(space: SearchSpace, raw: Any) -> SearchSpace:
     stage_overrides = raw.get("stages", {})
     if not isinstance(stage_overrides, dict):
         raise ValueError("stages: must be a mapping from 'all' or a stage index to settings")
+    given: dict[int, Any] = {}
     for key, settings in sorted(stage_overrides.items(), key=lambda item: str(item[0]) != "all"):
         indices = range(len(stages)) if key == "all" else [_stage_index(key, len(stages))]
+        if key != "all" and indices[0] in given:
+            raise ValueError(f"stages.{key}: stage {indices[0]} is also given as stages.{given[indices[0]]}")
+        if key != "all":
+            given[indices[0]] = key
         for index in indices:
             stages[index] = _override_stage(f"stages.{key}", stages[index], settings)
     if "label_smoothing" in changes and changes["label_smoothing"][1] >= 1:
@@ -120,9 +127,12 @@ def _override_stage(name: str, stage: StageSpace, settings: Any) -> StageSpace:
 
 
 def _stage_index(key: Any, count: int) -> int:
-    try:
+    """A stage key as a space file writes it: an integer (YAML) or its digits (JSON); not 1.5, not true."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        index = key
+    elif isinstance(key, str) and key.isdecimal() and key.isascii():
         index = int(key)
-    except (TypeError, ValueError):
+    else:
         index = -1
     if not 0 <= index < count:
         raise ValueError(f"stages.{key}: stage keys must be 'all' or an index 0..{count - 1}")

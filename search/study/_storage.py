@@ -142,6 +142,8 @@ def storage_backend(storage: str) -> str:
     if backend == "sqlite" and url.database in (None, "", ":memory:"):
         # shown as given: shown_url would escape ":memory:", and an SQLite URL holds no password
         raise StudyError(f"--storage {storage}: a study needs a database file: sqlite:///FILE")
+    if backend == "sqlite" and Path(url.database).is_dir():
+        raise StudyError(f"--storage {storage}: {url.database} is a folder, not a database file: sqlite:///FILE")
     return backend
 
 
@@ -205,9 +207,15 @@ def _missing_sqlite_file(storage: str) -> str | None:
 def _read_pointer(pointer: Path) -> dict:
     try:
         saved = json.loads(pointer.read_text())
+    except UnicodeDecodeError:
+        raise StudyError(f"{pointer}: not a text file (a study's pointer is UTF-8 JSON)") from None
     except (OSError, json.JSONDecodeError) as error:
         raise StudyError(f"{pointer}: cannot read it as JSON ({error})") from None
     missing = [key for key in ("storage", "study_name") if not isinstance(saved, dict) or not saved.get(key)]
     if missing:
         raise StudyError(f"{pointer}: missing {' and '.join(missing)}; pass --storage URL --study-name NAME")
+    wrong = [key for key in ("storage", "study_name") if not isinstance(saved[key], str)]
+    if wrong:
+        raise StudyError(f"{pointer}: {' and '.join(wrong)} must be text, got "
+                         f"{', '.join(type(saved[key]).__name__ for key in wrong)}")
     return saved

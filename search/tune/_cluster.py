@@ -18,8 +18,12 @@ def ensure_ray(address: str | None) -> None:
     if not ray.is_initialized():
         address = address or os.environ.get("RAY_ADDRESS") or "local"
         gpus = torch.cuda.device_count() if address == "local" and torch.cuda.is_available() else None
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                 configure_logging=True, num_gpus=gpus)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                     configure_logging=True, num_gpus=gpus)
+        except ConnectionError:  # "auto" with no cluster started on this machine, or a head that went away
+            raise ValueError(f"Ray address {address!r}: no running Ray cluster found there; start one with "
+                             "`ray start --head`, or give no address to start one for this run") from None
 
 
 def trial_resources(cpus_per_trial: float, gpus_per_trial: float | None) -> dict[str, float]:
