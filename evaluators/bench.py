@@ -28,7 +28,8 @@ from PIL import Image
 from space import baseline, build, cost_of
 
 from .arguments import int_between, non_negative_int, positive_int, thread_count
-from .data import IMAGENET_MEAN, IMAGENET_STD, MAX_SYNTHETIC_CLASSES, load_data, make_synthetic, train_batches
+from .data import (IMAGENET_MEAN, IMAGENET_STD, MAX_PER_CLASS, MAX_SYNTHETIC_CLASSES, load_data, make_synthetic,
+                   train_batches)
 from .presets import PRESETS, Fidelity
 from .trainer import precision_for, precision_name
 
@@ -158,7 +159,7 @@ def _cpu_list(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluators.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--images-per-class", type=positive_int, default=200)
+    parser.add_argument("--images-per-class", type=int_between(1, MAX_PER_CLASS), default=200)
     parser.add_argument("--classes", type=int_between(2, MAX_SYNTHETIC_CLASSES), default=10)
     parser.add_argument("--steps", type=positive_int, default=20, help="timed SGD steps per pipeline (default 20)")
     parser.add_argument("--warmup", type=non_negative_int, default=3)

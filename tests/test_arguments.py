@@ -61,6 +61,7 @@ def _refusal(capsys, command, argv: list[str]) -> str:
     (bench, ["--steps", "0"], "--steps"),
     (bench, ["--threads", "99999"], "--threads"),
     (bench, ["--classes", "1"], "--classes"),
+    (bench, ["--images-per-class", "10001"], "--images-per-class"),
     (compare, ["--cpus", "nan", "somewhere"], "--cpus"),
     (run, ["--max-concurrent", "0"], "--max-concurrent"),
     (run, ["--cpus-per-trial", "nan"], "--cpus-per-trial"),

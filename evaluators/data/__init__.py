@@ -12,13 +12,14 @@ normalisation.
 from ._augment import EVAL_CROP_FRACTION, IMAGENET_MEAN, IMAGENET_STD, eval_batches, train_batches
 from ._errors import DataError
 from ._loading import ImageData, default_cache_dir, load_data
-from ._spec import SPEC_FORMS, SYNTHETIC_DEFAULTS, DataSpec, parse_data_spec
+from ._spec import MAX_PER_CLASS, SPEC_FORMS, SYNTHETIC_DEFAULTS, DataSpec, parse_data_spec
 from ._synthetic import MAX_SYNTHETIC_CLASSES, make_synthetic, synthetic_class
 
 __all__ = [
     "EVAL_CROP_FRACTION",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "MAX_PER_CLASS",
     "MAX_SYNTHETIC_CLASSES",
     "SPEC_FORMS",
     "SYNTHETIC_DEFAULTS",
