@@ -555,7 +555,8 @@ def test_from_journal_refuses_a_journal_of_other_records_naming_the_file_and_lin
 @pytest.mark.parametrize("args, message", [
     (["--genomes", "2"], "error: --genomes must be >= 3, got 2"),
     (["--genomes", "1001"], "error: --genomes must be <= 1000, got 1001"),
-    (["--reference", "huge"], "error: fidelity: must be one of"),
+    (["--reference", "huge"], "error: --reference: fidelity: must be one of"),
+    (["--proxy", "tiny"], "error: --proxy: fidelity: must be one of"),
     (["--data", "synthetic:colour=1"], "error: bad --data"),
     (["--baseline-seeds", "0"], "error: --baseline-seeds must be >= 1, got 0"),
     (["--genome-seeds", "0"], "error: --genome-seeds must be >= 1, got 0"),

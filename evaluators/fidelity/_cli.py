@@ -75,8 +75,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                   ("reference_jobs", 1),
                                   ("bootstrap", 100)) if getattr(args, name) < low]
     try:
-        args.proxy_fidelity = get_fidelity(args.proxy)
-        args.reference_fidelity = get_fidelity(args.reference)
+        args.proxy_fidelity = _preset("--proxy", args.proxy)
+        args.reference_fidelity = _preset("--reference", args.reference)
         args.reference_device = str(resolve_device(args.reference_device))
         check_folder("--out", args.out)
         check_folder("--checkpoints", args.checkpoints)
@@ -91,6 +91,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if problems:
         parser.exit(2, f"error: {problems[0]}\n")
     return args
+
+
+def _preset(flag: str, name: str) -> Fidelity:
+    try:
+        return get_fidelity(name)
+    except ValueError as error:
+        raise ValueError(f"{flag}: {error}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
