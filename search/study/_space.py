@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
@@ -79,13 +80,16 @@ def apply_overrides(space: SearchSpace, raw: Any) -> SearchSpace:
     stage_overrides = raw.get("stages", {})
     if not isinstance(stage_overrides, dict):
         raise ValueError("stages: must be a mapping from 'all' or a stage index to settings")
-    given: dict[int, Any] = {}
+    keys_by_index: dict[int, Any] = {}
     for key, settings in sorted(stage_overrides.items(), key=lambda item: str(item[0]) != "all"):
-        indices = range(len(stages)) if key == "all" else [_stage_index(key, len(stages))]
-        if key != "all" and indices[0] in given:
-            raise ValueError(f"stages.{key}: stage {indices[0]} is also given as stages.{given[indices[0]]}")
-        if key != "all":
-            given[indices[0]] = key
+        if key == "all":
+            indices: Sequence[int] = range(len(stages))
+        else:
+            index = _stage_index(key, len(stages))
+            if index in keys_by_index:
+                raise ValueError(f"stages.{key}: stage {index} is also given as stages.{keys_by_index[index]}")
+            keys_by_index[index] = key
+            indices = [index]
         for index in indices:
             stages[index] = _override_stage(f"stages.{key}", stages[index], settings)
     if "label_smoothing" in changes and changes["label_smoothing"][1] >= 1:
