@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
