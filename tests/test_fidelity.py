@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from evaluators.fidelity import (CSV_COLUMNS, Job, SeedNoise, evaluation_sd, genomes_for, held_out_references, main,
-                                 mean_sd, noise_ceiling, noise_ceiling_line, pooled_seed_noise, reliability, run_job,
-                                 run_jobs, seed_agreement_line, seed_sd_interval, write_csv, write_scatter)
+                                 mean_sd, noise_ceiling, noise_ceiling_line, pooled_seed_noise, read_journal,
+                                 reliability, run_job, run_jobs, seed_agreement_line, seed_sd_interval, write_csv, write_scatter)
 from evaluators.presets import PRESETS
 from evaluators.ranking import (bootstrap, bootstrap_difference, bootstrap_indices, chance_overlap, kendall, spearman,
                                top_overlap)
@@ -495,6 +495,23 @@ def test_a_training_that_runs_out_of_memory_is_not_journaled_so_the_next_run_ret
     done = run_jobs([job], journal, {"cpu": 1}, report=lambda job, record: pytest.fail("journaled"))
     assert done == {} and journal.read_text() == ""
     assert "out of memory: batch_size" in capsys.readouterr().err
+
+
+def test_a_training_that_crashes_costs_the_others_nothing(tiny_presets, capsys, tmp_path) -> None:
+    good = Job(baseline().replace(num_classes=3), PRESETS["smoke"], "synthetic:classes=3,train=16,val=8", 0, "cpu")
+    crashing = Job(baseline().replace(num_classes=3), PRESETS["smoke"], "synthetic:classes=1", 1, "cpu")
+    done = run_jobs([crashing, good], tmp_path / "runs.jsonl", {"cpu": 1}, report=lambda job, record: None,
+                    order="given")
+    assert list(done) == [good.key] and list(read_journal(tmp_path / "runs.jsonl")) == [good.key]
+    assert "seed 1: DataError: " in capsys.readouterr().err
+
+
+def test_a_record_after_a_torn_last_line_starts_a_line_of_its_own(tiny_presets, tmp_path) -> None:
+    job = Job(baseline().replace(num_classes=3), PRESETS["smoke"], "synthetic:classes=3,train=16,val=8", 0, "cpu")
+    journal = tmp_path / "runs.jsonl"
+    journal.write_text('{"torn')
+    run_jobs([job], journal, {"cpu": 1}, report=lambda job, record: None)
+    assert list(read_journal(journal)) == [job.key]
 
 
 def trained_order(out: str) -> list[str]:

@@ -203,14 +203,18 @@ def run_jobs(jobs: list[Job], journal: Path, workers: dict[str, int],
                                        initargs=(os.getpid(),)) for kind, count in workers.items()}
     try:
         futures: dict[Future, Job] = {pools[_kind(job.device)].submit(run_job, job): job for job in todo}
+        _end_torn_line(journal)
         with journal.open("a") as out:
             for future in as_completed(futures):
-                record = future.result()
+                job = futures[future]
+                try:
+                    record = future.result()
+                except Exception as error:  # one training's crash, or its worker's, must not cost the others theirs
+                    first_line = next(iter(str(error).strip().splitlines()), "")
+                    _not_journaled(job, f"{type(error).__name__}: {first_line}")
+                    continue
                 if record.pop("out_of_memory"):
-                    job = futures[future]
-                    print(f"warning: {job.genome.id} at {job.fidelity.name}, seed {job.seed}: {record['reason']}; "
-                          f"not journaled, its checkpoint kept: run the same command again (with fewer jobs) to "
-                          f"retry it", file=sys.stderr, flush=True)
+                    _not_journaled(job, f"{record['reason']} (retry it with fewer jobs)")
                     continue
                 out.write(json.dumps(record) + "\n")
                 out.flush()
@@ -222,6 +226,21 @@ def run_jobs(jobs: list[Job], journal: Path, workers: dict[str, int],
         for pool in pools.values():
             pool.shutdown(cancel_futures=True)
     return done
+
+
+def _end_torn_line(journal: Path) -> None:
+    """End a last line a kill left without its newline, so the next record starts a line of its own instead of
+    joining it (and being skipped with it)."""
+    if journal.is_file() and journal.stat().st_size:
+        with journal.open("rb+") as file:
+            file.seek(-1, os.SEEK_END)
+            if file.read(1) != b"\n":
+                file.write(b"\n")
+
+
+def _not_journaled(job: Job, why: str) -> None:
+    print(f"warning: {job.genome.id} at {job.fidelity.name}, seed {job.seed}: {why}; not journaled, its checkpoint "
+          f"kept: run the same command again to retry it", file=sys.stderr, flush=True)
 
 
 def exit_with_parent(parent: int) -> None:
