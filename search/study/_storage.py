@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from evaluators.presets import completed_record
+from space.weights import atomic_write
 
 DIRECTIONS = ["maximize", "minimize"]
 METRICS = ["accuracy", "macs"]
@@ -79,9 +80,8 @@ def load_existing_study(study_dir: Path, storage: str | None = None, study_name:
 
 def write_study_pointer(study_dir: Path, study_name: str, storage: str, **details: Any) -> None:
     """``study.json`` lets ``search.report DIR`` find the storage (which may be a remote database)."""
-    study_dir.mkdir(parents=True, exist_ok=True)
-    (study_dir / POINTER).write_text(json.dumps({"study_name": study_name, "storage": storage, **details},
-                                                indent=2) + "\n")
+    atomic_write(study_dir / POINTER, json.dumps({"study_name": study_name, "storage": storage, **details},
+                                                 indent=2) + "\n")
 
 
 def check_same_settings(study: optuna.Study, settings: dict[str, Any]) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 
 from ray import tune
 
+from space.weights import atomic_write
+
 from ._cluster import ensure_ray, trial_resources
 from ._progress import StudyProgress
 from ._trial import TrialSettings, run_trial
@@ -51,8 +53,7 @@ def check_settings(folder: Path, filename: str, current: dict[str, Any], rename_
                 raise ValueError(f"{folder} holds runs with {key} {recorded.get(key)!r}, not {value!r}; "
                                  f"{rename_hint}")
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(current, indent=2) + "\n")
+    atomic_write(path, json.dumps(current, indent=2) + "\n")
 
 
 def run_path(runs_dir: Path, arm: str, seed: int) -> Path:
@@ -60,12 +61,10 @@ def run_path(runs_dir: Path, arm: str, seed: int) -> Path:
 
 
 def save_run(runs_dir: Path, record: dict[str, Any]) -> Path:
-    """Write atomically (temporary file, then rename), so a killed run never leaves a half-written result."""
+    """Written atomically, under a temporary name of this process's own, so neither a killed run nor a second
+    one writing the same run leaves a half-written result."""
     path = run_path(runs_dir, record["arm"], record["seed"])
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".tmp")
-    partial.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(partial, path)
+    atomic_write(path, json.dumps(record, indent=2) + "\n")
     return path
 
 
