@@ -2,6 +2,7 @@
 
 import optuna
 import pytest
+from optuna.exceptions import StorageInternalError
 from optuna.trial import TrialState
 
 from search.study import INTERRUPTED, METRICS, Halving, settle_unfinished
@@ -64,6 +65,26 @@ def test_finishing_order_does_not_change_the_sampled_trials(tmp_path):
     oldest_first = _simulate(_searcher(tmp_path, window=3, total=9, name="a"), 9, finish_newest_first=False)
     newest_first = _simulate(_searcher(tmp_path, window=3, total=9, name="b"), 9, finish_newest_first=True)
     assert oldest_first == newest_first
+
+
+def test_a_measurement_the_storage_refuses_once_is_written_on_a_second_try(tmp_path, monkeypatch):
+    searcher = _searcher(tmp_path, window=1, total=1)
+    params = searcher.suggest("t0")
+    refused = []
+    set_user_attr = optuna.Trial.set_user_attr
+
+    def refuse_once(trial, key, value):
+        if not refused:
+            refused.append(key)
+            raise StorageInternalError("database is locked")
+        set_user_attr(trial, key, value)
+
+    monkeypatch.setattr(optuna.Trial, "set_user_attr", refuse_once)
+    monkeypatch.setattr("search.tune._searcher.STORAGE_RETRY_PAUSES", (0.0,))
+    searcher.on_trial_complete("t0", _result(params))
+    (trial,) = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").trials
+    assert refused and trial.state == TrialState.COMPLETE
+    assert trial.user_attrs["accuracy"] == 100 * params["x"] and trial.user_attrs["status"] == "ok"
 
 
 def test_a_held_back_trial_is_completed_from_its_recorded_results_after_a_stop(tmp_path):

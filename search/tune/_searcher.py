@@ -7,7 +7,7 @@ import time
 from typing import Any, Callable
 
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
+from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
@@ -17,6 +17,24 @@ from ..study import (DONE, ENDED, RUNG_ACCURACY, SAMPLE, STOP, WAIT, Halving, La
 from .._optuna_internals import storage_id
 from .._ray_internals import has_optuna_trial, mark_told, optuna_study, optuna_trial
 from ._trial import RECORDED
+
+
+STORAGE_RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0)
+"""Seconds between the tries of a measurement's write that the storage refused (a database another run holds
+locked, a server's blip): a finished trial's figures are worth 15 s of waiting, where a raised error would
+make Ray fail the trial and lose them. The last try's error is raised."""
+
+
+def _set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    for key, value in attrs.items():
+        for pause in STORAGE_RETRY_PAUSES:
+            try:
+                trial.set_user_attr(key, value)
+                break
+            except StorageInternalError:
+                time.sleep(pause)
+        else:
+            trial.set_user_attr(key, value)
 
 
 def define_by_run(space: SearchSpace, num_classes: int, search_training: bool, train_seed: int = 0
@@ -165,9 +183,8 @@ class StudySearch(OptunaSearch):
         values = [result[metric] for metric in self.metric]
         if self._ladder is not None and not self._ladder.record(ot_trial.number, rung, values):
             return
-        for metric in self.metric[1:]:
-            ot_trial.set_user_attr(metric, result[metric])
-        ot_trial.set_user_attr(RUNG_ACCURACY.format(rung), result["accuracy"])
+        _set_user_attrs(ot_trial, {**{metric: result[metric] for metric in self.metric[1:]},
+                                   RUNG_ACCURACY.format(rung): result["accuracy"]})
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         self.record_result(trial_id, result)
@@ -178,9 +195,7 @@ class StudySearch(OptunaSearch):
             return
         result = result or {}
         self.record_result(trial_id, result)
-        for key in RECORDED:
-            if result.get(key) is not None:
-                ot_trial.set_user_attr(key, result[key])
+        _set_user_attrs(ot_trial, {key: result[key] for key in RECORDED if result.get(key) is not None})
         if self._ladder is not None:
             number = ot_trial.number
             if not (error or result.get("status") in ENDED or self._ladder.action(number) == STOP):
