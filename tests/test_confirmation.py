@@ -1,9 +1,12 @@
-"""Confirmation seeds: fresh ones, never a seed a search trial trained with."""
+"""Confirmation seeds: fresh ones, never a seed a search trial trained with; which finished runs are kept."""
 
 import pytest
 
+from evaluators.trainer import OUT_OF_MEMORY
 from search.confirmation import SEED_OFFSET, ConfirmationError
-from search.confirmation._runner import check_fresh_seeds
+from search.confirmation._runner import COLUMNS, check_fresh_seeds
+from search.tune import load_runs
+from search.tune._seeded import RunRecorder
 
 
 def test_seeds_no_search_trial_used_are_accepted() -> None:
@@ -16,3 +19,34 @@ def test_a_confirmation_seed_a_search_trial_trained_with_is_a_one_line_error() -
     message = str(error.value)
     assert message.startswith(f"--seeds: seed {SEED_OFFSET + 1} of the confirmation's {SEED_OFFSET}..")
     assert "study 's'" in message and "\n" not in message
+
+
+class FinishedTrial:
+    """What RunRecorder reads of a Ray Tune trial that has ended."""
+
+    def __init__(self, result: dict, seed: int):
+        self.trial_id = f"t{seed}"
+        self.config = {"run": {"arm": "a", "seed": seed, "genome_id": "a", "macs": 1, "params": 1}}
+        self.last_result = result
+
+
+def _recorder(tmp_path) -> RunRecorder:
+    return RunRecorder(tmp_path, COLUMNS, total=2, already_done=0)
+
+
+def test_a_run_out_of_memory_is_not_saved_so_the_next_run_retries_it(tmp_path) -> None:
+    _recorder(tmp_path).on_trial_complete(0, [], FinishedTrial(
+        {"status": "failed", "reason": f"{OUT_OF_MEMORY} at batch_size 256"}, seed=0))
+    assert load_runs(tmp_path) == {}
+
+
+def test_a_run_that_raised_is_not_saved_so_the_next_run_retries_it(tmp_path) -> None:
+    trial = FinishedTrial({}, seed=0)
+    trial.get_error = lambda: "Traceback ...\nRuntimeError: worker died"
+    _recorder(tmp_path).on_trial_error(0, [], trial)
+    assert load_runs(tmp_path) == {}
+
+
+def test_a_run_that_failed_for_its_genome_is_saved_with_its_reason(tmp_path) -> None:
+    _recorder(tmp_path).on_trial_complete(0, [], FinishedTrial({"status": "diverged", "reason": "loss is nan"}, seed=0))
+    assert load_runs(tmp_path)[("a", 0)]["reason"] == "loss is nan"

@@ -15,6 +15,7 @@ from typing import Any
 
 from ray import tune
 
+from evaluators.trainer import OUT_OF_MEMORY
 from space.weights import atomic_write
 
 from ._cluster import ensure_ray, trial_resources
@@ -126,15 +127,23 @@ class RunRecorder(StudyProgress):
         self.columns = columns
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._record(trial, trial.last_result or {})
+        result = trial.last_result or {}
+        self._record(trial, result, retry=str(result.get("reason", "")).startswith(OUT_OF_MEMORY))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         lines = [line for line in (trial.get_error() or "").splitlines() if line.strip()]
         reason = f"trial raised {lines[-1].strip()}" if lines else "trial raised (see its Ray log)"
-        self._record(trial, {"status": "failed", "reason": reason})
+        self._record(trial, {"status": "failed", "reason": reason}, retry=True)
 
-    def _record(self, trial: Any, result: dict[str, Any]) -> None:
+    def _record(self, trial: Any, result: dict[str, Any], retry: bool) -> None:
+        """Save the run, unless it failed for a reason of the moment (memory other trials held, a crashed
+        process): such a run stays missing, and the same command run again trains it again."""
         record = run_record(trial.config["run"], result, self.columns)
+        if retry:
+            self.failed += 1
+            self.finish(trial, f"{record['arm']} seed {record['seed']} failed: {record['reason']}; not saved, "
+                               "so the same command run again retries it")
+            return
         save_run(self.runs_dir, record)
         if record["status"] == "ok":
             self.points.append((record["accuracy"], record["macs"]))
