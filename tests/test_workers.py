@@ -252,6 +252,23 @@ def test_runs_starting_together_queue_each_baseline_replicate_once(shared):
     assert blocks == ["se", "se", "standard", "standard"]
 
 
+@pytest.mark.parametrize("step", ["heartbeat", "owner"])
+def test_a_run_that_dies_while_claiming_a_trial_leaves_it_for_the_next_run_to_settle(shared, monkeypatch, step):
+    study, dying, next_run = shared.study, shared.worker(), shared.worker()
+    trial = study.ask()
+
+    def die(*_):
+        raise SystemExit("killed")
+
+    if step == "heartbeat":
+        monkeypatch.setattr(dying._storage, "record_heartbeat", die)
+    else:
+        monkeypatch.setattr(trial, "set_user_attr", die)
+    with dying.lock, pytest.raises(SystemExit):
+        dying.own(study, trial)
+    assert [t.number for t in next_run.abandoned(study)] == [trial.number]
+
+
 def test_successive_halving_refuses_to_share_a_study_with_a_live_run(shared):
     study, live, second = shared.study, shared.worker(grace=2), shared.worker(grace=2)
     with live.lock:

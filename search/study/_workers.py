@@ -150,9 +150,12 @@ class Worker:
         return self.ordinal
 
     def own(self, study: optuna.Study, trial: optuna.Trial) -> None:
-        """Claim a trial just asked for: record this run as its owner and beat its heartbeat from now on."""
-        trial.set_user_attr(WORKER, self.id)
+        """Claim a trial just asked for: beat its heartbeat from now on and record this run as its owner.
+
+        The heartbeat first: a run that dies between the two leaves a trial without an owner, which the next
+        run settles at once, where an owner without a heartbeat would never go stale and hold its place for ever."""
         self._storage.record_heartbeat(storage_id(trial))
+        trial.set_user_attr(WORKER, self.id)
         with self._owned_lock:
             self._owned.add(storage_id(trial))
 
