@@ -2,27 +2,33 @@
 
 Before any trial starts, the run times the pieces (stem, blocks, head) of the baselines and of a seeded
 sample of random genomes from the search space, in context inside each network, into this machine's cached
-lookup table, and fits the predictor on them (``evaluators.latency``). A trial then predicts its genome's latency from that: exact rows
-where the table has measured a piece, the fit for the rest (the default space holds ~300,000 distinct blocks,
-far more than can be measured up front). The predictor is saved beside the study, so a resumed study goes on
-predicting with the very same numbers, and refused on a machine whose fingerprint differs.
+lookup table, and fits the predictor on them (``evaluators.latency``). A trial then predicts its genome's
+latency from that: exact rows where the table has measured a piece, the fit for the rest (the default space
+holds ~300,000 distinct blocks, far more than can be measured up front). The predictor is recorded in the
+study (a copy beside it), so a resumed study and every other run of it predict with the very same numbers;
+it is refused on a machine whose fingerprint differs.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import optuna
 
 from evaluators.latency import LatencyPredictor, LatencyTable, Machine, machine_fingerprint
 from space import Genome, baseline, sample_genomes
+from space.weights import atomic_write
 
 from ._config import SearchConfig
 from .study import StudyError
 
 PREDICTOR_FILE = "latency_predictor.json"
+PREDICTOR_ATTR = "latency_predictor"
+"""Where the study records its predictor, so that every run of it, on any machine's folder, predicts alike."""
 REFERENCE_FACTOR = 2
 """The hypervolume's latency reference: this many times the standard Table 1 baseline's predicted latency."""
 
@@ -44,17 +50,52 @@ def measured_latencies(genomes: list[Genome], clock: str, cache_dir: str | None)
     return [table.predict(genome) for genome in genomes], machine
 
 
-def prepare_latency(config: SearchConfig, study: optuna.Study, study_dir: Path) -> LatencyPredictor:
-    """This study's predictor: the saved one on a resumed study, else built now; recorded in the study."""
+def prepare_latency(config: SearchConfig, study: optuna.Study, study_dir: Path,
+                    lock: AbstractContextManager[Any]) -> LatencyPredictor:
+    """The study's one predictor, whichever of its runs asks: the one it records (a resumed study's, or one
+    another run made), else one built now and recorded under the runs' ``lock``, unless another run recorded
+    its own meanwhile: every trial of a study predicts with the same numbers. A copy goes beside the study."""
     machine = latency_machine(config.latency_clock)
-    path = study_dir / PREDICTOR_FILE
-    if path.exists():
-        predictor = LatencyPredictor.from_dict(json.loads(path.read_text()))
-        if predictor.machine != machine:
-            raise StudyError(f"study '{config.study_name}' predicts latency for {predictor.machine.describe()}, "
-                             f"not this {machine.describe()}; use another --study-name")
+    predictor = _recorded_predictor(config, study, study_dir, machine)
+    if predictor is not None:
         print(f"latency: predicting with the study's saved predictor ({predictor.describe()})", file=sys.stderr)
         return predictor
+    built, reference = _build_predictor(config, machine)  # minutes of timing: outside the lock
+    with lock:
+        predictor = _recorded_predictor(config, study, study_dir, machine)
+        if predictor is None:
+            study.set_user_attr(PREDICTOR_ATTR, built.to_dict())
+            study.set_user_attr("latency_machine", machine.to_dict())
+            study.set_user_attr("latency_reference_ms", reference)
+    if predictor is not None:
+        print(f"latency: another run of this study recorded its predictor first; predicting with that one "
+              f"({predictor.describe()})", file=sys.stderr)
+        return predictor
+    atomic_write(study_dir / PREDICTOR_FILE, json.dumps(built.to_dict(), indent=1) + "\n")
+    return built
+
+
+def _recorded_predictor(config: SearchConfig, study: optuna.Study, study_dir: Path,
+                        machine: Machine) -> LatencyPredictor | None:
+    """The predictor the study records (or, for a study from before predictors were recorded in it, the file
+    beside it), refused when it predicts for another machine."""
+    saved = study.user_attrs.get(PREDICTOR_ATTR)
+    path = study_dir / PREDICTOR_FILE
+    if saved is None and path.exists():
+        saved = json.loads(path.read_text())
+    if saved is None:
+        return None
+    predictor = LatencyPredictor.from_dict(saved)
+    if predictor.machine != machine:
+        raise StudyError(f"study '{config.study_name}' predicts latency for {predictor.machine.describe()}, "
+                         f"not this {machine.describe()}; use another --study-name, or run every run of a "
+                         f"latency study on one kind of machine")
+    return predictor
+
+
+def _build_predictor(config: SearchConfig, machine: Machine) -> tuple[LatencyPredictor, float]:
+    """A predictor fitted on the baselines and a seeded sample of the space, and the hypervolume's latency
+    reference it gives."""
     print(f"latency: building the lookup table before trials start (no latency is measured while trials train) "
           f"from the baselines and {config.latency_genomes} random genomes of the space", file=sys.stderr, flush=True)
     table = LatencyTable.for_machine(machine, config.cache_dir)
@@ -70,7 +111,4 @@ def prepare_latency(config: SearchConfig, study: optuna.Study, study_dir: Path) 
     reference = REFERENCE_FACTOR * predictor.predict(genomes[0]).ms
     print(f"latency: {machine.describe()}: {predictor.describe()}; hypervolume reference {reference:.3f} ms "
           f"({REFERENCE_FACTOR} x the standard baseline's)", file=sys.stderr, flush=True)
-    path.write_text(json.dumps(predictor.to_dict(), indent=1) + "\n")
-    study.set_user_attr("latency_machine", machine.to_dict())
-    study.set_user_attr("latency_reference_ms", reference)
-    return predictor
+    return predictor, reference

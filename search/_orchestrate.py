@@ -140,7 +140,9 @@ def _run_as_worker(config: SearchConfig, the_study: optuna.Study, storage: str, 
     remaining = config.budget - study.finished_trials(the_study)
     if remaining <= 0:
         return "finished"
-    latency = prepare_latency(config, the_study, study_dir) if "latency" in config.objectives else None
+    latency = None
+    if "latency" in config.objectives:
+        latency = prepare_latency(config, the_study, study_dir, worker.lock)
     return tune.run_trials(config, the_study, storage, remaining, study_dir, worker, tidy, latency)
 
 

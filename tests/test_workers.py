@@ -3,19 +3,24 @@ owns the trials it samples and beats their heartbeats; a dead run's trial is set
 period has passed, never before; the budget and the baselines hold across runs; bad storage URLs are one line."""
 
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from types import SimpleNamespace
 
 import optuna
 import pandas as pd
 import pytest
 import sqlalchemy
 
+from evaluators.latency import LatencyPredictor
 from evaluators.presets import BEFORE_ADDED
+from search import _latency
+from search._latency import PREDICTOR_ATTR, latency_machine, prepare_latency
 from search.run import main
 from search.study import (DONE, ENDED, INTERRUPTED, SAMPLE, WAIT, WORKER, StudyError, Worker, check_same_settings,
                           default_space, enqueue_baselines, open_study)
@@ -267,6 +272,42 @@ def test_a_run_that_dies_while_claiming_a_trial_leaves_it_for_the_next_run_to_se
     with dying.lock, pytest.raises(SystemExit):
         dying.own(study, trial)
     assert [t.number for t in next_run.abandoned(study)] == [trial.number]
+
+
+LATENCY_RUN = SimpleNamespace(latency_clock="cpu", study_name="shared")
+
+
+def _predictor(ms: float, machine=None) -> LatencyPredictor:
+    return LatencyPredictor(machine=machine or latency_machine(LATENCY_RUN.latency_clock), rows={"stem": ms})
+
+
+def _no_building(*_):
+    pytest.fail("built a predictor although the study records one")
+
+
+def test_a_run_of_a_latency_study_predicts_with_the_predictor_the_study_records(shared, tmp_path, monkeypatch):
+    shared.study.set_user_attr(PREDICTOR_ATTR, _predictor(1.5).to_dict())
+    monkeypatch.setattr(_latency, "_build_predictor", _no_building)
+    predictor = prepare_latency(LATENCY_RUN, shared.study, tmp_path, shared.worker().lock)
+    assert predictor.rows == {"stem": 1.5}
+
+
+def test_a_predictor_built_while_another_run_recorded_one_gives_way_to_it(shared, tmp_path, monkeypatch):
+    def build_while_another_run_records(config, machine):
+        shared.study.set_user_attr(PREDICTOR_ATTR, _predictor(1.5).to_dict())
+        return _predictor(9.0), 18.0
+
+    monkeypatch.setattr(_latency, "_build_predictor", build_while_another_run_records)
+    predictor = prepare_latency(LATENCY_RUN, shared.study, tmp_path, shared.worker().lock)
+    assert predictor.rows == {"stem": 1.5} and shared.study.user_attrs[PREDICTOR_ATTR]["rows"] == {"stem": 1.5}
+
+
+def test_a_latency_study_recorded_on_another_kind_of_machine_is_refused(shared, tmp_path, monkeypatch):
+    elsewhere = dataclasses.replace(latency_machine(LATENCY_RUN.latency_clock), processor="another CPU")
+    shared.study.set_user_attr(PREDICTOR_ATTR, _predictor(1.5, elsewhere).to_dict())
+    monkeypatch.setattr(_latency, "_build_predictor", _no_building)
+    with pytest.raises(StudyError, match="predicts latency for .*; use another --study-name, or run every run"):
+        prepare_latency(LATENCY_RUN, shared.study, tmp_path, shared.worker().lock)
 
 
 def test_successive_halving_refuses_to_share_a_study_with_a_live_run(shared):
