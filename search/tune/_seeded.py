@@ -7,8 +7,12 @@ training a finished run again: re-running trains only the runs without a file.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +100,31 @@ def train_runs(runs: list[dict[str, Any]], runs_dir: Path, columns: list[str], s
     runs saved; the caller reports the rest as missing. Ray Tune takes only an absolute storage path (a
     relative one reads as a URI without a scheme), so ``runs_dir`` may be relative to the working directory.
     """
+    with _one_trainer_at_a_time(runs_dir):
+        done = load_runs(runs_dir)
+        runs = [run for run in runs if (run["arm"], run["seed"]) not in done]  # another run may have trained them
+        if runs:
+            _train(runs, runs_dir, columns, settings, resources, label, total)
+
+
+@contextmanager
+def _one_trainer_at_a_time(runs_dir: Path) -> Iterator[None]:
+    """Hold the runs folder's lock: a second command on the same folder (two workers of one study both
+    confirming its front, an ablation started twice) waits, then trains only what the first left, instead of
+    training every run twice. The lock goes with the process that holds it, however it ends."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    with open(runs_dir / ".lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"another command is training into {runs_dir}; waiting for it to end, then training what it "
+                  "left", file=sys.stderr, flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _train(runs: list[dict[str, Any]], runs_dir: Path, columns: list[str], settings: TrialSettings,
+           resources: Resources, label: str, total: int) -> None:
     ensure_ray(resources.address)
     trainable = tune.with_resources(tune.with_parameters(_train_run, settings=settings),
                                     trial_resources(resources.cpus_per_trial, resources.gpus_per_trial))
