@@ -24,6 +24,7 @@ from search._latency import PREDICTOR_ATTR, latency_machine, prepare_latency
 from search.run import main
 from search.study import (DONE, ENDED, INTERRUPTED, SAMPLE, WAIT, WORKER, StudyError, Worker, check_same_settings,
                           default_space, enqueue_baselines, open_study)
+from search.study._workers import StudyLock
 
 from servers import free_port, postgres_bin, postgres_server, wait_for
 
@@ -308,6 +309,24 @@ def test_a_latency_study_recorded_on_another_kind_of_machine_is_refused(shared, 
     monkeypatch.setattr(_latency, "_build_predictor", _no_building)
     with pytest.raises(StudyError, match="predicts latency for .*; use another --study-name, or run every run"):
         prepare_latency(LATENCY_RUN, shared.study, tmp_path, shared.worker().lock)
+
+
+def test_a_run_that_must_be_alone_refuses_to_start_beside_another_such_run_before_either_trains(shared):
+    study, first, second = shared.study, shared.worker(grace=2), shared.worker(grace=2)
+    first.wait_alone(study, "moasha runs alone")
+    with pytest.raises(StudyError, match="another run holds it alone; moasha runs alone"):
+        second.wait_alone(study, "moasha runs alone")
+    first.close()
+    shared.workers.remove(first)
+    shared.worker(grace=2).wait_alone(study, "moasha runs alone")
+
+
+def test_a_postgresql_lock_held_alone_is_free_again_once_its_holder_closes(postgres):
+    first, second = (StudyLock(postgres.url(), "alone-test", purpose="alone") for _ in range(2))
+    assert first.try_hold() and not second.try_hold()
+    first.close()
+    assert second.try_hold()
+    second.close()
 
 
 def test_successive_halving_refuses_to_share_a_study_with_a_live_run(shared):

@@ -46,9 +46,11 @@ RUNS = "runs"
 """The study user attr counting the runs that have worked on it."""
 DEFAULT_GRACE = 60
 """Seconds without a heartbeat after which a trial's run counts as dead."""
-SERVER_LOCKS = {"postgresql": ("SELECT pg_advisory_lock(:key)", "SELECT pg_advisory_unlock(:key)"),
-                "mysql": ("SELECT GET_LOCK(:key, -1)", "SELECT RELEASE_LOCK(:key)")}
-"""A database server's session-level advisory lock: (take it, waiting as long as it takes; release it)."""
+SERVER_LOCKS = {"postgresql": ("SELECT pg_advisory_lock(:key)", "SELECT pg_advisory_unlock(:key)",
+                               "SELECT pg_try_advisory_lock(:key)"),
+                "mysql": ("SELECT GET_LOCK(:key, -1)", "SELECT RELEASE_LOCK(:key)", "SELECT GET_LOCK(:key, 0)")}
+"""A database server's session-level advisory lock: (take it, waiting as long as it takes; release it; take it
+if free, answering whether it did)."""
 SAMPLE, WAIT, DONE = "sample", "wait", "done"
 """What a worker may do when it could start a trial: sample one, wait for others' trials, or stop sampling."""
 
@@ -65,13 +67,17 @@ class StudyLock:
     Re-entrant within the process.
     """
 
-    def __init__(self, storage: str, study_name: str):
+    def __init__(self, storage: str, study_name: str, purpose: str = ""):
+        """``purpose`` names a lock of its own beside the study's (``alone``: held by a run that must be the
+        study's only one, for as long as it lives)."""
         self._backend = storage_backend(storage)
         self._depth = 0
         self._mutex = threading.RLock()
-        key = hashlib.sha256(f"effcnn-nas:{study_name}".encode()).digest()
+        suffix = f":{purpose}" if purpose else ""
+        key = hashlib.sha256(f"effcnn-nas:{study_name}{suffix}".encode()).digest()
         if self._backend == "sqlite":  # a file: storage_backend refuses in-memory SQLite
-            self._file = open(f"{Path(sqlalchemy.engine.make_url(storage).database).resolve()}.lock", "a+")
+            database = Path(sqlalchemy.engine.make_url(storage).database).resolve()
+            self._file = open(f"{database}{'.' + purpose if purpose else ''}.lock", "a+")
             return
         self._key = int.from_bytes(key[:8], "big", signed=True) if self._backend == "postgresql" else key.hex()[:60]
         engine = sqlalchemy.create_engine(storage, poolclass=sqlalchemy.pool.NullPool)
@@ -100,6 +106,18 @@ class StudyLock:
         else:
             self._connection.execute(sqlalchemy.text(SERVER_LOCKS[self._backend][0]), {"key": self._key})
 
+    def try_hold(self) -> bool:
+        """Take the lock if no other process holds it, and keep it until ``close`` (or the process's end);
+        whether it is held now."""
+        if self._backend == "sqlite":
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+        taken = self._connection.execute(sqlalchemy.text(SERVER_LOCKS[self._backend][2]), {"key": self._key})
+        return bool(taken.scalar())
+
     def _release(self) -> None:
         if self._backend == "sqlite":
             fcntl.flock(self._file, fcntl.LOCK_UN)
@@ -127,6 +145,8 @@ class Worker:
         self.grace = grace
         self.interval = max(1, grace // 4)
         self.lock = StudyLock(storage, study_name)
+        self._study_at = (storage, study_name)
+        self._alone: StudyLock | None = None  # opened only by a run that must be the study's only one
         self.ordinal = 0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -210,10 +230,16 @@ class Worker:
         return WAIT if self.others_running(study) else DONE
 
     def wait_alone(self, study: optuna.Study, reason: str, poll: Callable[[float], None] = time.sleep) -> None:
-        """Wait (up to the grace period and a beat) until no other live run trains a trial of the study; a
-        StudyError naming ``reason`` if one still does (a run killed just before this one started has gone
-        stale by then and is settled)."""
+        """Become the study's only run, for as long as this one lives: wait (up to the grace period and a beat)
+        until no other run that asked the same holds the study (its lock goes with its process), and no other
+        live run trains a trial of it (a run killed just before this one started has gone stale by then and
+        is settled); a StudyError naming ``reason`` if one still does."""
         deadline = time.monotonic() + self.grace + self.interval
+        self._alone = self._alone or StudyLock(*self._study_at, purpose="alone")
+        while not (alone := self._alone.try_hold()) and time.monotonic() < deadline:
+            poll(self.interval)
+        if not alone:
+            raise StudyError(f"study '{study.study_name}': another run holds it alone; {reason}")
         while (others := self.others_running(study)) and time.monotonic() < deadline:
             poll(self.interval)
         if others:
@@ -224,6 +250,8 @@ class Worker:
         self._stop.set()
         self._thread.join()
         self.lock.close()
+        if self._alone is not None:
+            self._alone.close()
 
     def _beat(self) -> None:
         while not self._stop.wait(self.interval):
