@@ -68,6 +68,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 def _read(path: str | Path, with_tensors: bool) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a folder, not a weights file (a .safetensors file)")
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
     try:

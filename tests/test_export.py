@@ -264,6 +264,12 @@ def test_missing_weights_file_is_a_one_line_error(tmp_path, capsys):
         f"error: {tmp_path / 'nope.safetensors'}: no such weights file"
 
 
+def test_weights_that_are_a_folder_are_a_one_line_error(tmp_path, capsys):
+    genome_path, _ = save_pair(tmp_path, tiny_genome(), build(tiny_genome()))
+    assert cli_error(capsys, "--genome", genome_path, "--weights", tmp_path) == \
+        f"error: {tmp_path}: is a folder, not a weights file (a .safetensors file)"
+
+
 def test_weights_of_another_genome_name_the_first_differing_field(tmp_path, capsys):
     _, weights = save_pair(tmp_path, tiny_genome(), build(tiny_genome()))
     other = tiny_genome().replace_stages(stride=1)
