@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     if repeated:
         parser.exit(2, f"error: study_dirs: {repeated} is given twice; each run is compared once, with other runs\n")
     try:
-        studies = [load_existing_study(folder) for folder in args.study_dirs]
+        studies = [load_existing_study(folder, named_by_flags=False) for folder in args.study_dirs]
         print(comparison_markdown(studies, args.seconds, args.cpus))
     except StudyError as error:
         parser.exit(2, f"error: {error}\n")

@@ -191,7 +191,7 @@ def test_cli_names_a_missing_results_folder_in_one_line(tmp_path, capsys):
         main([str(tmp_path / "nowhere")])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"error: results folder {tmp_path / 'nowhere'} does not exist (or pass --storage and --study-name)"]
+        f"error: results folder {tmp_path / 'nowhere'} does not exist"]
 
 
 def test_cli_refuses_the_same_run_given_twice(tmp_path, capsys):

@@ -288,6 +288,11 @@ def test_a_pointer_file_that_is_not_a_study_s_is_named(tmp_path, content, messag
         load_existing_study(tmp_path)
 
 
+def test_a_folder_without_a_study_pointer_is_named_as_no_results_folder(tmp_path):
+    with pytest.raises(StudyError, match=r"study\.json not found: not a results folder of search\.run \(or pass"):
+        load_existing_study(tmp_path)
+
+
 def test_cli_unknown_study_name_lists_the_studies_in_the_storage(tmp_path):
     storage = _sqlite_study(tmp_path / "search-b", "search-b")
     result = _cli(str(tmp_path / "search-b"), "--storage", storage, "--study-name", "typo")

@@ -56,16 +56,21 @@ def study_exists(study_name: str, storage: str) -> bool:
     return study_name in _study_names(storage)
 
 
-def load_existing_study(study_dir: Path, storage: str | None = None, study_name: str | None = None) -> optuna.Study:
-    """The study a results folder points at (``study.json``), or the one named; never creates one."""
+def load_existing_study(study_dir: Path, storage: str | None = None, study_name: str | None = None,
+                        named_by_flags: bool = True) -> optuna.Study:
+    """The study a results folder points at (``study.json``), or the one named; never creates one.
+
+    ``named_by_flags``: whether the command offers ``--storage`` and ``--study-name``, which its errors then
+    suggest."""
     pointer = Path(study_dir) / POINTER
     if storage is None or study_name is None:
+        hint = " (or pass --storage and --study-name)" if named_by_flags else ""
         if not Path(study_dir).is_dir():
             state = "is a file, not a folder" if Path(study_dir).exists() else "does not exist"
-            raise StudyError(f"results folder {study_dir} {state} (or pass --storage and --study-name)")
+            raise StudyError(f"results folder {study_dir} {state}{hint}")
         if not pointer.is_file():
-            raise StudyError(f"{pointer} not found; pass --storage URL --study-name NAME")
-        saved = _read_pointer(pointer)
+            raise StudyError(f"{pointer} not found: not a results folder of search.run{hint}")
+        saved = _read_pointer(pointer, hint)
         storage = storage or saved["storage"]
         study_name = study_name or saved["study_name"]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -204,7 +209,7 @@ def _missing_sqlite_file(storage: str) -> str | None:
     return None
 
 
-def _read_pointer(pointer: Path) -> dict:
+def _read_pointer(pointer: Path, hint: str) -> dict:
     try:
         saved = json.loads(pointer.read_text())
     except UnicodeDecodeError:
@@ -213,7 +218,7 @@ def _read_pointer(pointer: Path) -> dict:
         raise StudyError(f"{pointer}: cannot read it as JSON ({error})") from None
     missing = [key for key in ("storage", "study_name") if not isinstance(saved, dict) or not saved.get(key)]
     if missing:
-        raise StudyError(f"{pointer}: missing {' and '.join(missing)}; pass --storage URL --study-name NAME")
+        raise StudyError(f"{pointer}: missing {' and '.join(missing)}{hint}")
     wrong = [key for key in ("storage", "study_name") if not isinstance(saved[key], str)]
     if wrong:
         raise StudyError(f"{pointer}: {' and '.join(wrong)} must be text, got "
