@@ -19,7 +19,8 @@ import pytest
 
 from evaluators.fidelity import (CSV_COLUMNS, Job, SeedNoise, evaluation_sd, genomes_for, held_out_references, main,
                                  mean_sd, noise_ceiling, noise_ceiling_line, pooled_seed_noise, read_journal,
-                                 reliability, run_job, run_jobs, seed_agreement_line, seed_sd_interval, write_csv, write_scatter)
+                                 reliability, run_job, run_jobs, seed_agreement_line, seed_sd_interval, write_csv,
+                                 write_scatter)
 from evaluators.presets import PRESETS
 from evaluators.ranking import (bootstrap, bootstrap_difference, bootstrap_indices, chance_overlap, kendall, spearman,
                                top_overlap)
