@@ -54,7 +54,8 @@ def prepare_latency(config: SearchConfig, study: optuna.Study, study_dir: Path,
                     lock: AbstractContextManager[Any]) -> LatencyPredictor:
     """The study's one predictor, whichever of its runs asks: the one it records (a resumed study's, or one
     another run made), else one built now and recorded under the runs' ``lock``, unless another run recorded
-    its own meanwhile: every trial of a study predicts with the same numbers. A copy goes beside the study."""
+    its own meanwhile: every trial of a study predicts with the same numbers. The run that builds it leaves a copy
+    beside its study folder."""
     machine = latency_machine(config.latency_clock)
     predictor = _recorded_predictor(config, study, study_dir, machine)
     if predictor is not None:

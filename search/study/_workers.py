@@ -72,12 +72,13 @@ class StudyLock:
         study's only one, for as long as it lives)."""
         self._backend = storage_backend(storage)
         self._depth = 0
+        self._held = False  # taken by try_hold, kept until close
         self._mutex = threading.RLock()
-        suffix = f":{purpose}" if purpose else ""
+        suffix = f".{purpose}" if purpose else ""
         key = hashlib.sha256(f"effcnn-nas:{study_name}{suffix}".encode()).digest()
         if self._backend == "sqlite":  # a file: storage_backend refuses in-memory SQLite
             database = Path(sqlalchemy.engine.make_url(storage).database).resolve()
-            self._file = open(f"{database}{'.' + purpose if purpose else ''}.lock", "a+")
+            self._file = open(f"{database}{suffix}.lock", "a+")
             return
         self._key = int.from_bytes(key[:8], "big", signed=True) if self._backend == "postgresql" else key.hex()[:60]
         engine = sqlalchemy.create_engine(storage, poolclass=sqlalchemy.pool.NullPool)
@@ -115,8 +116,10 @@ class StudyLock:
             except BlockingIOError:
                 return False
             return True
-        taken = self._connection.execute(sqlalchemy.text(SERVER_LOCKS[self._backend][2]), {"key": self._key})
-        return bool(taken.scalar())
+        if not self._held:  # taken once: the server counts each taking, and close releases one
+            taken = self._connection.execute(sqlalchemy.text(SERVER_LOCKS[self._backend][2]), {"key": self._key})
+            self._held = bool(taken.scalar())
+        return self._held
 
     def _release(self) -> None:
         if self._backend == "sqlite":
@@ -127,8 +130,10 @@ class StudyLock:
     def close(self) -> None:
         if self._backend == "sqlite":
             self._file.close()
-        else:
-            self._connection.close()
+            return
+        if self._held:  # released now: the server frees a closed session's locks only once its backend has ended
+            self._release()
+        self._connection.close()
 
 
 class Worker:
