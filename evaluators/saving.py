@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from space.weights import atomic_write, read_metadata, save_weights
+from space import atomic_write
+from space.weights import read_metadata, save_weights
 
 from .presets import Fidelity
 from .trainer import TrainResult

@@ -19,7 +19,8 @@ from typing import Any, Callable, Collection, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from space import Genome, build, cost_of, cpu_trainable, routing_parameters, zero_init_last, zero_init_routing
+from space import (Genome, build, cost_of, cpu_trainable, replacing, routing_parameters, zero_init_last,
+                   zero_init_routing)
 
 from ._graphed import GraphedStep
 from .data import EVAL_CROP_FRACTION, ImageData, eval_batches, load_data, train_batches
@@ -549,6 +550,5 @@ def _save(path: Path, model, optimizer, scaler, generator, result: TrainResult) 
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
              "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "result": result.to_dict()}
-    partial = path.with_suffix(".tmp")
-    torch.save(state, partial)
-    os.replace(partial, path)
+    with replacing(path) as partial:
+        torch.save(state, partial)

@@ -21,7 +21,7 @@ import optuna
 
 from evaluators.latency import LatencyPredictor, LatencyTable, Machine, machine_fingerprint
 from space import Genome, baseline, sample_genomes
-from space.weights import atomic_write
+from space import atomic_write
 
 from ._config import SearchConfig
 from .study import StudyError

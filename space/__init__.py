@@ -9,6 +9,7 @@ module already imported by the package. Importing the package registers the netw
 from importlib import import_module
 from typing import Any
 
+from ._atomic import atomic_write, replacing
 from .baseline import baseline
 from .genome import (BLOCK_TYPES, MAX_CHANNELS, MAX_CLASSES, MAX_EXPANSION, MAX_EXPERTS, MAX_KERNEL, MAX_REPEATS,
                      MAX_RESOLUTION, SE_POSITIONS, Genome, Stage, expanded_channels, load_genome)
@@ -22,7 +23,8 @@ _LAZY = {"build": "builder", "exportable": "builder", "cpu_trainable": "builder"
 
 __all__ = ["BLOCK_TYPES", "MAX_CHANNELS", "MAX_CLASSES", "MAX_EXPANSION", "MAX_EXPERTS", "MAX_KERNEL", "MAX_REPEATS",
            "MAX_RESOLUTION", "SE_POSITIONS", "WIDTH_STEP", "Genome", "SearchSpace", "Stage", "StageSpace", "baseline",
-           "default_space", "expanded_channels", "genome_params", "load_genome", "sample_genomes", "suggest", *_LAZY]
+           "atomic_write", "default_space", "expanded_channels", "genome_params", "load_genome", "replacing",
+           "sample_genomes", "suggest", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._atomic import atomic_write
+
 BLOCK_TYPES = ("standard", "se", "condconv")
 SE_POSITIONS = ("dw", "end", "noskip", "none")
 """Where a block's squeeze-and-excitation sits (seed 004's variants): ``dw`` after the depthwise conv
@@ -300,10 +302,8 @@ class Genome:
         return cls.from_dict(json.loads(text))
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json() + "\n")
-        return path
+        atomic_write(path, self.to_json() + "\n")
+        return Path(path)
 
 
 def load_genome(path: str | Path) -> Genome:

@@ -10,7 +10,6 @@ Writes are atomic: a crash leaves the previous file or the new one, never half o
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
+from ._atomic import atomic_write
 from .genome import Genome
 
 FORMAT = "effcnn-nas-weights/1"
@@ -42,18 +42,6 @@ def save_weights(path: str | Path, model: nn.Module, genome: Genome, **details: 
                 **{key: value if isinstance(value, str) else json.dumps(value) for key, value in details.items()}}
     atomic_write(path, safetensors_bytes(tensors, metadata=metadata))
     return path
-
-
-def atomic_write(path: str | Path, data: bytes | str) -> None:
-    """Write ``data`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(partial, "wb") as handle:
-        handle.write(data.encode() if isinstance(data, str) else data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
 
 
 def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -677,3 +677,16 @@ def test_the_committed_proxy_half_holds_exactly_the_genomes_and_preset_the_comma
     expected |= {Job(genome, proxy, "synthetic", 1, "cpu").key for genome in genomes}  # --genome-seeds 2
     expected |= {Job(genomes[0], proxy, "synthetic", seed, "cpu").key for seed in (2, 3, 4)}  # --baseline-seeds 5
     assert {record["key"] for record in records if record["fidelity"] == "proxy"} == expected
+
+
+def test_a_csv_write_interrupted_before_its_rename_leaves_the_previous_csv(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "fidelity.csv"
+    write_csv([ROW], path)
+    before = path.read_text()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_csv([ROW, {**ROW, "genome_id": "def"}], path)
+    assert path.read_text() == before

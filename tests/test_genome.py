@@ -241,3 +241,15 @@ def test_stage_string_giving_a_setting_twice_names_it():
     with pytest.raises(ValueError, match=r"repeats is given twice \(token 'r5'\)"):
         Stage.decode("ir_r1_r5_k3_s1_e1_c16")
 
+
+
+def test_saving_over_a_genome_file_is_all_or_nothing(tmp_path, monkeypatch):
+    path = baseline().save(tmp_path / "genome.json")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("os.replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        baseline("se").save(path)
+    assert load_genome(path) == baseline()
+    assert [entry.name for entry in tmp_path.iterdir()] == ["genome.json"]

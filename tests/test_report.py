@@ -368,3 +368,17 @@ def test_rung_correlation_counts_only_trials_that_reached_the_top():
 def test_rung_correlation_is_undefined_when_every_trial_tied_at_a_rung():
     line = rung_correlation_line(_rung_frame([10.0, 10.0, 10.0], [40.0, 45.0, 44.0]))
     assert line.endswith("(one training seed each): undefined (all equal at one of the two rungs)")
+
+
+def test_a_report_interrupted_mid_write_leaves_the_previous_files_whole(study, tmp_path, monkeypatch):
+    write_report(study, tmp_path)
+    before = {name: (tmp_path / name).read_text() for name in ("trials.csv", "summary.md")}
+    study.add_trial(_trial(random_genome(random.Random(9)), accuracy=50.0))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(study, tmp_path)
+    assert {name: (tmp_path / name).read_text() for name in before} == before
+    assert not list(tmp_path.glob(".*.tmp"))

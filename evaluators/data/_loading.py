@@ -7,7 +7,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torchvision.datasets import CIFAR100
+
+from space import replacing
 
 from ._errors import DataError
 from ._spec import SPEC_FORMS, DataSpec, parse_data_spec, synthetic_settings
@@ -97,17 +98,10 @@ def _from_cache(path: Path, name: str) -> ImageData:
 def _to_cache(path: Path, data: ImageData) -> None:
     """Write atomically (temporary file + rename) so parallel workers never read half a file; workers that
     decode the same source at once each write a whole, identical file, and the last rename wins."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"classes": data.classes, "train_images": data.train_images, "train_labels": data.train_labels,
                "val_images": data.val_images, "val_labels": data.val_labels}
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as partial:
+        torch.save(payload, partial)
 
 
 def _synthetic_source(spec: DataSpec, size: int) -> Source:

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
+
+from space import atomic_write
 
 CSV_COLUMNS = ["genome_id", "is_baseline", "blocks", "macs", "proxy_top1", "reference_top1", "proxy_eval_loss",
                "reference_eval_loss", "reference_held_out_top1", "reference_held_out_eval_loss", "proxy_seconds",
@@ -11,10 +14,11 @@ CSV_COLUMNS = ["genome_id", "is_baseline", "blocks", "macs", "proxy_top1", "refe
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, text.getvalue())
 
 
 def write_scatter(rows: list[dict[str, Any]], path: Path, title: str,
@@ -46,4 +50,4 @@ def write_scatter(rows: list[dict[str, Any]], path: Path, title: str,
     held_out = " on held-out images" if reference_column == "reference_held_out_top1" else ""
     figure.update_layout(title=title, xaxis_title="proxy top-1 (%)", yaxis_title=f"reference top-1{held_out} (%)",
                          template="plotly_white", hovermode="closest")
-    figure.write_html(path, include_plotlyjs=True)
+    atomic_write(path, figure.to_html(include_plotlyjs=True))

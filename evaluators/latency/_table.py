@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from space import Genome, baseline
+from space import Genome, atomic_write, baseline
 
 from ..data import default_cache_dir
 from ._fit import LatencyPredictor, MissingRows, fit_predictor
@@ -173,8 +171,5 @@ def _save(path: Path, machine: Machine, reference_ms: float, new_rows: dict[str,
         payload = {"format": TABLE_FORMAT, "machine": machine.to_dict(),
                    "reference": REFERENCE.id, "reference_ms": stored.get("reference_ms", reference_ms),
                    "rows": {**new_rows, **stored.get("rows", {})}}
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        with os.fdopen(handle, "w") as out:
-            json.dump(payload, out, indent=1, sort_keys=True)
-        os.replace(temporary, path)
+        atomic_write(path, json.dumps(payload, indent=1, sort_keys=True))
     return payload

@@ -10,6 +10,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from space import atomic_write
+
 from ..results import (CONFIDENCE, TEST, VERDICT_RULE, block_strings, describe_setting, image_markdown, markdown_table,
                        millions, verdict, write_figure)
 from ._config import AblationConfig
@@ -29,12 +31,12 @@ def write_outputs(config: AblationConfig, frame: pd.DataFrame, latencies: dict[s
     if latencies:
         frame = frame.copy()
         frame.insert(frame.columns.get_loc("macs") + 1, "latency_ms", frame["arm"].map(latencies))
-    frame.to_csv(out / "ablation.csv", index=False)
+    atomic_write(out / "ablation.csv", frame.to_csv(index=False))
     summary = arm_statistics(frame, config.arms, latencies)
     title = f"{config.name}: top-1 accuracy vs MACs by {config.factor.name}"
     png = write_figure(ablation_figure(summary, config.arms, title), out / "ablation.html")
-    (out / "ablation.md").write_text(ablation_markdown(config, frame, summary, image_markdown(png, title),
-                                                       latency_machine))
+    atomic_write(out / "ablation.md", ablation_markdown(config, frame, summary, image_markdown(png, title),
+                                                        latency_machine))
     return {"ablation_csv": out / "ablation.csv", "ablation_md": out / "ablation.md",
             "ablation_html": out / "ablation.html", "ablation_png": png}
 

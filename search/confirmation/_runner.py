@@ -17,7 +17,7 @@ import optuna
 import pandas as pd
 
 from evaluators.presets import Fidelity, run_identity
-from space import Genome
+from space import Genome, atomic_write
 
 from ..results import CONFIRMED_CSV, paired_comparison, trials_frame, verdict
 from ..tune import Resources, TrialSettings, check_settings, load_runs, train_runs
@@ -81,9 +81,7 @@ def confirm_front(study: optuna.Study, study_dir: Path, seeds: int, fidelity: Fi
     records = [done[(arm.genome.id, seed)] for arm, seed in wanted if (arm.genome.id, seed) in done]
     table = confirmed_table(pd.DataFrame(records, columns=COLUMNS), arms, reference, fidelity, seeds)
     path = Path(study_dir) / CONFIRMED_CSV
-    partial = path.with_name(path.name + ".tmp")
-    table.to_csv(partial, index=False)
-    partial.replace(path)
+    atomic_write(path, table.to_csv(index=False))
     return Confirmation(table=table, complete=len(records) == len(wanted), path=path)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from evaluators.data import EVAL_CROP_FRACTION, IMAGENET_MEAN, IMAGENET_STD
 from space import build, save_weights
-from space.weights import atomic_write
+from space import atomic_write
 
 from ._card import model_card
 from ._onnx import (INPUT_NAME, OPSET, OUTPUT_NAME, PARITY_BATCHES, export_onnx, missing_packages, onnx_parity,

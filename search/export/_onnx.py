@@ -12,14 +12,13 @@ CondConv baseline about ten times faster here (measured on the shared 2-core mac
 from __future__ import annotations
 
 import importlib.util
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from space import exportable
+from space import exportable, replacing
 from space.builder import Network
 
 OPSET = 17
@@ -47,16 +46,14 @@ def export_onnx(model: Network, path: str | Path, image_size: int, opset: int = 
     graph = exportable(model).eval()
     # Traced at batch 2: a size-1 dimension could be specialised into shape arithmetic.
     example = torch.zeros(2, 3, image_size, image_size)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with warnings.catch_warnings():
+    with replacing(path) as partial, warnings.catch_warnings():
         # The TorchScript exporter announces its deprecation and notes the tracer's constant folding on
         # every call; the parity check is what says whether the graph is right.
         warnings.simplefilter("ignore")
         torch.onnx.export(graph, (example,), str(partial), dynamo=False, input_names=[INPUT_NAME],
                           output_names=[OUTPUT_NAME], opset_version=opset,
                           dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
-    onnx.checker.check_model(str(partial), full_check=True)
-    os.replace(partial, path)
+        onnx.checker.check_model(str(partial), full_check=True)
     return path
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
+from space import atomic_write, replacing
+
 PNG_SIZE = (1100, 700)
 """Width and height of every PNG, in pixels."""
 PNG_TIMEOUT_S = 180.0
@@ -22,7 +24,7 @@ limit, and a starved or wedged browser would otherwise hold the whole report (se
 
 def write_figure(figure: go.Figure, html: Path) -> Path | str:
     """Write ``html`` and the PNG next to it; return the PNG's path or the one-line note saying why none."""
-    figure.write_html(html, include_plotlyjs=True)
+    atomic_write(html, figure.to_html(include_plotlyjs=True))
     return _write_png(figure, html.with_suffix(".png"))
 
 
@@ -33,7 +35,9 @@ def image_markdown(png: Path | str, alt: str) -> str:
 
 def _write_png(figure: go.Figure, path: Path) -> Path | str:
     try:
-        _within(PNG_TIMEOUT_S, lambda: figure.write_image(path, width=PNG_SIZE[0], height=PNG_SIZE[1]))
+        with replacing(path) as partial:
+            _within(PNG_TIMEOUT_S, lambda: figure.write_image(partial, format="png", width=PNG_SIZE[0],
+                                                              height=PNG_SIZE[1]))
     except Exception as error:  # kaleido missing or no browser: the image is optional, the report is not
         path.unlink(missing_ok=True)  # an older run's image would no longer show these results
         first_line = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)

@@ -35,7 +35,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from evaluators.ranking import CONFIDENCE as RANK_CONFIDENCE
 from evaluators.ranking import bootstrap, spearman
-from space import Genome, Stage, baseline, cost_of
+from space import Genome, Stage, atomic_write, baseline, cost_of
 
 from ..pareto import dominated_hypervolume, minimise_form, nondominated_mask
 from ..study import OBJECTIVES, RUNG_ACCURACY, Halving, directions, metrics, study_objectives
@@ -86,7 +86,7 @@ def write_report(study: optuna.Study, out_dir: Path) -> dict[str, Path | str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
     frame = _frame(trials, study)
-    frame.to_csv(out_dir / "trials.csv", index=False)
+    atomic_write(out_dir / "trials.csv", frame.to_csv(index=False))
     confirmed = read_confirmed(out_dir)
     costs = frame.attrs["objectives"][1:]
     title = f"{study.study_name}: top-1 accuracy vs " + " and ".join(COST_WORDS[name] for name in costs)
@@ -96,8 +96,8 @@ def write_report(study: optuna.Study, out_dir: Path) -> dict[str, Path | str]:
     units = " x ".join(["top-1 points above chance", *(f"fraction of reference {COST_WORDS[c]}" for c in costs)])
     history_png = write_figure(hypervolume_figure(hypervolume_history(frame), history_title, units),
                                out_dir / "hypervolume.html")
-    (out_dir / "summary.md").write_text(summary_markdown(study, frame, image, confirmed,
-                                                         image_markdown(history_png, history_title)))
+    atomic_write(out_dir / "summary.md", summary_markdown(study, frame, image, confirmed,
+                                                          image_markdown(history_png, history_title)))
     return {
         "trials_csv": out_dir / "trials.csv",
         "pareto_dir": write_pareto_genomes(trials, frame, out_dir / "pareto"),

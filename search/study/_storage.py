@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from evaluators.presets import completed_record
-from space.weights import atomic_write
+from space import atomic_write
 
 DIRECTIONS = ["maximize", "minimize"]
 METRICS = ["accuracy", "macs"]

@@ -20,7 +20,7 @@ from typing import Any
 from ray import tune
 
 from evaluators.trainer import OUT_OF_MEMORY
-from space.weights import atomic_write
+from space import atomic_write
 
 from ._cluster import ensure_ray, trial_resources
 from ._progress import StudyProgress
