@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluators.arguments import positive_float, positive_int
+from evaluators.arguments import positive_float, positive_int, refuse
 from evaluators.data import load_data
 from evaluators.fidelity import Job, genomes_for, held_out_references, pooled_seed_noise, read_journal, run_jobs
 from evaluators.presets import get_fidelity
@@ -65,7 +65,7 @@ def main() -> None:
     try:
         variant = get_fidelity("proxy", **overrides)
     except ValueError as error:
-        parser.exit(2, f"error: {error}\n")
+        refuse(parser, error)
     if any(value is not None for value in overrides.values()):
         head = f"-h{variant.head_lr_factor:g}" if variant.head_lr_factor != 1 else ""
         precision = f"-bf16{variant.bf16}" if variant.bf16 != "off" else ""

@@ -31,7 +31,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
-from evaluators.arguments import check_folder, finite_float, positive_int  # noqa: E402
+from evaluators.arguments import check_folder, finite_float, positive_int, refuse  # noqa: E402
 from evaluators.data import MAX_SYNTHETIC_CLASSES, load_data, make_synthetic  # noqa: E402
 
 KIB = 1024
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_folder("--folder", args.folder)
     except ValueError as error:
-        parser.exit(2, f"error: {error}\n")
+        refuse(parser, error, argv)
     if not (Path(args.code) / "search" / "run.py").is_file():
         parser.exit(2, f"error: --code: must be a checkout holding search/run.py, got {args.code}\n")
     work = Path(tempfile.mkdtemp(prefix="search-memory-"))

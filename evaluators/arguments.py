@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 MAX_SEED = 2**32 - 1
 """The largest seed every generator a run feeds takes (numpy's ``RandomState``, which Optuna's samplers use)."""
@@ -101,3 +103,16 @@ def _integer(text: str, low: int, high: int | None = None) -> int:
     if value < low or (high is not None and value > high):
         raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
     return value
+
+
+def refuse(parser: argparse.ArgumentParser, error: Exception | str, argv: list[str] | None = None) -> NoReturn:
+    """End the command with ``error`` as its one line, naming the flag the user typed where the error names the
+    setting behind it: ``--data-fraction 2`` is refused by the fidelity's own check as ``data_fraction: ...``,
+    which is the right name in a settings file or the Python API, and ``--data-fraction: ...`` here."""
+    message = str(error)
+    field, separator, rest = message.partition(": ")
+    flag = "--" + field.replace("_", "-")
+    typed = sys.argv[1:] if argv is None else argv
+    if separator and field.isidentifier() and any(arg == flag or arg.startswith(flag + "=") for arg in typed):
+        message = f"{flag}: {rest}"
+    parser.exit(2, f"error: {message}\n")

@@ -14,7 +14,7 @@ import sys
 from space import BLOCK_TYPES
 from space.cost import resolve_genome
 
-from .arguments import check_folder, random_seed, thread_count
+from .arguments import check_folder, random_seed, refuse, thread_count
 from .data import DataError, load_data
 from .presets import add_fidelity_arguments, fidelity_from_args
 from .saving import SaveDir
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--graphs: CUDA graphs need a CUDA device, not --device {args.device}")
         data = load_data(args.data)
     except (ValueError, DataError) as error:
-        parser.exit(2, f"error: {error}\n")
+        refuse(parser, error, argv)
     if args.show_fidelity:  # after every check, so that what the run would refuse is refused here too
         print(fidelity.describe())
         return 0

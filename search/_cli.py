@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evaluators.arguments import check_folder, non_negative_float, positive_float
+from evaluators.arguments import check_folder, non_negative_float, positive_float, refuse
 from evaluators.data import DataError, ImageData, load_data
 
 if TYPE_CHECKING:  # Ray is imported only once a run starts
@@ -110,7 +110,7 @@ def load_data_or_exit(parser: argparse.ArgumentParser, spec: str) -> ImageData:
     try:
         return load_data(spec)
     except DataError as error:
-        parser.exit(2, f"error: {error}\n")
+        refuse(parser, error)
 
 
 def finish(paths: dict[str, Path | str], interrupted: bool, again: str) -> int:

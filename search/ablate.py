@@ -19,6 +19,7 @@ import os
 import sys
 from pathlib import Path
 
+from evaluators.arguments import refuse
 from evaluators.data import default_cache_dir
 from evaluators.presets import add_fidelity_arguments, fidelity_from_args
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         check_results_dir(Path(args.results_dir) / name)
         check_cluster(args)
     except ValueError as error:
-        p.exit(2, f"error: {error}\n")
+        refuse(p, error, argv)
     if args.show_levels and not args.data:
         print(show_levels(factor, arms, "100 classes as in Table 1 (pass --data for the arms a run on it trains)"))
         return 0
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         outcome = run_ablation(config)
     except ValueError as error:
-        p.exit(2, f"error: {error}\n")
+        refuse(p, error, argv)
     print(outcome.markdown)
     return finish(outcome.paths, outcome.interrupted, "train the missing runs")
 

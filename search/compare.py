@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from evaluators.arguments import positive_float
+from evaluators.arguments import positive_float, refuse
 
 from .results import comparison_markdown
 from .study import StudyError, load_existing_study
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         studies = [load_existing_study(folder, named_by_flags=False) for folder in args.study_dirs]
         print(comparison_markdown(studies, args.seconds, args.cpus))
     except StudyError as error:
-        parser.exit(2, f"error: {error}\n")
+        refuse(parser, error, argv)
     return 0
 
 

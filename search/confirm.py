@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from evaluators.arguments import refuse
 from evaluators.data import default_cache_dir
 from evaluators.presets import add_fidelity_arguments, fidelity_from_args, recorded_fidelity
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         fidelity_from_args(args, base=None) if args.fidelity else None  # a bad override fails here, before Ray
         check_cluster(args)
     except ValueError as error:
-        p.exit(2, f"error: {error}\n")
+        refuse(p, error, argv)
 
     from .confirmation import ConfirmationError, confirm_front
     from .results import confirmation_section, write_report
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         outcome = confirm_front(study, args.study_dir, args.seeds, fidelity, resources_from_args(args),
                                 str(default_cache_dir().resolve()))
     except (StudyError, ConfirmationError, ValueError) as error:
-        p.exit(2, f"error: {error}\n")
+        refuse(p, error, argv)
     print(confirmation_section(outcome.table))
     paths = {"confirmed_csv": outcome.path, **write_report(study, args.study_dir)}
     return finish(paths, not outcome.complete, "train the missing confirmation runs")

@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from evaluators.arguments import refuse
+
 from .results import pareto_table, trials_frame, write_report
 from .study import StudyError, load_existing_study
 
@@ -27,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         study = load_existing_study(args.study_dir, args.storage, args.study_name)
     except StudyError as error:
-        parser.exit(2, f"error: {error}\n")
+        refuse(parser, error, argv)
     paths = write_report(study, args.study_dir)
     print(pareto_table(trials_frame(study)))
     print()

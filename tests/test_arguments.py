@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from evaluators.arguments import (MAX_SEED, finite_float, int_at_least, int_between, non_negative_float,
+from evaluators.arguments import (MAX_SEED, refuse, finite_float, int_at_least, int_between, non_negative_float,
                                   non_negative_int, positive_float, positive_int, random_seed, thread_count)
 from evaluators.bench import main as bench
 from evaluators.train import main as train
@@ -73,7 +73,7 @@ def test_commands_name_the_flag_of_a_bad_number(capsys, command, argv, flag):
 @pytest.mark.parametrize("device", ["bogus", "meta", "cpu:1"])
 def test_a_bad_device_is_one_line_naming_what_is_allowed(capsys, device):
     assert _refusal(capsys, train, ["--device", device]) == \
-        f"error: device: expected auto, cpu or cuda[:N], got {device!r}"
+        f"error: --device: expected auto, cpu or cuda[:N], got {device!r}"
 
 
 def test_a_bad_sampler_seed_leaves_no_study_folder_behind(capsys, tmp_path):
@@ -93,3 +93,21 @@ def test_a_training_s_output_folder_that_is_a_file_is_refused_before_training(ca
     (tmp_path / "taken").write_text("")
     assert _refusal(capsys, train, [flag, str(tmp_path / "taken")]) == \
         f"error: {flag}: must be a folder, and {tmp_path / 'taken'} is a file"
+
+
+@pytest.mark.parametrize("command, argv, message", [
+    (run, ["--data-fraction", "2"], "error: --data-fraction: must be in (0, 1], got 2.0"),
+    (run, ["--scheduler", "moasha", "--eta=1"], "error: --eta: must be an integer >= 2, got 1"),
+    (train, ["--momentum", "1.5"], "error: --momentum: must be in [0, 1), got 1.5"),
+])
+def test_a_setting_refused_by_its_own_check_is_named_by_the_flag_the_user_typed(capsys, command, argv, message):
+    assert _refusal(capsys, command, argv) == message
+
+
+def test_a_refused_setting_the_user_did_not_type_keeps_its_field_name(capsys):
+    """Say a resumed study's settings file holds it: the field is what the user can find there."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data-fraction", type=float)
+    with pytest.raises(SystemExit):
+        refuse(parser, ValueError("data_fraction: must be in (0, 1], got 2.0"), ["--resume"])
+    assert capsys.readouterr().err == "error: data_fraction: must be in (0, 1], got 2.0\n"

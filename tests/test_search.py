@@ -400,8 +400,8 @@ def test_re_running_a_studys_command_without_halving_options_continues_it_as_it_
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--eta", "1"], "eta: must be an integer >= 2, got 1"),
-    (["--grace", "5", "--max-units", "4"], "grace: must be <= max_units (4), got 5"),
+    (["--eta", "1"], "--eta: must be an integer >= 2, got 1"),
+    (["--grace", "5", "--max-units", "4"], "--grace: must be <= max_units (4), got 5"),
     (["--max-units", "7"],
      "--max-units: 7 units need at least as many optimizer steps, but fidelity smoke trains 6 on this data"),
 ])
@@ -413,9 +413,9 @@ def test_bad_halving_settings_are_one_line_errors(tmp_path, capsys, args, messag
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--grace", "-1"], "grace: must be an integer >= 1, got -1"),
-    (["--eta", "0"], "eta: must be an integer >= 2, got 0"),
-    (["--max-units", "0"], "max_units: must be an integer >= 1, got 0"),
+    (["--grace", "-1"], "--grace: must be an integer >= 1, got -1"),
+    (["--eta", "0"], "--eta: must be an integer >= 2, got 0"),
+    (["--max-units", "0"], "--max-units: must be an integer >= 1, got 0"),
     (["--data", "synthetic:classes=1"], "synthetic classes must be in 2.."),
 ])
 def test_show_fidelity_refuses_what_the_run_would_refuse(tmp_path, capsys, args, message):

@@ -250,7 +250,7 @@ def test_cli_show_fidelity_refuses_what_the_run_would_refuse(tmp_path):
 def test_cli_bad_override_is_a_one_line_error(tmp_path):
     out = _cli("--fidelity", "proxy", "--data-fraction", "2", cache=tmp_path)
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines()[-1] == "error: data_fraction: must be in (0, 1], got 2.0"
+    assert out.stderr.strip().splitlines()[-1] == "error: --data-fraction: must be in (0, 1], got 2.0"
 
 
 def test_cli_bad_data_spec_is_a_one_line_error(tmp_path):

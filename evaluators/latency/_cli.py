@@ -15,7 +15,7 @@ from space import BLOCK_TYPES, Genome, cost_of, default_space, sample_genomes
 from space.cost import resolve_genome
 from space.sampling import random_genome
 
-from ..arguments import (check_folder, int_at_least, non_negative_int, positive_int, random_seed,
+from ..arguments import (check_folder, int_at_least, non_negative_int, positive_int, random_seed, refuse,
                          thread_count)
 from ..data import SYNTHETIC_DEFAULTS
 from ..presets import PRESETS
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--batch: {too_big}")
         table = LatencyTable.for_machine(machine, args.cache_dir)
     except ValueError as error:
-        parser.exit(2, f"error: {error}\n")
+        refuse(parser, error, argv)
     print(f"machine: {machine.describe()}", file=sys.stderr, flush=True)
     try:
         if args.validate is not None:
