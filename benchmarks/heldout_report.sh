@@ -35,3 +35,4 @@ variant proxy-seeds
 variant proxy-h0.1 --head-lr-factor 0.1
 variant proxy-c32-e2 --crop 32 --epochs 2
 variant proxy-c32-h0.1 --crop 32 --head-lr-factor 0.1
+variant proxy-c56-bf16 --crop 56 --bf16 auto

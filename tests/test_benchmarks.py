@@ -116,10 +116,10 @@ def _partial_variant_journal(out: Path, runs: int) -> Path:
     return journal
 
 
-def _report_only(out: Path) -> subprocess.CompletedProcess:
+def _report_only(out: Path, *options: str) -> subprocess.CompletedProcess:
     benchmarks = Path(__file__).resolve().parent.parent / "benchmarks"
     return subprocess.run([sys.executable, str(benchmarks / "proxy_variant.py"), str(out), "--crop", "56", "--bf16",
-                           "auto", "--report-only", "--reference-runs", str(HELD_OUT_REFERENCE)],
+                           "auto", "--report-only", "--reference-runs", str(HELD_OUT_REFERENCE), *options],
                           capture_output=True, text=True, timeout=300)
 
 
@@ -154,6 +154,23 @@ def test_proxy_variant_report_gives_kendall_and_the_top_five_overlap_beside_the_
     printed = re.search(r"^  proxy-c56-e2-bf16auto: Kendall (-?\d\.\d{3}) .*, top-5 overlap (\d) of 5; the proxy seed "
                         r"0's Kendall .* \(at random 4\.17\)$", out.stdout, re.MULTILINE)
     assert float(printed.group(1)) == pytest.approx(expected, abs=5e-4) and 1 <= int(printed.group(2)) <= 5
+
+
+def test_proxy_variant_report_compares_seed_1_of_both_proxies_which_share_nothing_with_the_reference(tmp_path):
+    from scipy.stats import spearmanr
+
+    from evaluators.fidelity import held_out_references, read_journal
+
+    journal = _partial_variant_journal(tmp_path / "out", runs=10_000)
+    out = _report_only(tmp_path / "out", "--seeds", "2")
+    assert out.returncode == 0, out.stderr
+    variant = {record["genome_id"]: record["top1"] for record in read_journal(journal).values() if record["seed"] == 1}
+    references = held_out_references(read_journal(HELD_OUT_REFERENCE).values())
+    expected = spearmanr([variant[i] for i in variant], [references[i]["held_out_top1"] for i in variant])[0]
+    printed = re.search(r"^  proxy-c56-e2-bf16auto, seed 1: (-?\d\.\d{3}) ", out.stdout, re.MULTILINE)
+    assert float(printed.group(1)) == pytest.approx(expected, abs=5e-4)
+    assert re.search(r"^  proxy, seed 1: -?\d\.\d{3} \[.*\]; proxy-c56-e2-bf16auto, seed 1 - proxy, seed 1 \(paired over "
+                     r"genomes; neither shares the reference's seed\): [+-]\d\.\d{3} \[", out.stdout, re.MULTILINE)
 
 
 def test_proxy_variant_report_only_refuses_fewer_than_three_genomes_in_one_line(tmp_path):
