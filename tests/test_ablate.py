@@ -185,6 +185,8 @@ def test_continuing_with_another_fidelity_is_a_one_line_error(block_results, tmp
     (["--factor", "block", "--levels", "standard,mbconv"], "block levels are one of standard, se, condconv"),
     (["--factor", "width", "--levels", "0,1"], "width level '0': must be a positive number"),
     (["--factor", "depth", "--levels=-5,-4"], "depth=-5 and depth=-4 give the same network"),
+    (["--factor", "kernel", "--levels", "3,,5"], "--levels '3,,5': an empty level (a comma too many); kernel levels are"),
+    (["--factor", "kernel", "--levels", " , "], "--levels ' , ': no levels given; kernel levels are"),
     (["--factor", "kernel", "--seeds", "0"], "--seeds: must be >= 1"),
 ])
 def test_bad_factor_or_levels_is_a_one_line_error_before_anything_runs(tmp_path, capsys, args, message):

@@ -25,6 +25,9 @@ def _batches(count: int, device: str = "cpu") -> list[tuple[torch.Tensor, torch.
 
 @pytest.mark.parametrize("genome", [GENOME, CONDCONV_GENOME], ids=["one group", "routing apart"])
 def test_the_written_out_update_is_torchs_sgd_with_momentum_nesterov_and_weight_decay(genome):
+    """Each step is compared from the same state: both sides then start the next step from ours (weights, BN
+    statistics, momentum), because rounding differences of one ulp, left to compound, grow past any tight tolerance
+    within a few steps for some initial weights (seen: 6e-8 after three steps, 4e-6 after five)."""
     fidelity = get_fidelity("smoke", weight_decay=1e-3, routing_lr_factor=0.1)
     model, optimizer = training_setup(genome, fidelity, torch.device("cpu"))
     theirs = copy.deepcopy(model)
@@ -41,8 +44,10 @@ def test_the_written_out_update_is_torchs_sgd_with_momentum_nesterov_and_weight_
         their_loss.backward()
         their_optimizer.step()
         torch.testing.assert_close(our_loss, their_loss.detach(), rtol=1e-5, atol=1e-6)
-    for our_param, their_param in zip(model.parameters(), theirs.parameters()):
-        torch.testing.assert_close(our_param, their_param, rtol=1e-6, atol=1e-7)
+        for our_param, their_param in zip(model.parameters(), theirs.parameters()):
+            torch.testing.assert_close(our_param, their_param, rtol=1e-5, atol=1e-6)
+            their_optimizer.state[their_param]["momentum_buffer"].copy_(optimizer.state[our_param]["momentum_buffer"])
+        theirs.load_state_dict(model.state_dict())
 
 
 def test_the_momentum_buffers_are_the_optimizers_state_so_checkpoints_keep_them():

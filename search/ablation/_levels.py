@@ -132,9 +132,10 @@ def parse_levels(factor: Factor, text: str | None) -> tuple[Level, ...]:
     """``--levels a,b,c`` as typed levels (the factor's defaults when None); duplicates dropped, order kept."""
     if text is None:
         return factor.levels
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items:
-        raise ValueError(_level_error(factor, text, "no levels given"))
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        problem = "an empty level (a comma too many)" if any(items) else "no levels given"
+        raise ValueError(f"--levels {text!r}: {problem}; {_allowed_levels(factor)}")
     levels = []
     for item in items:
         try:
@@ -175,5 +176,9 @@ def make_arms(factor: Factor, levels: tuple[Level, ...] | None = None, num_class
 
 
 def _level_error(factor: Factor, level: str, problem: str) -> str:
-    return (f"--levels: {factor.name} level {level!r}: {problem}; {factor.name} levels are {factor.allowed} "
-            f"(default {','.join(factor.label(v) for v in factor.levels)})")
+    return f"--levels: {factor.name} level {level!r}: {problem}; {_allowed_levels(factor)}"
+
+
+def _allowed_levels(factor: Factor) -> str:
+    return f"{factor.name} levels are {factor.allowed} (default {','.join(factor.label(v) for v in factor.levels)})"
+
