@@ -52,7 +52,7 @@ def main() -> None:
         references = held_out_references(runs)
         elsewhere = any(record["held_out"] != HELD_OUT for record in references.values())
     except (KeyError, ValueError, IndexError) as error:
-        refuse(parser, args.journal, error)
+        refuse_journal(parser, args.journal, error)
     if elsewhere:
         parser.exit(2, f"error: {args.journal}: the baseline's seeds are on {HELD_OUT}'s images, its reference runs "
                        f"are not\n")
@@ -65,7 +65,7 @@ def main() -> None:
                 proxy_runs[record["genome_id"]][record["seed"]] = record["top1"]
                 proxy_names.add(record["fidelity"])
     except (KeyError, ValueError, IndexError) as error:
-        refuse(parser, args.proxy_runs or args.journal, error, "--proxy-runs" if args.proxy_runs else "")
+        refuse_journal(parser, args.proxy_runs or args.journal, error, "--proxy-runs" if args.proxy_runs else "")
     if len(proxy_names) != 1:
         parser.exit(2, f"error: --proxy-runs must hold one proxy preset's runs, found {sorted(proxy_names)}\n")
     name = proxy_names.pop()
@@ -74,7 +74,7 @@ def main() -> None:
         baseline_id = baseline_lines[0]["genome_id"] if baseline_lines else None
         baseline_held_out = [line["extra_top1"] for line in baseline_lines if line["status"] == "ok"]
     except (KeyError, ValueError) as error:
-        refuse(parser, args.baseline_seeds, error, "--baseline-seeds")
+        refuse_journal(parser, args.baseline_seeds, error, "--baseline-seeds")
     if len(baseline_held_out) < 2:
         parser.exit(2, f"error: --baseline-seeds {args.baseline_seeds}: {len(baseline_held_out)} finished run(s) of "
                        f"the baseline; a seed SD needs 2 or more\n")
@@ -101,7 +101,7 @@ def main() -> None:
                                  [noise, reference_noise], [DEFAULT_IMAGES, HELD_OUT_IMAGES]))
 
 
-def refuse(parser: argparse.ArgumentParser, path: Path, error: Exception, flag: str = "") -> NoReturn:
+def refuse_journal(parser: argparse.ArgumentParser, path: Path, error: Exception, flag: str = "") -> NoReturn:
     """A journal that cannot be read as one, in one line naming it (``read_journal``'s own message names it
     already): a record without a field this script reads, or what ``read_journal`` or ``held_out_references``
     found wrong."""
