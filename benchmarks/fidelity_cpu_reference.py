@@ -47,7 +47,7 @@ def main() -> None:
     try:
         check_folder("--checkpoints", str(args.checkpoints))
     except ValueError as error:
-        refuse(parser, error)
+        refuse(parser, error, args)
     genomes = genomes_for(20, num_classes=10, seed=0)
     journal = args.out / "runs.jsonl"
     proxy_half = f"python -m evaluators.fidelity --only proxy --baseline-seeds {args.baseline_seeds} --out {args.out}"
@@ -58,7 +58,7 @@ def main() -> None:
         proxy = {(record["genome_id"], record["seed"]): record.get("seconds", math.inf)
                  for record in read_journal(journal).values() if record["fidelity"] == "proxy"}
     except ValueError as error:  # read_journal's, naming the file and line (it checks the fields read here)
-        refuse(parser, error)
+        refuse(parser, error, args)
     proxy_seconds = {genome_id: seconds for (genome_id, seed), seconds in proxy.items() if seed == 0}
     drawn = sorted(genomes[1:], key=lambda genome: proxy_seconds.get(genome.id, math.inf))
     order = [(genomes[0], seed) for seed in range(args.baseline_seeds)]

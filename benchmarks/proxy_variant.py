@@ -65,7 +65,7 @@ def main() -> None:
     try:
         variant = get_fidelity("proxy", **overrides)
     except ValueError as error:
-        refuse(parser, error)
+        refuse(parser, error, args)
     if any(value is not None for value in overrides.values()):
         head = f"-h{variant.head_lr_factor:g}" if variant.head_lr_factor != 1 else ""
         precision = f"-bf16{variant.bf16}" if variant.bf16 != "off" else ""

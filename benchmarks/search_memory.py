@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_folder("--folder", args.folder)
     except ValueError as error:
-        refuse(parser, error, argv)
+        refuse(parser, error, args)
     if not (Path(args.code) / "search" / "run.py").is_file():
         parser.exit(2, f"error: --code: must be a checkout holding search/run.py, got {args.code}\n")
     work = Path(tempfile.mkdtemp(prefix="search-memory-"))

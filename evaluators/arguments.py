@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
@@ -105,14 +104,17 @@ def _integer(text: str, low: int, high: int | None = None) -> int:
     return value
 
 
-def refuse(parser: argparse.ArgumentParser, error: Exception | str, argv: list[str] | None = None) -> NoReturn:
-    """End the command with ``error`` as its one line, naming the flag the user typed where the error names the
+def refuse(parser: argparse.ArgumentParser, error: Exception | str,
+           args: argparse.Namespace | None = None) -> NoReturn:
+    """End the command with ``error`` as its one line, naming the flag the user gave where the error names the
     setting behind it: ``--data-fraction 2`` is refused by the fidelity's own check as ``data_fraction: ...``,
-    which is the right name in a settings file or the Python API, and ``--data-fraction: ...`` here."""
+    which is the right name in a settings file or the Python API, and ``--data-fraction: ...`` here. A flag counts
+    as given when ``args`` holds a value for it other than the parser's default (however it was spelt: ``--data-frac
+    2`` and ``--data-fraction=2`` too)."""
     message = str(error)
     field, separator, rest = message.partition(": ")
-    flag = "--" + field.replace("_", "-")
-    typed = sys.argv[1:] if argv is None else argv
-    if separator and field.isidentifier() and any(arg == flag or arg.startswith(flag + "=") for arg in typed):
-        message = f"{flag}: {rest}"
+    given = (args is not None and field.isidentifier() and hasattr(args, field)
+             and getattr(args, field) != parser.get_default(field))
+    if separator and given:
+        message = f"--{field.replace('_', '-')}: {rest}"
     parser.exit(2, f"error: {message}\n")

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--graphs: CUDA graphs need a CUDA device, not --device {args.device}")
         data = load_data(args.data)
     except (ValueError, DataError) as error:
-        refuse(parser, error, argv)
+        refuse(parser, error, args)
     if args.show_fidelity:  # after every check, so that what the run would refuse is refused here too
         print(fidelity.describe())
         return 0

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         check_results_dir(Path(args.results_dir) / name)
         check_cluster(args)
     except ValueError as error:
-        refuse(p, error, argv)
+        refuse(p, error, args)
     if args.show_levels and not args.data:
         print(show_levels(factor, arms, "100 classes as in Table 1 (pass --data for the arms a run on it trains)"))
         return 0
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         outcome = run_ablation(config)
     except ValueError as error:
-        refuse(p, error, argv)
+        refuse(p, error, args)
     print(outcome.markdown)
     return finish(outcome.paths, outcome.interrupted, "train the missing runs")
 

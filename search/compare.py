@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         studies = [load_existing_study(folder, named_by_flags=False) for folder in args.study_dirs]
         print(comparison_markdown(studies, args.seconds, args.cpus))
     except StudyError as error:
-        refuse(parser, error, argv)
+        refuse(parser, error, args)
     return 0
 
 

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         fidelity_from_args(args, base=None) if args.fidelity else None  # a bad override fails here, before Ray
         check_cluster(args)
     except ValueError as error:
-        refuse(p, error, argv)
+        refuse(p, error, args)
 
     from .confirmation import ConfirmationError, confirm_front
     from .results import confirmation_section, write_report
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         outcome = confirm_front(study, args.study_dir, args.seeds, fidelity, resources_from_args(args),
                                 str(default_cache_dir().resolve()))
     except (StudyError, ConfirmationError, ValueError) as error:
-        refuse(p, error, argv)
+        refuse(p, error, args)
     print(confirmation_section(outcome.table))
     paths = {"confirmed_csv": outcome.path, **write_report(study, args.study_dir)}
     return finish(paths, not outcome.complete, "train the missing confirmation runs")

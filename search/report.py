@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         study = load_existing_study(args.study_dir, args.storage, args.study_name)
     except StudyError as error:
-        refuse(parser, error, argv)
+        refuse(parser, error, args)
     paths = write_report(study, args.study_dir)
     print(pareto_table(trials_frame(study)))
     print()

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         check_results_dir(Path(args.results_dir) / args.study_name)
         check_cluster(args)
     except ValueError as error:
-        refuse(p, error, argv)
+        refuse(p, error, args)
     if args.show_space:
         print(space.describe(with_training=args.search_training))
         return 0
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         halving, halving_given = _halving(args, fidelity, data)
     except ValueError as error:
-        refuse(p, error, argv)
+        refuse(p, error, args)
     if args.show_fidelity:  # after the data and the rungs, so that what the run would refuse is refused here too
         print(fidelity.describe())
         return 0
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         outcome = run_search(config)
     except ValueError as error:  # StudyError among them: resuming a missing study, other data or fidelity
-        refuse(p, error, argv)
+        refuse(p, error, args)
     print(outcome.pareto_table)
     print(f"\n{outcome.completed} completed, {outcome.stopped} stopped at a rung, {outcome.failed} failed trials in "
           f"study '{args.study_name}' ({time.monotonic() - started:.0f}s this run)")

@@ -99,6 +99,7 @@ def test_a_training_s_output_folder_that_is_a_file_is_refused_before_training(ca
     (run, ["--data-fraction", "2"], "error: --data-fraction: must be in (0, 1], got 2.0"),
     (run, ["--scheduler", "moasha", "--eta=1"], "error: --eta: must be an integer >= 2, got 1"),
     (train, ["--momentum", "1.5"], "error: --momentum: must be in [0, 1), got 1.5"),
+    (train, ["--mom", "1.5"], "error: --momentum: must be in [0, 1), got 1.5"),  # argparse takes a unique prefix
 ])
 def test_a_setting_refused_by_its_own_check_is_named_by_the_flag_the_user_typed(capsys, command, argv, message):
     assert _refusal(capsys, command, argv) == message
@@ -109,5 +110,5 @@ def test_a_refused_setting_the_user_did_not_type_keeps_its_field_name(capsys):
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-fraction", type=float)
     with pytest.raises(SystemExit):
-        refuse(parser, ValueError("data_fraction: must be in (0, 1], got 2.0"), ["--resume"])
+        refuse(parser, ValueError("data_fraction: must be in (0, 1], got 2.0"), parser.parse_args([]))
     assert capsys.readouterr().err == "error: data_fraction: must be in (0, 1], got 2.0\n"

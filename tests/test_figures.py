@@ -4,6 +4,8 @@ also a PNG next to its HTML through plotly's own exporter (kaleido with the mach
 The exports here start their own browser, as a run does (no shared browser: see conftest's shared_chromium).
 """
 
+from pathlib import Path
+
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
@@ -119,3 +121,38 @@ def test_a_png_export_that_hangs_is_skipped_with_a_note(tmp_path, monkeypatch):
     released.set()
     assert note == "skipped pareto.png: the PNG export did not finish within 1 s"
     assert not (tmp_path / "pareto.png").exists()
+
+
+def _export_writing(content: bytes, wait_for=None, done=None):
+    """A stand-in for plotly's ``write_image`` that writes ``content`` where it is told to, as kaleido does."""
+    def export(figure, file, **kwargs):
+        if wait_for is not None:
+            wait_for.wait(30)
+        if isinstance(file, (str, Path)):
+            Path(file).write_bytes(content)
+        else:
+            file.write(content)
+        if done is not None:
+            done.set()
+    return export
+
+
+def test_an_exported_png_is_written_whole_beside_the_html(tmp_path, monkeypatch):
+    monkeypatch.setattr(go.Figure, "write_image", _export_writing(b"\x89PNG image"))
+    png = write_figure(pareto_figure(_one_trial_front(), "t"), tmp_path / "pareto.html")
+    assert png == tmp_path / "pareto.png" and png.read_bytes() == b"\x89PNG image"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["pareto.html", "pareto.png"]
+
+
+def test_a_png_export_that_finishes_after_its_timeout_leaves_no_file_behind(tmp_path, monkeypatch):
+    import threading
+
+    from search.results import _figures
+
+    released, finished = threading.Event(), threading.Event()
+    monkeypatch.setattr(_figures, "PNG_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(go.Figure, "write_image", _export_writing(b"late", released, finished))
+    note = write_figure(pareto_figure(_one_trial_front(), "t"), tmp_path / "pareto.html")
+    released.set()
+    assert finished.wait(30) and note.startswith("skipped pareto.png")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["pareto.html"]

@@ -45,8 +45,11 @@ def test_the_written_out_update_is_torchs_sgd_with_momentum_nesterov_and_weight_
         their_optimizer.step()
         torch.testing.assert_close(our_loss, their_loss.detach(), rtol=1e-5, atol=1e-6)
         for our_param, their_param in zip(model.parameters(), theirs.parameters()):
+            our_buffer = optimizer.state[our_param]["momentum_buffer"]
+            their_buffer = their_optimizer.state[their_param]["momentum_buffer"]
             torch.testing.assert_close(our_param, their_param, rtol=1e-5, atol=1e-6)
-            their_optimizer.state[their_param]["momentum_buffer"].copy_(optimizer.state[our_param]["momentum_buffer"])
+            torch.testing.assert_close(our_buffer, their_buffer, rtol=1e-5, atol=1e-6)
+            their_buffer.copy_(our_buffer)
         theirs.load_state_dict(model.state_dict())
 
 

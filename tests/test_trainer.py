@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -210,6 +211,28 @@ def test_checkpointing_run_resumes_where_it_stopped(data, genome, tmp_path):
     assert seen == [1, 2]
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in uninterrupted.history]
     assert resumed.accuracy == uninterrupted.accuracy
+
+
+def test_a_checkpoint_save_interrupted_before_its_rename_leaves_the_last_one_to_resume_from(data, genome, tmp_path,
+                                                                                              monkeypatch):
+    fidelity = SMOKE.replace(epochs=3, checkpoint=True)
+    uninterrupted = train(genome, data, fidelity, checkpoint_dir=tmp_path / "a", threads=1)
+    replace, saves = os.replace, []
+
+    def interrupted_at_the_second_save(source, target):
+        saves.append(target)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+        replace(source, target)
+    monkeypatch.setattr(os, "replace", interrupted_at_the_second_save)
+    with pytest.raises(KeyboardInterrupt):
+        train(genome, data, fidelity, checkpoint_dir=tmp_path / "b", threads=1)
+    monkeypatch.setattr(os, "replace", replace)
+    assert not list((tmp_path / "b").rglob(".*.tmp"))
+    seen = []
+    resumed = train(genome, data, fidelity, checkpoint_dir=tmp_path / "b", threads=1,
+                    progress=lambda r: seen.append(r["epoch"]))
+    assert seen == [1, 2] and resumed.accuracy == uninterrupted.accuracy
 
 
 def _cli(*args, cache):

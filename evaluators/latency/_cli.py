@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--batch: {too_big}")
         table = LatencyTable.for_machine(machine, args.cache_dir)
     except ValueError as error:
-        refuse(parser, error, argv)
+        refuse(parser, error, args)
     print(f"machine: {machine.describe()}", file=sys.stderr, flush=True)
     try:
         if args.validate is not None:

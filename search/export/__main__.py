@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_folder("--out", args.out)  # now, not as a FileExistsError after the model is built
     except ValueError as error:
-        refuse(parser, error, argv)
+        refuse(parser, error, args)
     try:
         if from_a_study:
             trained = from_study(args.study, args.trial, args.storage, args.study_name)
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(args.out) if args.out else DEFAULT_ROOT / trained.genome.id
         exported = export(trained, out, onnx=args.onnx)
     except ExportError as error:
-        refuse(parser, error, argv)
+        refuse(parser, error, args)
     for path in exported.files:
         print(path)
     if exported.onnx:

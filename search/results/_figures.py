@@ -8,12 +8,13 @@ the figure's PNG is skipped with a one-line note that the markdown carries inste
 
 from __future__ import annotations
 
+import io
 import threading
 from pathlib import Path
 
 import plotly.graph_objects as go
 
-from space import atomic_write, replacing
+from space import atomic_write
 
 PNG_SIZE = (1100, 700)
 """Width and height of every PNG, in pixels."""
@@ -34,10 +35,9 @@ def image_markdown(png: Path | str, alt: str) -> str:
 
 
 def _write_png(figure: go.Figure, path: Path) -> Path | str:
+    image = io.BytesIO()  # the export writes here, so one that outlives its timeout leaves no file behind
     try:
-        with replacing(path) as partial:
-            _within(PNG_TIMEOUT_S, lambda: figure.write_image(partial, format="png", width=PNG_SIZE[0],
-                                                              height=PNG_SIZE[1]))
+        _within(PNG_TIMEOUT_S, lambda: figure.write_image(image, format="png", width=PNG_SIZE[0], height=PNG_SIZE[1]))
     except Exception as error:  # kaleido missing or no browser: the image is optional, the report is not
         path.unlink(missing_ok=True)  # an older run's image would no longer show these results
         first_line = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
@@ -45,6 +45,7 @@ def _write_png(figure: go.Figure, path: Path) -> Path | str:
         if "Chrome" in reason:  # plotly's words; on Debian the browser to install is Chromium
             reason += " (Debian: apt-get install chromium)"
         return f"skipped {path.name}: {reason}"
+    atomic_write(path, image.getvalue())
     return path
 
 
