@@ -36,14 +36,14 @@ def _genome_ids(study: optuna.Study) -> list[str]:
 
 @pytest.mark.parametrize("name", ["tpe", "nsga2", "random", "gp"])
 def test_sampler_proposes_valid_genomes_after_its_start_up_trials(name):
-    study = _study_with_the_baseline(name, STARTUP + 3)
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * (STARTUP + 3)
+    study = _study_with_the_baseline(name, STARTUP + 2)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * (STARTUP + 2)
 
 
 @pytest.mark.parametrize("name", ["nsga2", "gp"])
 def test_model_based_sampler_stops_sampling_at_random_after_its_start_up_trials(name):
-    random_ids = _genome_ids(_study_with_the_baseline("random", STARTUP + 4))
-    ids = _genome_ids(_study_with_the_baseline(name, STARTUP + 4))
+    random_ids = _genome_ids(_study_with_the_baseline("random", STARTUP + 2))
+    ids = _genome_ids(_study_with_the_baseline(name, STARTUP + 2))
     assert ids[STARTUP:] != random_ids[STARTUP:]
 
 
