@@ -8,12 +8,19 @@ import kaleido
 import plotly.graph_objects
 import pytest
 import ray
+import torch
 
 from search.results import write_figure
 
 # Ray starts trial workers at niceness 15: beside the other xdist process's training at niceness 0 a trial gets a
 # few percent of a core, and a run in a subprocess (which inherits this) can take minutes just to import torch.
 os.environ.setdefault("RAY_worker_niceness", "0")
+
+# Two xdist workers on two cores, each with torch's default of one intra-op thread per core, fought over the cores
+# wherever both computed at once: an Optuna GP fit took 58 s against 3 s with one thread each. One thread per worker
+# process; the runs a test starts in a subprocess or a Ray worker set their own.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 # The names kaleido looks for on PATH (it also knows a few fixed install paths; these cover Debian's package).
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
