@@ -19,8 +19,8 @@ import pytest
 
 from evaluators.fidelity import (CSV_COLUMNS, Job, SeedNoise, evaluation_sd, genomes_for, held_out_references, main,
                                  mean_sd, noise_ceiling, noise_ceiling_line, pooled_seed_noise, read_journal,
-                                 reliability, run_job, run_jobs, seed_agreement_line, seed_sd_interval, write_csv,
-                                 write_scatter)
+                                 reliability, run_job, run_jobs, seed_agreement_line, seed_sd_interval,
+                                 unshared_seed_line, write_csv, write_scatter)
 from evaluators.presets import PRESETS
 from evaluators.ranking import (bootstrap, bootstrap_difference, bootstrap_indices, chance_overlap, kendall, spearman,
                                top_overlap)
@@ -273,9 +273,25 @@ def test_genome_seeds_train_every_genome_again_and_pool_their_seed_noise(tiny_pr
     for name in ("smoke", "smoke32"):
         assert re.search(rf"^{name} seed 0 vs seed 1 over 4 genomes, how well it repeats its own ranking", out, re.M)
     assert out.strip().splitlines()[-1].count("pooled over 4 genomes' seeds, 4 degrees of freedom") == 2
-    assert out.strip().splitlines()[-3].startswith("smoke vs smoke32, each genome's mean over its training seeds "
+    assert out.strip().splitlines()[-3].startswith("smoke seed 1 vs smoke32 seed 0, sharing no initial weights")
+    assert out.strip().splitlines()[-4].startswith("smoke vs smoke32, each genome's mean over its training seeds "
                                                    "(smoke 2 seed(s), smoke32 2 seed(s); 4 genomes, 90% bootstrap "
                                                    "CI over genomes): spearman ")
+
+
+def test_the_proxy_on_a_seed_the_reference_lacks_is_judged_apart_with_the_shared_seed_s_head_start() -> None:
+    reference = [1.0, 2.0, 3.0, 4.0, 5.0]
+    shared = [10.0, 20.0, 30.0, 40.0, 50.0]  # seed 0, as the reference's: the same ranking
+    by_seed = [{0: a, 1: b} for a, b in zip(shared, [5.0, 4.0, 3.0, 2.0, 1.0])]  # seed 1 ranks them backwards
+    line = unshared_seed_line(("proxy", "reference"), shared, reference, by_seed, 0, samples=200)
+    assert line.startswith("proxy seed 1 vs reference seed 0, sharing no initial weights or batches (90% bootstrap "
+                           "CI over genomes): spearman -1.000 [-1.000, -1.000] kendall -1.000 [-1.000, -1.000]")
+    assert line.endswith("the shared seed 0's spearman minus this, paired: +2.000 [+2.000, +2.000]")
+
+
+def test_no_unshared_seed_line_unless_every_genome_has_another_seed() -> None:
+    by_seed = [{0: 1.0, 1: 2.0}, {0: 2.0, 1: 1.0}, {0: 3.0}]
+    assert unshared_seed_line(("proxy", "reference"), [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], by_seed, 0, 200) is None
 
 
 def test_a_failed_seed_is_left_out_of_the_pooled_seed_noise(tiny_presets, capsys, tmp_path: Path) -> None:

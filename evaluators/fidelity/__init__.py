@@ -54,9 +54,10 @@ from ._jobs import (MAX_GENOMES, ORDERS, Job, block_strings, exit_with_parent, g
                     read_journal, run_job, run_jobs)
 from ._noise import (SeedNoise, evaluation_sd, mean_sd, noise_ceiling, pooled_seed_noise, reliability,
                      seed_sd_interval)
-from ._report import noise_ceiling_line, seed_agreement_line, seed_mean_line
+from ._report import noise_ceiling_line, seed_agreement_line, seed_mean_line, unshared_seed_line
 
 __all__ = ["CSV_COLUMNS", "MAX_GENOMES", "ORDERS", "Job", "SeedNoise", "block_strings", "evaluation_sd",
            "exit_with_parent", "genomes_for", "held_out_references", "main", "mean_sd", "noise_ceiling",
            "noise_ceiling_line", "parse_args", "pooled_seed_noise", "read_journal", "reliability", "run_job",
-           "run_jobs", "seed_agreement_line", "seed_mean_line", "seed_sd_interval", "write_csv", "write_scatter"]
+           "run_jobs", "seed_agreement_line", "seed_mean_line", "seed_sd_interval", "unshared_seed_line", "write_csv",
+           "write_scatter"]

@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{len(rows)} genomes", baseline_seed_sds(baseline_runs), judged.top1)
     print(f"files: {out / 'fidelity.csv'}, {out / 'fidelity.html'}")
     print(f"wall time: {time.monotonic() - started:.0f}s")
-    print_ranking(rows, baseline_runs, seed_runs, *fidelities, args.bootstrap, judged)
+    print_ranking(rows, baseline_runs, seed_runs, *fidelities, args.bootstrap, judged, args.train_seed)
     return 0
 
 
