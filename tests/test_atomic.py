@@ -48,3 +48,22 @@ def test_two_processes_never_share_a_partial_file(tmp_path, monkeypatch):
             theirs.write_text("theirs")
         mine.write_text("mine")
     assert target.read_text() == "mine"
+
+
+def test_two_threads_of_one_process_never_share_a_partial_file(tmp_path):
+    import threading
+
+    target, theirs = tmp_path / "report.md", []
+
+    def write_from_another_thread():
+        with replacing(target) as partial:
+            theirs.append(partial)
+            partial.write_text("theirs")
+
+    with replacing(target) as mine:
+        worker = threading.Thread(target=write_from_another_thread)
+        worker.start()
+        worker.join()
+        assert theirs[0] != mine
+        mine.write_text("mine")
+    assert target.read_text() == "mine"
