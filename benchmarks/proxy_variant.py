@@ -169,7 +169,7 @@ def _repeatability_gain(per_seed: np.ndarray, committed_proxy: dict, ids: list[s
     """spearman(variant seed 0, seed 1) - spearman(proxy seed 0, seed 1), both on each resample of genomes."""
     proxy_seeds = [np.array([committed_proxy[(i, seed)] for i in ids]) for seed in (0, 1)]
     return bootstrap_indices(lambda at: spearman(per_seed[0][at], per_seed[1][at])
-                             - spearman(proxy_seeds[0][at], proxy_seeds[1][at]), len(ids), samples)
+                             - spearman(proxy_seeds[0][at], proxy_seeds[1][at]), len(ids), samples, vectorized=True)
 
 
 def _print_noise_and_level(name: str, per_seed: np.ndarray, committed_proxy: dict, ids: list[str],

@@ -152,9 +152,10 @@ PRESETS: dict[str, Fidelity] = {
 PRESETS["reference"] = PRESETS["proxy"].replace(name="reference", crop=56, epochs=4 * PRESETS["proxy"].epochs,
                                                  warmup_epochs=4 * PRESETS["proxy"].warmup_epochs, bf16="auto")
 # The proxy at the reference's resolution (56 px crops, test resize 64 / centre crop 56, bf16 autocast where the
-# CPU has it) for the proxy's 1,250 steps, trained to its own end: for when the ranking matters more than the time.
-# Over point 7's 20 genomes it ranked as the held-out reference does better than `proxy` (seed 0), for about 4x its
-# training seconds on a CPU core (benchmarks/proxy-c56-bf16/, where the figures and their caveats are).
+# CPU has it) for the proxy's 1,250 steps, trained to its own end: for a baseline well above chance (78 % against 60 %
+# on the default data), at about 4x `proxy`'s training seconds on a CPU core. Not for a better ranking: over point 7's
+# 20 genomes its seed 0 ranked them closer to the held-out reference than `proxy` did, but that seed shares the
+# reference's weights and batches, and seed 1 ranked them no better than `proxy`'s seed 1 (benchmarks/proxy-c56-bf16/).
 PRESETS["proxy56"] = PRESETS["proxy"].replace(name="proxy56", crop=56, bf16="auto")
 
 OVERRIDABLE = [f for f in dataclasses.fields(Fidelity) if f.name != "name"]

@@ -109,6 +109,39 @@ def test_bootstrap_over_indices_is_the_pairwise_bootstrap_of_a_statistic_of_two_
     assert bootstrap_indices(lambda at: spearman(x[at], y[at]), len(x)) == bootstrap(spearman, x, y)
 
 
+TIED = [([1, 1, 2, 3, 3, 3], [2, 1, 1, 5, 4, 5]), ([4, 1, 4, 2, 2], [0, 0, 1, 1, 0]), ([3, 1, 4, 1, 5, 9, 2, 6],
+                                                                                   [2, 7, 1, 8, 2, 8, 1, 8])]
+
+
+@pytest.mark.parametrize("x, y", TIED)
+def test_rank_correlations_are_scipy_s_with_ties_at_their_average_rank(x, y) -> None:
+    from scipy import stats
+
+    assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
+    assert kendall(x, y) == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)
+
+
+@pytest.mark.parametrize("correlation", [spearman, kendall])
+def test_rank_correlations_of_tables_are_one_per_row_and_nan_where_a_row_is_constant(correlation) -> None:
+    x = np.array([[1, 2, 3, 4], [4, 3, 2, 1], [2, 2, 2, 2], [1, 3, 2, 4]], dtype=float)
+    y = np.array([1.0, 2, 3, 4])
+    rows = correlation(x, np.tile(y, (4, 1)))
+    assert rows.shape == (4,) and math.isnan(rows[2])
+    assert rows[[0, 1, 3]] == pytest.approx([correlation(x[i], y) for i in (0, 1, 3)])
+    assert correlation(x.T, np.tile(y, (4, 1)).T, axis=0) == pytest.approx(rows, nan_ok=True)
+
+
+@pytest.mark.parametrize("correlation", [spearman, kendall])
+def test_a_bootstrap_over_all_resamples_at_once_is_the_one_resample_at_a_time(correlation) -> None:
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 6, size=15).astype(float)  # ties, and resamples where one side is constant
+    y = x + rng.integers(0, 4, size=15)
+    one_at_a_time = bootstrap_indices(lambda at: correlation(x[at], y[at]), len(x), samples=500, seed=1)
+    at_once = bootstrap(correlation, x, y, samples=500, seed=1)
+    assert (at_once.value, at_once.low, at_once.high) == pytest.approx(
+        (one_at_a_time.value, one_at_a_time.low, one_at_a_time.high), abs=1e-12)
+
+
 def test_bootstrap_difference_refuses_series_of_different_lengths() -> None:
     with pytest.raises(ValueError, match="equally long"):
         bootstrap_difference(spearman, [1, 2, 3], [1, 2, 3, 4], [1, 2, 3])
