@@ -2,14 +2,37 @@
 
 ``evaluators.fidelity`` has its own tests in test_fidelity.py."""
 
+import contextlib
+import io
 import json
 import os
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+
+def _in_process(script: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python SCRIPT ARGS``, run in this process: the same ``__main__`` code, printed output and exit status,
+    without a fresh interpreter's seconds of importing torch. For the scripts that read journals and print, or
+    refuse their arguments; a script that trains, or reads the environment as it starts, runs in a process of its own."""
+    stdout, stderr, argv = io.StringIO(), io.StringIO(), sys.argv
+    sys.argv = [str(script), *args]
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            runpy.run_path(str(script), run_name="__main__")
+        code = 0
+    except SystemExit as stop:  # as the interpreter reads it: None is 0, a message goes to stderr with status 1
+        code = 0 if stop.code is None else stop.code
+        if isinstance(code, str):
+            stderr.write(f"{code}\n")
+            code = 1
+    finally:
+        sys.argv = argv
+    return subprocess.CompletedProcess([sys.executable, str(script), *args], code, stdout.getvalue(), stderr.getvalue())
 
 
 def _run(module, *args, cache):
@@ -72,7 +95,7 @@ def test_the_shell_scripts_parse(name):
 
 def test_the_held_out_ceiling_sets_the_observed_spearman_beside_the_noise_ceiling():
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_ceiling.py"
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    out = _in_process(script)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert re.match(r"observed: proxy \(seed 0\) vs reference on the held-out images, spearman -?\d\.\d{3}$", lines[1])
@@ -88,7 +111,7 @@ def test_the_held_out_ceiling_refuses_a_journal_without_held_out_references_in_o
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_ceiling.py"
     proxy_only = tmp_path / "runs.jsonl"
     proxy_only.write_text(script.with_name("proxy-seeds").joinpath("runs.jsonl").read_text())
-    out = subprocess.run([sys.executable, str(script), str(proxy_only)], capture_output=True, text=True, timeout=300)
+    out = _in_process(script, str(proxy_only))
     assert out.returncode == 2
     assert out.stderr == (f"error: 0 genome(s) with a held-out reference in {proxy_only} and proxy seeds 0 and 1; a "
                           f"ceiling needs 3 or more\n")
@@ -97,8 +120,7 @@ def test_the_held_out_ceiling_refuses_a_journal_without_held_out_references_in_o
 def test_proxy_variant_refuses_a_reference_journal_without_held_out_figures_before_training(tmp_path):
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "proxy_variant.py"
     proxy_only = script.with_name("proxy-seeds") / "runs.jsonl"
-    out = subprocess.run([sys.executable, str(script), str(tmp_path / "out"), "--crop", "32", "--reference-runs",
-                          str(proxy_only)], capture_output=True, text=True, timeout=300)
+    out = _in_process(script, str(tmp_path / "out"), "--crop", "32", "--reference-runs", str(proxy_only))
     assert out.returncode == 1
     assert out.stderr == f"error: --reference-runs {proxy_only}: no seed-0 reference run with held-out figures\n"
     assert not (tmp_path / "out").exists()
@@ -118,9 +140,8 @@ def _partial_variant_journal(out: Path, runs: int) -> Path:
 
 def _report_only(out: Path, *options: str) -> subprocess.CompletedProcess:
     benchmarks = Path(__file__).resolve().parent.parent / "benchmarks"
-    return subprocess.run([sys.executable, str(benchmarks / "proxy_variant.py"), str(out), "--crop", "56", "--bf16",
-                           "auto", "--report-only", "--reference-runs", str(HELD_OUT_REFERENCE), *options],
-                          capture_output=True, text=True, timeout=300)
+    return _in_process(benchmarks / "proxy_variant.py", str(out), "--crop", "56", "--bf16", "auto", "--report-only",
+                       "--reference-runs", str(HELD_OUT_REFERENCE), *options)
 
 
 def test_proxy_variant_report_only_ranks_the_journal_s_genomes_so_far_and_writes_nothing(tmp_path):
@@ -223,8 +244,7 @@ def test_reference_curves_rank_each_epoch_against_the_final_figure_and_the_proxy
     journal = _curve_journal(tmp_path / "runs.jsonl", curves, held_out, proxy)
     logs = tmp_path / "empty.log"
     logs.write_text("")
-    out = subprocess.run([sys.executable, str(CURVES), str(journal), "--logs", str(logs), "--bootstrap", "200"],
-                         capture_output=True, text=True, timeout=300)
+    out = _in_process(CURVES, str(journal), "--logs", str(logs), "--bootstrap", "200")
     assert out.returncode == 0, out.stderr
     rows = {line.split()[0]: line.split() for line in out.stdout.splitlines() if re.match(r"\s+\d ", line)}
     assert (rows["1"][2], rows["1"][5], rows["1"][8]) == ("-1.000", "+0.000", "1.000")
@@ -240,8 +260,7 @@ def test_reference_curves_read_the_printed_epoch_lines_of_a_journal_without_curv
     journal.write_text(journal.read_text().replace('"curve_top1"', '"older_field"'))
     log = tmp_path / "run.log"
     log.write_text("".join(f"  {g} reference seed 0: epoch 1/2, {curve[0]:.2f}% (60s)\n" for g, curve in curves.items()))
-    out = subprocess.run([sys.executable, str(CURVES), str(journal), "--logs", str(log), "--bootstrap", "200"],
-                         capture_output=True, text=True, timeout=300)
+    out = _in_process(CURVES, str(journal), "--logs", str(log), "--bootstrap", "200")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("3 genomes with the reference's top-1 after each of its 2 epochs")
     assert re.search(r"^\s+1\s+21\.00\s+1\.000 .* -1\.000 ", out.stdout, re.MULTILINE)
@@ -249,8 +268,7 @@ def test_reference_curves_read_the_printed_epoch_lines_of_a_journal_without_curv
 
 def test_reference_curves_need_three_genomes_and_say_so_in_one_line(tmp_path):
     journal = _curve_journal(tmp_path / "runs.jsonl", {"a" * 12: [1.0, 2.0]}, {"a" * 12: 2.0}, {"a" * 12: 1.0})
-    out = subprocess.run([sys.executable, str(CURVES), str(journal), "--logs"], capture_output=True, text=True,
-                         timeout=300)
+    out = _in_process(CURVES, str(journal), "--logs")
     assert out.returncode == 2
     assert out.stderr == (f"error: 1 genome(s) in {journal} have a whole reference curve, a held-out figure and a "
                           f"proxy run; at least 3 are needed\n")
@@ -263,9 +281,8 @@ def test_reference_curves_take_a_variant_s_runs_from_its_own_journal(tmp_path):
     variant = tmp_path / "variant.jsonl"  # ranks the genomes opposite to the stock proxy of the main journal
     variant.write_text("".join(json.dumps({"key": g, "genome_id": g, "fidelity": "proxy-c56", "seed": 0, "status": "ok",
                                            "top1": 60.0 - k}) + "\n" for k, g in enumerate(genomes)))
-    out = subprocess.run([sys.executable, str(CURVES), str(journal), "--logs", "--proxy-journal", str(variant),
-                          "--proxy-fidelity", "proxy-c56", "--bootstrap", "200"], capture_output=True, text=True,
-                         timeout=300)
+    out = _in_process(CURVES, str(journal), "--logs", "--proxy-journal", str(variant), "--proxy-fidelity", "proxy-c56",
+                      "--bootstrap", "200")
     assert out.returncode == 0, out.stderr
     assert "the proxy's (proxy-c56) mean over seeds 0,1 (1 per genome)" in out.stdout
     assert "proxy vs final (held-out): -1.000" in out.stdout
@@ -273,14 +290,13 @@ def test_reference_curves_take_a_variant_s_runs_from_its_own_journal(tmp_path):
 
 def test_reference_curves_refuse_a_proxy_fidelity_the_journal_lacks_in_one_line(tmp_path):
     journal = _curve_journal(tmp_path / "runs.jsonl", {"a" * 12: [1.0, 2.0]}, {"a" * 12: 2.0}, {"a" * 12: 1.0})
-    out = subprocess.run([sys.executable, str(CURVES), str(journal), "--logs", "--proxy-fidelity", "proxy-c99"],
-                         capture_output=True, text=True, timeout=300)
+    out = _in_process(CURVES, str(journal), "--logs", "--proxy-fidelity", "proxy-c99")
     assert out.returncode == 2
     assert out.stderr == f"error: --proxy-fidelity: {journal} has no finished 'proxy-c99' run at seeds 0,1\n"
 
 
 def test_the_committed_reference_curves_print_every_epoch():
-    out = subprocess.run([sys.executable, str(CURVES)], capture_output=True, text=True, timeout=300)
+    out = _in_process(CURVES)
     assert out.returncode == 0, out.stderr
     assert [line.split()[0] for line in out.stdout.splitlines() if re.match(r"\s+\d ", line)] == list("12345678")
 
@@ -289,6 +305,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 def _script(name, *args, env=None):
+    """A benchmark script in a process of its own, for ``env`` read as it starts (TMPDIR)."""
     return subprocess.run([sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=300)
 
@@ -307,7 +324,7 @@ def _script(name, *args, env=None):
     ("latency_fit_cv.py", ["--log", "LOG", "--cache-dir", "DIR", "--fit-sizes", "10,abc"], "--fit-sizes"),
 ])
 def test_a_benchmark_s_bad_argument_is_refused_in_one_line_naming_the_flag(name, args, flag):
-    out = _script(name, *args)
+    out = _in_process(BENCHMARKS / name, *args)
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith(f"{name}: error: argument {flag}: must be"), out.stderr
 
@@ -318,18 +335,20 @@ def test_search_memory_refuses_a_bad_argument_before_writing_anything(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_fidelity_cpu_reference_refuses_a_folder_without_a_journal_before_training(tmp_path):
-    out = _script("fidelity_cpu_reference.py", str(tmp_path), env={"EFFCNN_CACHE": str(tmp_path / "cache")})
+def test_fidelity_cpu_reference_refuses_a_folder_without_a_journal_before_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("EFFCNN_CACHE", str(tmp_path / "cache"))
+    out = _in_process(BENCHMARKS / "fidelity_cpu_reference.py", str(tmp_path))
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.startswith(f"error: {tmp_path}: no runs.jsonl;") and out.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
 
 
-def test_fidelity_cpu_reference_refuses_a_journal_without_the_proxy_runs_of_the_trainings_asked_for(tmp_path):
+def test_fidelity_cpu_reference_refuses_a_journal_without_the_proxy_runs_of_the_trainings_asked_for(tmp_path,
+                                                                                                   monkeypatch):
     journal = tmp_path / "runs.jsonl"
     journal.write_text((BENCHMARKS / "proxy-seeds" / "runs.jsonl").read_text())  # proxy seeds 0-1 of each genome
-    out = _script("fidelity_cpu_reference.py", str(tmp_path), "--baseline-seeds", "5",
-                  env={"EFFCNN_CACHE": str(tmp_path / "cache")})
+    monkeypatch.setenv("EFFCNN_CACHE", str(tmp_path / "cache"))
+    out = _in_process(BENCHMARKS / "fidelity_cpu_reference.py", str(tmp_path), "--baseline-seeds", "5")
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.startswith(f"error: {journal}: no proxy run of 3 of the 24 reference trainings asked for "
                                  f"(first 27777d5740a2 seed 2);") and out.stderr.count("\n") == 1
@@ -339,6 +358,6 @@ def test_fidelity_cpu_reference_refuses_a_journal_without_the_proxy_runs_of_the_
 def test_the_held_out_ceiling_refuses_a_journal_whose_records_lack_fields_in_one_line(tmp_path):
     journal = tmp_path / "runs.jsonl"
     journal.write_text('{"key": "x", "genome_id": "a"}\n')
-    out = _script("heldout_ceiling.py", str(journal))
+    out = _in_process(BENCHMARKS / "heldout_ceiling.py", str(journal))
     assert out.returncode == 2
     assert out.stderr.startswith(f"error: {journal}: ") and out.stderr.count("\n") == 1, out.stderr
