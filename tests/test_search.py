@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import optuna
@@ -205,12 +206,12 @@ def _study_created(study_dir) -> bool:
 
 
 def test_killed_run_resumes_keeping_completed_trials(tmp_path):
-    env = _own_process_env()
-    command = [sys.executable, "-m", "search.run", *FAST, "--baseline-seeds", "1", "--results-dir", str(tmp_path),
-               "--study-name", "k", "--budget", "6", "--max-concurrent", "1", "--heartbeat-grace", "4"]
+    arguments = [*FAST, "--baseline-seeds", "1", "--results-dir", str(tmp_path), "--study-name", "k", "--budget", "6",
+                 "--max-concurrent", "1", "--heartbeat-grace", "4"]
     log = tmp_path / "first-run.log"
     with log.open("wb") as log_file:
-        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen([sys.executable, "-m", "search.run", *arguments], env=_own_process_env(),
+                                   stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     storage = f"sqlite:///{tmp_path / 'k' / 'study.db'}"
     deadline = time.monotonic() + 240
     completed, last_error = [], None
@@ -229,7 +230,7 @@ def test_killed_run_resumes_keeping_completed_trials(tmp_path):
     assert len(completed) >= 2, f"last poll: {last_error!r}; the run's output:\n{output}"
     before = {t.number: t.values for t in completed}
 
-    subprocess.run(command, env=env, check=True, capture_output=True, timeout=300)
+    assert main(arguments) == 0  # resumed by a run of its own, as after a restart
     study = optuna.load_study(study_name="k", storage=storage)
     after = {t.number: t.values for t in study.trials if t.state.name == "COMPLETE"}
     assert all(after[n] == v for n, v in before.items())
@@ -426,23 +427,42 @@ def test_show_fidelity_refuses_what_the_run_would_refuse(tmp_path, capsys, args,
 
 
 def test_moasha_resumed_in_the_middle_of_a_bracket_decides_as_an_uninterrupted_run(tmp_path):
-    env = _own_process_env()
     # Epochs of 15 steps, so a trial spends long enough between rungs to be caught there by polling even on a
     # busy machine (with the default tiny data a whole trial can pass between two polls).
     arguments = [*FAST, "--data", "synthetic:classes=3,train=40,val=8", "--results-dir", str(tmp_path),
                  "--budget", "6", "--max-concurrent", "1", "--epochs", "4", "--heartbeat-grace", "4", *MOASHA]
-    command = [sys.executable, "-m", "search.run", *arguments]
-    assert main([*arguments, "--study-name", "whole"]) == 0  # the uninterrupted run: here, on the tests' Ray
-    process = subprocess.Popen([*command, "--study-name", "cut"], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    storage = f"sqlite:///{tmp_path / 'cut' / 'study.db'}"
-    deadline, cut = time.monotonic() + 300, None
+    process = subprocess.Popen([sys.executable, "-m", "search.run", *arguments, "--study-name", "cut"],
+                               env=_own_process_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    caught: list = []  # the trial caught climbing, and the trials sampled by then
+    catcher = threading.Thread(target=lambda: caught.extend(_kill_between_rungs(process, tmp_path / "cut")))
+    catcher.start()  # the run to cut climbs in its own process while the uninterrupted one runs here, on the tests' Ray
+    try:
+        assert main([*arguments, "--study-name", "whole"]) == 0
+    finally:
+        catcher.join()
+    assert caught, "no trial was caught between two rungs"
+    cut, sampled_before = caught
+
+    assert main([*arguments, "--study-name", "cut"]) == 0  # resumed by a run of its own, as after a restart
+    whole, resumed = _trials(tmp_path, "whole"), _trials(tmp_path, "cut")
+    columns = ["number", "genome_id", "state", "rung", "accuracy", "rung_accuracy_1"]
+    pd.testing.assert_frame_equal(resumed.iloc[:sampled_before][columns], whole.iloc[:sampled_before][columns])
+    assert resumed.loc[cut.number, "rung_accuracy_1"] == cut.user_attrs["rung_accuracy_1"]
+    assert set(resumed["state"]) <= {"COMPLETE", "PRUNED"} and len(resumed) == 6
+
+
+def _kill_between_rungs(process: subprocess.Popen, study_dir) -> tuple:
+    """Kills the run (its process group, its Ray with it) once a trial has been decided and another has passed
+    rung 1 without ending; returns that trial and how many trials were sampled, or nothing if none was caught."""
+    storage = f"sqlite:///{study_dir / 'study.db'}"
+    deadline, cut, trials = time.monotonic() + 300, None, []
     while time.monotonic() < deadline and cut is None and process.poll() is None:
         time.sleep(0.1)
-        if not _study_created(tmp_path / "cut"):
+        if not _study_created(study_dir):
             continue
         try:
-            trials = optuna.load_study(study_name="cut", storage=storage).trials
+            trials = optuna.load_study(study_name=study_dir.name, storage=storage).trials
         except Exception:
             continue
         decided = any(t.state.is_finished() for t in trials)
@@ -451,15 +471,7 @@ def test_moasha_resumed_in_the_middle_of_a_bracket_decides_as_an_uninterrupted_r
         cut = climbing[0] if decided and climbing else None
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert cut is not None, "no trial was caught between two rungs"
-    sampled_before = len(trials)
-
-    subprocess.run([*command, "--study-name", "cut"], env=env, check=True, capture_output=True, timeout=600)
-    whole, resumed = _trials(tmp_path, "whole"), _trials(tmp_path, "cut")
-    columns = ["number", "genome_id", "state", "rung", "accuracy", "rung_accuracy_1"]
-    pd.testing.assert_frame_equal(resumed.iloc[:sampled_before][columns], whole.iloc[:sampled_before][columns])
-    assert resumed.loc[cut.number, "rung_accuracy_1"] == cut.user_attrs["rung_accuracy_1"]
-    assert set(resumed["state"]) <= {"COMPLETE", "PRUNED"} and len(resumed) == 6
+    return () if cut is None else (cut, len(trials))
 
 
 @pytest.mark.parametrize("text, seconds", [("900", 900), ("900s", 900), ("20m", 1200), ("1.5h", 5400)])
