@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import io
 import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +42,50 @@ def tiny_presets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
     Jobs carry their Fidelity to the spawned workers, and the workers inherit the environment.
     """
+    _use_tiny_presets(monkeypatch, tmp_path)
+
+
+def _use_tiny_presets(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     monkeypatch.setitem(PRESETS, "smoke32", PRESETS["smoke"].replace(name="smoke32", crop=32, epochs=2))
-    monkeypatch.setenv("EFFCNN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EFFCNN_CACHE", str(folder / "cache"))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    """A finished tiny study: how its command ended, what it printed, and its folder (``--out``)."""
+
+    code: int
+    out: str
+    err: str
+    folder: Path
+
+    def copy(self, into: Path) -> Path:
+        """The study's folder copied for a test that changes its journal or runs the study again."""
+        return Path(shutil.copytree(self.folder, into / "out"))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Trained]:
+    """``trained(*options)``: the TINY study with those options, trained once for every test of the module that
+    reads it or starts from its journal. Each study spawns its training workers, seconds each; the tests that
+    read one finished study need not pay for their own."""
+    studies: dict[tuple[str, ...], Trained] = {}
+
+    def train(*options: str) -> Trained:
+        if options not in studies:
+            folder = tmp_path_factory.mktemp("trained")
+            out, err = io.StringIO(), io.StringIO()
+            with pytest.MonkeyPatch.context() as monkeypatch, redirect_stdout(out), redirect_stderr(err):
+                _use_tiny_presets(monkeypatch, folder)
+                try:
+                    code = main([*TINY, *options, "--out", str(folder / "out")])
+                except SystemExit as stop:
+                    code = stop.code
+            studies[options] = Trained(code, out.getvalue(), err.getvalue(), folder / "out")
+        return studies[options]
+
+    return train
 
 
 def run_cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
@@ -267,8 +313,8 @@ def test_scatter_draws_the_baseline_s_seed_sd_as_error_bars(tmp_path: Path) -> N
     assert "baseline (bars: 1 seed SD)" in page
 
 
-def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsys, tmp_path: Path) -> None:
-    code, out, err = run_cli(capsys, *TINY, "--out", str(tmp_path / "out"))
+def test_cli_writes_csv_plot_and_correlations_with_intervals(trained) -> None:
+    code, out, err, folder = dataclasses.astuple(trained())
     assert code == 0, err
     lines = out.strip().splitlines()
     interval = r"(nan|-?\d\.\d{3}) \[(nan|-?\d\.\d{3}), (nan|-?\d\.\d{3})\]"
@@ -289,18 +335,18 @@ def test_cli_writes_csv_plot_and_correlations_with_intervals(tiny_presets, capsy
     for name in ("smoke", "smoke32"):
         assert any(re.match(rf"baseline at {name}, 2 training seeds: \d+\.\d\d \+- \d+\.\d\d % \(n = 2\)", line)
                    for line in lines)
-    with (tmp_path / "out" / "fidelity.csv").open() as file:
+    with (folder / "fidelity.csv").open() as file:
         rows = list(csv.DictReader(file))
     assert [row["is_baseline"] for row in rows] == ["True", "False", "False", "False"]
     assert all(row["blocks"].count("_c") == 6 and float(row["reference_seconds"]) > 0 for row in rows)
     assert all(float(row["proxy_eval_loss"]) > 0 and float(row["reference_eval_loss"]) > 0 for row in rows)
-    assert "baseline" in (tmp_path / "out" / "fidelity.html").read_text()
+    assert "baseline" in (folder / "fidelity.html").read_text()
 
 
-def test_genome_seeds_train_every_genome_again_and_pool_their_seed_noise(tiny_presets, capsys, tmp_path) -> None:
-    code, out, err = run_cli(capsys, *TINY, "--genome-seeds", "2", "--out", str(tmp_path / "out"))
+def test_genome_seeds_train_every_genome_again_and_pool_their_seed_noise(trained) -> None:
+    code, out, err, folder = dataclasses.astuple(trained("--genome-seeds", "2"))
     assert code == 0, err
-    records = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines()]
     assert sorted((r["fidelity"], r["seed"]) for r in records) == sorted(
         (fidelity, seed) for fidelity in ("smoke", "smoke32") for seed in (0, 1) for _ in range(4))
     for name in ("smoke", "smoke32"):
@@ -327,9 +373,8 @@ def test_no_unshared_seed_line_unless_every_genome_has_another_seed() -> None:
     assert unshared_seed_line(("proxy", "reference"), [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], by_seed, 0, 200) is None
 
 
-def test_a_failed_seed_is_left_out_of_the_pooled_seed_noise(tiny_presets, capsys, tmp_path: Path) -> None:
-    assert run_cli(capsys, *TINY, "--genome-seeds", "2", "--out", str(tmp_path / "out"))[0] == 0
-    journal = tmp_path / "out" / "runs.jsonl"
+def test_a_failed_seed_is_left_out_of_the_pooled_seed_noise(tiny_presets, trained, capsys, tmp_path: Path) -> None:
+    journal = trained("--genome-seeds", "2").copy(tmp_path) / "runs.jsonl"
     records = [json.loads(line) for line in journal.read_text().splitlines()]
     diverged = next(r for r in records if r["fidelity"] == "smoke" and r["seed"] == 1 and r["genome_id"] !=
                     records[0]["genome_id"])
@@ -341,9 +386,8 @@ def test_a_failed_seed_is_left_out_of_the_pooled_seed_noise(tiny_presets, capsys
     assert "smoke seed SD" in ceiling and "pooled over 3 genomes' seeds, 3 degrees of freedom" in ceiling
 
 
-def test_a_journal_partly_without_evaluation_loss_says_so(tiny_presets, capsys, tmp_path: Path) -> None:
-    assert run_cli(capsys, *TINY, "--out", str(tmp_path / "out"))[0] == 0
-    journal = tmp_path / "out" / "runs.jsonl"
+def test_a_journal_partly_without_evaluation_loss_says_so(tiny_presets, trained, capsys, tmp_path: Path) -> None:
+    journal = trained().copy(tmp_path) / "runs.jsonl"
     records = [json.loads(line) for line in journal.read_text().splitlines()]
     next(r for r in records if r["fidelity"] == "smoke32" and r["seed"] == 0).pop("eval_loss")
     journal.write_text("".join(json.dumps(record) + "\n" for record in records))
@@ -352,18 +396,17 @@ def test_a_journal_partly_without_evaluation_loss_says_so(tiny_presets, capsys, 
     assert "note: 1 of 4 smoke32 runs have no evaluation loss" in out and "evaluation loss, lower ranked" not in out
 
 
-def test_report_ranks_by_the_reference_s_evaluation_loss_where_the_journal_has_it(tiny_presets, capsys,
-                                                                                  tmp_path: Path) -> None:
-    code, out, err = run_cli(capsys, *TINY, "--out", str(tmp_path / "out"))
+def test_report_ranks_by_the_reference_s_evaluation_loss_where_the_journal_has_it(trained) -> None:
+    code, out, err, _ = dataclasses.astuple(trained())
     assert code == 0, err
     interval = r"(nan|-?\d\.\d{3}) \[(nan|-?\d\.\d{3}), (nan|-?\d\.\d{3})\]"
     assert any(re.fullmatch(rf"smoke vs smoke32's evaluation loss, lower ranked higher \(90% bootstrap CI over "
                             rf"genomes\): spearman {interval} kendall {interval}", line) for line in out.splitlines())
 
 
-def test_a_journal_from_before_the_evaluation_loss_reports_without_it(tiny_presets, capsys, tmp_path: Path) -> None:
-    assert run_cli(capsys, *TINY, "--out", str(tmp_path / "out"))[0] == 0
-    journal = tmp_path / "out" / "runs.jsonl"
+def test_a_journal_from_before_the_evaluation_loss_reports_without_it(tiny_presets, trained, capsys,
+                                                                     tmp_path: Path) -> None:
+    journal = trained().copy(tmp_path) / "runs.jsonl"
     records = [json.loads(line) for line in journal.read_text().splitlines()]
     journal.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "eval_loss"}) + "\n" for r in records))
     code, out, err = run_cli(capsys, *TINY, "--out", str(tmp_path / "out"), "--from-journal")
@@ -383,8 +426,8 @@ def test_one_baseline_seed_reports_no_noise_ceiling_and_draws_no_error_bars(tiny
 HELD_OUT = "synthetic:classes=3,seed=1,train=1,val=20"
 
 
-def test_held_out_images_judge_the_reference_in_the_report_and_the_csv(tiny_presets, capsys, tmp_path) -> None:
-    code, out, err = run_cli(capsys, *TINY, "--held-out", HELD_OUT, "--out", str(tmp_path / "out"))
+def test_held_out_images_judge_the_reference_in_the_report_and_the_csv(trained) -> None:
+    code, out, err, folder = dataclasses.astuple(trained("--held-out", HELD_OUT))
     assert code == 0, err
     lines = out.strip().splitlines()
     assert lines[0].endswith(f"on cpu, judged on 60 held-out images ({HELD_OUT})")
@@ -392,14 +435,14 @@ def test_held_out_images_judge_the_reference_in_the_report_and_the_csv(tiny_pres
     assert "smoke32 on 60 held-out images seed SD" in lines[-1] and "60 evaluation images alone" in lines[-1]
     assert "24 evaluation images alone" in lines[-1]  # the proxy's own
     assert any(line.startswith("baseline at smoke32 on 60 held-out images, 2 training seeds: ") for line in lines)
-    with (tmp_path / "out" / "fidelity.csv").open() as file:
+    with (folder / "fidelity.csv").open() as file:
         rows = list(csv.DictReader(file))
     assert all(float(row["reference_held_out_top1"]) >= 0 and float(row["reference_held_out_eval_loss"]) > 0
                for row in rows)
 
 
-def test_each_finished_reference_training_prints_its_held_out_figure(tiny_presets, capsys, tmp_path) -> None:
-    code, out, err = run_cli(capsys, *TINY, "--held-out", HELD_OUT, "--out", str(tmp_path / "out"))
+def test_each_finished_reference_training_prints_its_held_out_figure(trained) -> None:
+    code, out, err, _ = dataclasses.astuple(trained("--held-out", HELD_OUT))
     assert code == 0, err
     finished = [line for line in out.splitlines() if re.match(r"\[\d+\] ", line)]
     assert finished and all(("smoke32" in line) == bool(re.search(r"%, \d+\.\d\d% on the held-out images in ", line))
@@ -426,12 +469,11 @@ def test_held_out_figures_are_the_trainer_s_own_on_the_same_images(tiny_presets,
     assert all("held_out" not in record for record in records if record["fidelity"] == "smoke")
 
 
-def test_a_reference_journaled_without_held_out_figures_is_trained_again_and_the_proxy_is_not(tiny_presets, capsys,
-                                                                                               tmp_path) -> None:
-    args = [*TINY, "--out", str(tmp_path / "out")]
-    assert run_cli(capsys, *args)[0] == 0
-    assert run_cli(capsys, *args, "--held-out", HELD_OUT)[0] == 0
-    records = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
+def test_a_reference_journaled_without_held_out_figures_is_trained_again_and_the_proxy_is_not(tiny_presets, trained,
+                                                                                               capsys, tmp_path) -> None:
+    folder = trained().copy(tmp_path)
+    assert run_cli(capsys, *TINY, "--out", str(folder), "--held-out", HELD_OUT)[0] == 0
+    records = [json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines()]
     assert sorted((record["fidelity"], "held_out" in record) for record in records) == sorted(
         [("smoke", False)] * 5 + [("smoke32", False)] * 5 + [("smoke32", True)] * 5)
 
@@ -446,10 +488,9 @@ def test_a_finished_checkpoint_never_evaluated_on_the_held_out_images_is_trained
     assert record["status"] == "ok" and record["held_out_top1"] is not None and record["held_out_eval_loss"] > 0
 
 
-def test_a_genome_whose_reference_failed_before_its_held_out_evaluation_is_left_out(tiny_presets, capsys,
+def test_a_genome_whose_reference_failed_before_its_held_out_evaluation_is_left_out(tiny_presets, trained, capsys,
                                                                                    tmp_path) -> None:
-    args = [*TINY, "--held-out", HELD_OUT, "--out", str(tmp_path / "out")]
-    assert run_cli(capsys, *args)[0] == 0
+    args = [*TINY, "--held-out", HELD_OUT, "--out", str(trained("--held-out", HELD_OUT).copy(tmp_path))]
     journal = tmp_path / "out" / "runs.jsonl"
     records = [json.loads(line) for line in journal.read_text().splitlines()]
     baseline_id = baseline().replace(num_classes=3).id
@@ -489,9 +530,8 @@ def test_held_out_references_refuse_runs_judged_on_different_held_out_images() -
         held_out_references(records)
 
 
-def test_cli_rerun_trains_nothing_already_in_the_journal(tiny_presets, capsys, tmp_path: Path) -> None:
-    args = [*TINY, "--out", str(tmp_path / "out")]
-    assert run_cli(capsys, *args)[0] == 0
+def test_cli_rerun_trains_nothing_already_in_the_journal(tiny_presets, trained, capsys, tmp_path: Path) -> None:
+    args = [*TINY, "--out", str(trained().copy(tmp_path))]
     journal = tmp_path / "out" / "runs.jsonl"
     first = journal.read_text().splitlines()
     assert len(first) == 2 * (4 + 1)  # 4 genomes and 1 more baseline seed, at both fidelities
@@ -596,9 +636,9 @@ def test_cli_checkpoints_trainings_where_asked_and_removes_them_once_journaled(t
     assert checkpoints.is_dir() and list(checkpoints.iterdir()) == []  # saved there, removed once journaled
 
 
-def test_from_journal_reports_on_the_genomes_trained_at_both_fidelities(tiny_presets, capsys, tmp_path) -> None:
-    args = [*TINY, "--out", str(tmp_path / "out")]
-    assert run_cli(capsys, *args)[0] == 0
+def test_from_journal_reports_on_the_genomes_trained_at_both_fidelities(tiny_presets, trained, capsys,
+                                                                        tmp_path) -> None:
+    args = [*TINY, "--out", str(trained().copy(tmp_path))]
     journal = tmp_path / "out" / "runs.jsonl"
     records = [json.loads(line) for line in journal.read_text().splitlines()]
     baseline_id = baseline().replace(num_classes=3).id
