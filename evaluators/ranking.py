@@ -7,8 +7,8 @@ interval reads as a finding it is not.
 
 from __future__ import annotations
 
-import math
 import inspect
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 

@@ -78,10 +78,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Trained]:
             out, err = io.StringIO(), io.StringIO()
             with pytest.MonkeyPatch.context() as monkeypatch, redirect_stdout(out), redirect_stderr(err):
                 _use_tiny_presets(monkeypatch, folder)
-                try:
-                    code = main([*TINY, *options, "--out", str(folder / "out")])
-                except SystemExit as stop:
-                    code = stop.code
+                code = _exit_code(*TINY, *options, "--out", str(folder / "out"))
             studies[options] = Trained(code, out.getvalue(), err.getvalue(), folder / "out")
         return studies[options]
 
@@ -89,12 +86,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Trained]:
 
 
 def run_cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(args))
-    except SystemExit as stop:
-        code = stop.code
+    code = _exit_code(*args)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def _exit_code(*args: str) -> int:
+    """``evaluators.fidelity``'s exit status for ``args``, whether it returns it or exits with it."""
+    try:
+        return main(list(args))
+    except SystemExit as stop:
+        return stop.code
 
 
 def test_bootstrap_interval_of_a_mean_matches_the_binomial_case() -> None:
