@@ -61,10 +61,14 @@ class Fidelity:
     # seeds it cut the proxy's seed SD by two fifths, lowered every genome 4.5 points and ranked them no measurably
     # closer to the reference (benchmarks/proxy-h0.1/): 1 in every preset.
     head_lr_factor: float = 1.0
+    # Training images BatchNorm's running statistics are recomputed on before each evaluation, seen as the evaluation
+    # sees them (evaluators._batch_norm); 0: evaluate with the running averages training left. Changes no training step.
+    bn_recalibration_images: int = 0
 
     def __post_init__(self) -> None:
         at_least = {"epochs": (self.epochs, 1), "batch_size": (self.batch_size, 1), "crop": (self.crop, MIN_CROP),
-                    "eval_batch_size": (self.eval_batch_size, 1)}
+                    "eval_batch_size": (self.eval_batch_size, 1),
+                    "bn_recalibration_images": (self.bn_recalibration_images, 0)}
         for name, (value, low) in at_least.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name}: must be an integer >= {low}, got {value!r}")
@@ -166,7 +170,7 @@ recorded without ``zero_init_last`` trained without it, with timm's routing init
 continuing it with today's defaults would mix two recipes in one comparison."""
 
 
-ADDED_AS_BEFORE = {"head_lr_factor": 1.0}
+ADDED_AS_BEFORE = {"head_lr_factor": 1.0, "bn_recalibration_images": 0}
 """Settings added since journals and checkpoints were first keyed by their fidelity, at the value that trains as
 runs did before them."""
 

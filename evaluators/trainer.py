@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from space import (Genome, build, cost_of, cpu_trainable, replacing, routing_parameters, zero_init_last,
                    zero_init_routing)
 
+from ._batch_norm import recalibrate_batch_norm
 from ._graphed import GraphedStep
 from .data import EVAL_CROP_FRACTION, ImageData, eval_batches, load_data, train_batches
 from .presets import Fidelity, run_identity
@@ -297,7 +298,7 @@ def _train(result: TrainResult, genome: Genome, data: ImageData, fidelity: Fidel
         unit, lap = clock.next_unit, clock.lap()
         measured = None
         if unit in units.evaluate:
-            measured = evaluate(model, data, fidelity, run_device, autocast_dtype)
+            measured = _evaluate_trained(model, data, fidelity, run_device, autocast_dtype)
             model.train()
             _note_evaluation(result, measured, (step_count - 1) // steps_per_epoch, model, snapshot)
         record = {"unit": unit, "units": units.count, "steps": step_count, "epochs": fidelity.epochs, "lr": lr,
@@ -358,7 +359,7 @@ def _train(result: TrainResult, genome: Genome, data: ImageData, fidelity: Fidel
                 _save(checkpoint, model, optimizer, scaler, generator, result)
             continue
         train_seconds = time.perf_counter() - epoch_start
-        measured = evaluate(model, data, fidelity, run_device, autocast_dtype)
+        measured = _evaluate_trained(model, data, fidelity, run_device, autocast_dtype)
         record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "top1": measured.top1,
                   "top5": measured.top5, "eval_loss": measured.loss, "lr": lr,
                   "seconds": time.perf_counter() - epoch_start,
@@ -518,6 +519,13 @@ def evaluate(model: torch.nn.Module, data: ImageData, fidelity: Fidelity, device
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
         total += len(labels)
     return Evaluation(100.0 * correct1 / total, 100.0 * correct5 / total, loss_sum / total)
+
+
+def _evaluate_trained(model: torch.nn.Module, data: ImageData, fidelity: Fidelity, device: torch.device,
+                      autocast_dtype: torch.dtype | None) -> Evaluation:
+    """The evaluation a run reports, on BatchNorm statistics recomputed first where the fidelity asks for it."""
+    recalibrate_batch_norm(model, data, fidelity, device, autocast_dtype, eval_batch_size(fidelity, device))
+    return evaluate(model, data, fidelity, device, autocast_dtype)
 
 
 def checkpoint_path(directory: str | Path | None, genome: Genome, fidelity: Fidelity, data_name: str,

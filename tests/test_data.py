@@ -497,6 +497,19 @@ def test_eval_batches_resize_to_crop_over_0875_before_cropping() -> None:
     assert torch.allclose(images, normalised(resized[:, :, 2:34, 2:34]), atol=1e-4)
 
 
+def test_eval_batches_show_training_images_as_evaluation_sees_them_in_the_order_asked() -> None:
+    data = tiny_data(train=6, val=2, size=64)
+    order = torch.tensor([4, 0, 2])
+    images, labels = next(eval_batches(data, batch_size=3, crop=56, split="train", indices=order))
+    assert torch.equal(labels, data.train_labels[order])
+    assert torch.allclose(images, normalised(data.train_images[order][:, :, 4:60, 4:60]), atol=1e-5)
+
+
+def test_eval_batches_refuse_a_split_other_than_train_or_val() -> None:
+    with pytest.raises(ValueError, match="split: must be train or val, got 'test'"):
+        next(eval_batches(tiny_data(), batch_size=4, crop=8, split="test"))
+
+
 def test_eval_batches_channels_last_flag() -> None:
     images, _ = next(eval_batches(tiny_data(), batch_size=4, crop=8, channels_last=True))
     assert images.is_contiguous(memory_format=torch.channels_last)

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from evaluators.data import EVAL_CROP_FRACTION, SYNTHETIC_DEFAULTS
-from evaluators.presets import PRESETS, get_fidelity, recorded_fidelity, run_identity
+from evaluators.presets import ADDED_AS_BEFORE, PRESETS, get_fidelity, recorded_fidelity, run_identity
 
 DEFAULT_TRAIN_IMAGES = SYNTHETIC_DEFAULTS["classes"] * SYNTHETIC_DEFAULTS["train"]
 EARLIER_PROXY_STEPS = 312
@@ -76,6 +76,8 @@ def test_override_changes_only_that_setting():
     (dict(bf16="maybe"), "bf16: must be one of auto, on, off"),
     (dict(routing_lr_factor=2.0), "routing_lr_factor: must be in [0, 1]"),
     (dict(head_lr_factor=0.0), "head_lr_factor: must be in (0, 1]"),
+    (dict(bn_recalibration_images=-1), "bn_recalibration_images: must be an integer >= 0, got -1"),
+    (dict(bn_recalibration_images=0.5), "bn_recalibration_images: must be an integer >= 0, got 0.5"),
 ])
 def test_bad_override_names_the_setting(overrides, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("+", r"\+")):
@@ -128,7 +130,8 @@ def test_a_fidelity_recorded_before_the_initialisation_settings_existed_trained_
                                                                  routing_lr_factor=1.0)
 
 
-def test_a_setting_added_since_at_its_former_behaviour_leaves_a_runs_key_as_it_was():
-    before = {key: value for key, value in dataclasses.asdict(PRESETS["proxy"]).items() if key != "head_lr_factor"}
+@pytest.mark.parametrize("setting, changed", [("head_lr_factor", 0.1), ("bn_recalibration_images", 1000)])
+def test_a_setting_added_since_at_its_former_behaviour_leaves_a_runs_key_as_it_was(setting, changed):
+    before = {key: value for key, value in dataclasses.asdict(PRESETS["proxy"]).items() if key not in ADDED_AS_BEFORE}
     assert run_identity(PRESETS["proxy"]) == before
-    assert run_identity(PRESETS["proxy"].replace(head_lr_factor=0.1))["head_lr_factor"] == 0.1
+    assert run_identity(PRESETS["proxy"].replace(**{setting: changed}))[setting] == changed

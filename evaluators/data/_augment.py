@@ -112,21 +112,29 @@ def _normalise(pixels: torch.Tensor, channels_last: bool) -> torch.Tensor:
 
 
 def eval_batches(data: ImageData, batch_size: int, crop: int, device: torch.device | str = "cpu",
-                 channels_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                 channels_last: bool = False, split: str = "val", indices: torch.Tensor | None = None
+                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The validation set in order: resize to round(crop / 0.875) (antialiased bilinear), center crop, normalise.
 
     Stored images are square, so resizing the short side is a resize of the whole image; for the
     reference 64 px store and 56 px crop the resize is the identity and this is the slice [4:60, 4:60].
+    ``split="train"`` shows training images the same way (what BatchNorm's statistics are recomputed on
+    before an evaluation), ``indices`` a subset of the split in the order given.
     """
+    if split not in ("train", "val"):
+        raise ValueError(f"split: must be train or val, got {split!r}")
     device = torch.device(device)
+    images, labels = (data.val_images, data.val_labels) if split == "val" else (data.train_images, data.train_labels)
+    if indices is not None:
+        images, labels = images[indices], labels[indices]
     resized = int(round(crop / EVAL_CROP_FRACTION))
     top = int(round((resized - crop) / 2.0))
-    for start in range(0, data.val_labels.shape[0], batch_size):
-        pixels = data.val_images[start:start + batch_size].to(device, non_blocking=True).float()
-        labels = data.val_labels[start:start + batch_size].to(device, non_blocking=True)
+    for start in range(0, labels.shape[0], batch_size):
+        pixels = images[start:start + batch_size].to(device, non_blocking=True).float()
+        batch_labels = labels[start:start + batch_size].to(device, non_blocking=True)
         if pixels.shape[-1] != resized or pixels.shape[-2] != resized:
             pixels = F.interpolate(pixels, size=(resized, resized), mode="bilinear", align_corners=False,
                                    antialias=True)
         pixels = pixels[:, :, top:top + crop, top:top + crop]
-        yield _normalise(pixels, channels_last), labels
+        yield _normalise(pixels, channels_last), batch_labels
 
