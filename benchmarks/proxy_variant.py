@@ -7,13 +7,15 @@ beside the standard proxy's, and their paired difference: both correlations comp
 of genomes, so the interval of the difference is paired. With two seeds it also prints how well each repeats
 its own ranking, each one's seed SD pooled within genomes, and how far the variant moves every genome's figure.
 
-    python benchmarks/proxy_variant.py OUT --crop 32 --epochs 1 [--head-lr-factor 0.1] [--bf16 auto] [--seeds 1]
+    python benchmarks/proxy_variant.py OUT --crop 32 --epochs 1 [--head-lr-factor 0.1] [--bf16 auto]
+        [--bn-recalibration-images 1000] [--seeds 1]
         [--jobs 2] [--checkpoints DIR]
         [--reference-runs JOURNAL]   # the reference on held-out images (evaluators.fidelity --held-out)
         [--report-only]              # the comparison over what OUT's journal holds so far, training nothing
 
-Without ``--crop``/``--epochs``/``--warmup-epochs``/``--head-lr-factor``/``--bf16`` the variant is the proxy itself,
-and ``--seeds 2`` asks whether averaging training seeds ranks better than one; its seed-0 runs are the committed ones.
+Without ``--crop``/``--epochs``/``--warmup-epochs``/``--head-lr-factor``/``--bf16``/``--bn-recalibration-images`` the
+variant is the proxy itself, and ``--seeds 2`` asks whether averaging training seeds ranks better than one; its seed-0
+runs are the committed ones.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ def main() -> None:
                         help="the classifier's fraction of the LR (the proxy's: 1)")
     parser.add_argument("--bf16", choices=("auto", "on", "off"),
                         help="bf16 autocast (the proxy's: off; the reference's: auto, on where the CPU has it)")
+    parser.add_argument("--bn-recalibration-images", type=positive_int, metavar="N",
+                        help="recompute BatchNorm's statistics on N centre-cropped training images before evaluating "
+                             "(the proxy's: 0, the running averages training left)")
     parser.add_argument("--seeds", type=positive_int, default=1,
                         help="training seeds 0..N-1 per genome; the variant's accuracy is their mean")
     parser.add_argument("--jobs", type=positive_int, default=2)
@@ -61,7 +66,8 @@ def main() -> None:
                              "(while another process trains into it)")
     args = parser.parse_args()
     overrides = {"crop": args.crop, "epochs": args.epochs, "warmup_epochs": args.warmup_epochs,
-                 "head_lr_factor": args.head_lr_factor, "bf16": args.bf16}
+                 "head_lr_factor": args.head_lr_factor, "bf16": args.bf16,
+                 "bn_recalibration_images": args.bn_recalibration_images}
     try:
         variant = get_fidelity("proxy", **overrides)
     except ValueError as error:
@@ -69,10 +75,11 @@ def main() -> None:
     if any(value is not None for value in overrides.values()):
         head = f"-h{variant.head_lr_factor:g}" if variant.head_lr_factor != 1 else ""
         precision = f"-bf16{variant.bf16}" if variant.bf16 != "off" else ""
-        variant = variant.replace(name=f"proxy-c{variant.crop}-e{variant.epochs:g}{head}{precision}")
+        batch_norm = f"-bn{variant.bn_recalibration_images}" if variant.bn_recalibration_images else ""
+        variant = variant.replace(name=f"proxy-c{variant.crop}-e{variant.epochs:g}{head}{precision}{batch_norm}")
     elif args.seeds == 1:
-        parser.exit(2, "error: --seeds 1 without --crop, --epochs, --warmup-epochs, --head-lr-factor or --bf16 is "
-                       "the committed proxy itself: nothing to compare\n")
+        parser.exit(2, "error: --seeds 1 without --crop, --epochs, --warmup-epochs, --head-lr-factor, --bf16 or "
+                       "--bn-recalibration-images is the committed proxy itself: nothing to compare\n")
     held_out = _held_out_reference(args.reference_runs) if args.reference_runs else None  # refused before training
     genomes = genomes_for(20, num_classes=10, seed=0)
     checkpoints = str(args.checkpoints) if args.checkpoints else None
