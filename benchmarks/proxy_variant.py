@@ -7,15 +7,15 @@ beside the standard proxy's, and their paired difference: both correlations comp
 of genomes, so the interval of the difference is paired. With two seeds it also prints how well each repeats
 its own ranking, each one's seed SD pooled within genomes, and how far the variant moves every genome's figure.
 
-    python benchmarks/proxy_variant.py OUT --crop 32 --epochs 1 [--head-lr-factor 0.1] [--bf16 auto]
+    python benchmarks/proxy_variant.py OUT --crop 32 --epochs 1 [--lr 0.01] [--head-lr-factor 0.1] [--bf16 auto]
         [--bn-recalibration-images 1000] [--seeds 1]
         [--jobs 2] [--checkpoints DIR]
         [--reference-runs JOURNAL]   # the reference on held-out images (evaluators.fidelity --held-out)
         [--report-only]              # the comparison over what OUT's journal holds so far, training nothing
 
-Without ``--crop``/``--epochs``/``--warmup-epochs``/``--head-lr-factor``/``--bf16``/``--bn-recalibration-images`` the
-variant is the proxy itself, and ``--seeds 2`` asks whether averaging training seeds ranks better than one; its seed-0
-runs are the committed ones.
+Without ``--crop``/``--epochs``/``--warmup-epochs``/``--lr``/``--head-lr-factor``/``--bf16``/``--bn-recalibration-images``
+the variant is the proxy itself, and ``--seeds 2`` asks whether averaging training seeds ranks better than one; its
+seed-0 runs are the committed ones.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from evaluators.ranking import (CONFIDENCE, TOP_K, Estimate, bootstrap, bootstra
 
 COMMITTED = Path(__file__).resolve().parent / "fidelity-1205" / "runs.jsonl"
 MIN_GENOMES = 3
+PROXY = get_fidelity("proxy")
 
 
 def main() -> None:
@@ -43,6 +44,7 @@ def main() -> None:
     parser.add_argument("--crop", type=positive_int, help="training crop in px (the proxy's: 24)")
     parser.add_argument("--epochs", type=positive_int, help="epochs over the 5,000 images (the proxy's: 2)")
     parser.add_argument("--warmup-epochs", type=positive_float, help="warm-up (the proxy's: 0.1 epochs)")
+    parser.add_argument("--lr", type=positive_float, help="peak learning rate (the proxy's: 0.02)")
     parser.add_argument("--head-lr-factor", type=positive_float,
                         help="the classifier's fraction of the LR (the proxy's: 1)")
     parser.add_argument("--bf16", choices=("auto", "on", "off"),
@@ -66,19 +68,20 @@ def main() -> None:
                              "(while another process trains into it)")
     args = parser.parse_args()
     overrides = {"crop": args.crop, "epochs": args.epochs, "warmup_epochs": args.warmup_epochs,
-                 "head_lr_factor": args.head_lr_factor, "bf16": args.bf16,
+                 "lr": args.lr, "head_lr_factor": args.head_lr_factor, "bf16": args.bf16,
                  "bn_recalibration_images": args.bn_recalibration_images}
     try:
         variant = get_fidelity("proxy", **overrides)
     except ValueError as error:
         refuse(parser, error, args)
     if any(value is not None for value in overrides.values()):
+        peak = f"-lr{variant.lr:g}" if variant.lr != PROXY.lr else ""
         head = f"-h{variant.head_lr_factor:g}" if variant.head_lr_factor != 1 else ""
         precision = f"-bf16{variant.bf16}" if variant.bf16 != "off" else ""
         batch_norm = f"-bn{variant.bn_recalibration_images}" if variant.bn_recalibration_images else ""
-        variant = variant.replace(name=f"proxy-c{variant.crop}-e{variant.epochs:g}{head}{precision}{batch_norm}")
+        variant = variant.replace(name=f"proxy-c{variant.crop}-e{variant.epochs:g}{peak}{head}{precision}{batch_norm}")
     elif args.seeds == 1:
-        parser.exit(2, "error: --seeds 1 without --crop, --epochs, --warmup-epochs, --head-lr-factor, --bf16 or "
+        parser.exit(2, "error: --seeds 1 without --crop, --epochs, --warmup-epochs, --lr, --head-lr-factor, --bf16 or "
                        "--bn-recalibration-images is the committed proxy itself: nothing to compare\n")
     held_out = _held_out_reference(args.reference_runs) if args.reference_runs else None  # refused before training
     genomes = genomes_for(20, num_classes=10, seed=0)
