@@ -88,6 +88,11 @@ def _scale_width(genome: Genome, multiplier: float) -> Genome:
 
 
 def _offset_depth(genome: Genome, offset: int) -> Genome:
+    """Every stage's repeats plus ``offset``, at least 1; an offset lower than the one that leaves every stage at 1
+    repeat is refused, since its arm would be that network under another label."""
+    lowest = 1 - max(s.repeats for s in genome.stages)
+    if offset < lowest:
+        raise ValueError(f"at {lowest:+d} every stage already has 1 repeat, so below it nothing changes")
     return genome.replace(stages=tuple(dataclasses.replace(s, repeats=max(1, s.repeats + offset))
                                        for s in genome.stages))
 
@@ -112,7 +117,8 @@ FACTORS: dict[str, Factor] = {f.name: f for f in (
            "the head stays 1280 channels", (0.5, 0.75, 1.0, 1.25, 1.5), 1, "standard", "positive numbers",
            _positive_number, _scale_width, label=lambda level: f"{level:g}"),
     Factor("depth", "offset added to every stage's repeats (at least 1 repeat per stage)", (-1, 0, 1), 0,
-           "standard", "integers", _integer, _offset_depth, label=lambda level: f"{level:+d}" if level else "0"),
+           "standard", "integers down to the one that leaves every stage 1 repeat", _integer, _offset_depth,
+           label=lambda level: f"{level:+d}" if level else "0"),
     Factor("se_position", "where SE sits in every block of the SE baseline (seed 004): after the depthwise conv, "
            "at the block end, only in blocks without a skip, or nowhere", SE_POSITIONS, "dw", "se",
            f"one of {', '.join(SE_POSITIONS)}", _choice(SE_POSITIONS), _stage_setting("se_position")),
