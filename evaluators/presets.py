@@ -183,8 +183,9 @@ def run_identity(fidelity: Fidelity) -> dict[str, Any]:
 
 
 def completed_record(record: dict[str, Any]) -> dict[str, Any]:
-    """A fidelity as some run recorded it, with the settings added since filled in as that run used them."""
-    return {**BEFORE_ADDED, **record}
+    """A fidelity as some run recorded it, with the settings added since filled in as that run used them (so that a
+    study recorded before a setting existed is held to the value it ran with, not to whatever is asked now)."""
+    return {**BEFORE_ADDED, **ADDED_AS_BEFORE, **record}
 
 
 def recorded_fidelity(record: dict[str, Any]) -> Fidelity:

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy
 
 from evaluators.latency import LatencyPredictor
-from evaluators.presets import BEFORE_ADDED
+from evaluators.presets import ADDED_AS_BEFORE, BEFORE_ADDED
 from search import _latency
 from search._latency import PREDICTOR_ATTR, latency_machine, prepare_latency
 from search.run import main
@@ -353,13 +353,23 @@ def _study_with_settings(tmp_path, **recorded) -> optuna.Study:
 
 def test_a_study_recorded_before_a_fidelity_setting_existed_continues_with_its_default(tmp_path):
     study = _study_with_settings(tmp_path, fidelity={"crop": 24, "epochs": 2})
-    check_same_settings(study, {"fidelity": {"crop": 24, "epochs": 2, "graphs": False, **BEFORE_ADDED}})
+    check_same_settings(study, {"fidelity": {"crop": 24, "epochs": 2, "graphs": False, **BEFORE_ADDED,
+                                             **ADDED_AS_BEFORE}})
+
+
+@pytest.mark.parametrize("setting, changed", [("head_lr_factor", 0.1), ("bn_recalibration_images", 1000)])
+def test_a_study_recorded_before_a_setting_existed_refuses_another_value_than_it_ran_with(tmp_path, setting, changed):
+    study = _study_with_settings(tmp_path, fidelity={"crop": 24, "epochs": 2})
+    with pytest.raises(StudyError, match=rf"was run with fidelity {setting}=.*, not {setting}={changed};"):
+        check_same_settings(study, {"fidelity": {"crop": 24, "epochs": 2, **BEFORE_ADDED, **ADDED_AS_BEFORE,
+                                                 setting: changed}})
 
 
 def test_a_study_recorded_before_zero_init_last_existed_refuses_the_new_default_and_names_it(tmp_path):
     study = _study_with_settings(tmp_path, fidelity={"crop": 24, "epochs": 2})
     with pytest.raises(StudyError, match=r"was run with fidelity zero_init_last=False, not zero_init_last=True;"):
-        check_same_settings(study, {"fidelity": {"crop": 24, "epochs": 2, **BEFORE_ADDED, "zero_init_last": True}})
+        check_same_settings(study, {"fidelity": {"crop": 24, "epochs": 2, **BEFORE_ADDED, **ADDED_AS_BEFORE,
+                                                 "zero_init_last": True}})
 
 
 def test_a_study_refuses_a_fidelity_setting_that_differs_from_its_record(tmp_path):
