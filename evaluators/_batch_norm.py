@@ -1,10 +1,10 @@
 """BatchNorm statistics recomputed before an evaluation ("precise BN", Wu & Johnson 2021).
 
 A proxy trains at batch 8, so each BatchNorm layer's running averages (momentum 0.1) rest on its last ~20 batches,
-about 150 augmented crops, and differ from seed to seed by more than the weights do; evaluation then normalises
-centre crops with statistics of random-resized ones. Recomputing them as a plain average over training images seen
-as the evaluation sees them removes both, for a few forward passes and no change to training: in training mode a
-BatchNorm layer normalises with its batch's statistics and never reads the running ones.
+about 150 augmented crops, and evaluation normalises centre crops with statistics of random-resized ones.
+Recomputing them as a plain average over training images seen as the evaluation sees them removes both, for a few
+forward passes and no change to training: in training mode a BatchNorm layer normalises with its batch's statistics
+and never reads the running ones. What it does to the proxy's figures is measured in the README (Fidelities).
 """
 
 from __future__ import annotations
