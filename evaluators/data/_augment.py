@@ -126,7 +126,7 @@ def eval_batches(data: ImageData, batch_size: int, crop: int, device: torch.devi
     device = torch.device(device)
     images, labels = (data.val_images, data.val_labels) if split == "val" else (data.train_images, data.train_labels)
     if indices is not None:
-        images, labels = images[indices], labels[indices]
+        images, labels = images[indices.to(images.device)], labels[indices.to(labels.device)]
     resized = int(round(crop / EVAL_CROP_FRACTION))
     top = int(round((resized - crop) / 2.0))
     for start in range(0, labels.shape[0], batch_size):
