@@ -202,6 +202,17 @@ def test_proxy_variant_report_only_refuses_fewer_than_three_genomes_in_one_line(
                           f"figure; a ranking needs 3 or more\n")
 
 
+@pytest.mark.parametrize("options, name", [
+    (["--lr", "0.01"], "proxy-c24-e2-lr0.01"),
+    (["--bn-recalibration-images", "1000"], "proxy-c24-e2-bn1000"),
+    (["--lr", "0.04", "--head-lr-factor", "0.1", "--bn-recalibration-images", "500"], "proxy-c24-e2-lr0.04-h0.1-bn500"),
+])
+def test_proxy_variant_names_the_variant_by_every_setting_it_changes(tmp_path, options, name):
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "proxy_variant.py"
+    out = _in_process(script, str(tmp_path / "out"), *options, "--report-only")
+    assert out.stdout.startswith(f"{name}: the runs in ") and out.returncode == 1  # no runs yet: nothing to rank
+
+
 def test_proxy_cost_trains_both_arms_each_rep_and_ends_with_the_variant_s_ratio_to_the_stock_proxy():
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "proxy_cost.sh"
     env = {**os.environ, "DATA": "synthetic:classes=3,train=16,val=8"}
