@@ -36,3 +36,4 @@ variant proxy-h0.1 --head-lr-factor 0.1
 variant proxy-c32-e2 --crop 32 --epochs 2
 variant proxy-c32-h0.1 --crop 32 --head-lr-factor 0.1
 variant proxy-c56-bf16 --crop 56 --bf16 auto
+variant proxy-bn1000 --bn-recalibration-images 1000
