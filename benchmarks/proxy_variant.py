@@ -13,9 +13,9 @@ its own ranking, each one's seed SD pooled within genomes, and how far the varia
         [--reference-runs JOURNAL]   # the reference on held-out images (evaluators.fidelity --held-out)
         [--report-only]              # the comparison over what OUT's journal holds so far, training nothing
 
-Without ``--crop``/``--epochs``/``--warmup-epochs``/``--lr``/``--head-lr-factor``/``--bf16``/``--bn-recalibration-images``
-the variant is the proxy itself, and ``--seeds 2`` asks whether averaging training seeds ranks better than one; its
-seed-0 runs are the committed ones.
+Without ``--crop``/``--epochs``/``--warmup-epochs``/``--lr``/``--head-lr-factor``/``--bf16``/
+``--bn-recalibration-images`` the variant is the proxy itself, and ``--seeds 2`` asks whether averaging training
+seeds ranks better than one; its seed-0 runs are the committed ones.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""BatchNorm statistics recomputed before evaluation (evaluators._batch_norm, the fidelity's bn_recalibration_images)."""
+"""BatchNorm statistics recomputed before evaluation (evaluators._batch_norm; the bn_recalibration_images setting)."""
 
 import copy
 
